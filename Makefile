@@ -1,0 +1,43 @@
+# probsweep: `make help` lists the targets. Hydra overrides pass through ARGS, e.g.
+#   make train ARGS="model.activation=softmax train.epochs=3"
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+ARGS ?=
+SWEEP ?= seed-question
+PORT ?= 5000
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+export PYTHONWARNINGS ?= ignore::DeprecationWarning,ignore::FutureWarning
+
+.PHONY: help venv train sweep best predict ui report test
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP) ## Create .venv from the pinned dependencies (the other targets do this when needed)
+
+train: $(STAMP) ## Train the default config once, tracked in MLflow (ARGS="key=value ...")
+	$(PY) -m probsweep.cli.train $(ARGS)
+
+sweep: $(STAMP) ## Run or resume the sweep (Keras Tuner + MLflow); ARGS="search=quick sweep.name=..."
+	$(PY) -m probsweep.cli.sweep $(ARGS)
+
+best: $(STAMP) ## Retrain the best config of SWEEP (default seed-question), log and register the model
+	$(PY) -m probsweep.cli.best $(SWEEP)
+
+predict: $(STAMP) ## Top classes for TEXT="..." or FILE=texts.txt with the registered best model
+	$(PY) -m probsweep.cli.predict $(if $(FILE),--file "$(FILE)") $(if $(TEXT),"$(TEXT)") $(ARGS)
+
+ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over mlruns/
+	$(PY) -m probsweep.cli.ui --port $(PORT)
+
+test: $(STAMP) ## Run the test suite (offline, under 10 minutes on 2 cores)
+	$(PY) -m pytest $(ARGS)

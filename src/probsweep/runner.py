@@ -1,0 +1,71 @@
+"""One tracked training: the same steps for `make train`, every sweep trial and `make best`.
+
+Opens nothing itself: the caller owns the MLflow run and passes its id.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+import keras
+from omegaconf import DictConfig
+
+from . import tracking
+from .config import MismatchPath, head, is_mismatch
+from .data import Dataset
+from .model import HeadLossMismatchWarning, mismatch_message
+from .monitor import ProgressLine
+from .training import Trained, fit
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    trained: Trained
+    final: Dict[str, float]  # the last epoch's metrics: what this config gives if you train it as written
+
+
+def model_summary(model: keras.Model) -> str:
+    buf = io.StringIO()
+    model.summary(print_fn=lambda line, *a, **k: buf.write(line + "\n"), line_length=100)
+    return buf.getvalue()
+
+
+def head_tags(cfg: DictConfig) -> Dict[str, str]:
+    activation, loss = head(cfg.model)
+    return {"head": f"{activation}+{loss}", "head_loss_mismatch": str(is_mismatch(activation, loss)).lower()}
+
+
+def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
+                extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> Outcome:
+    """Log config, data and head tags; train with per-epoch MLflow logging; log the artifacts."""
+    tracking.log_config(run_id, cfg)
+    name = "embedded" if cfg.data.source == "embedded" else Path(cfg.data.path).name
+    tracking.log_dataset(run_id, data.frame, name=name, fingerprint=data.fingerprint)
+    tracking.set_tags(run_id, head_tags(cfg))
+    activation, loss = head(cfg.model)
+    if is_mismatch(activation, loss):  # say it before training, not after
+        message = mismatch_message(activation, loss, MismatchPath(cfg.model.mismatch_path).value)
+        log.warning("%s", message)
+        tracking.set_tags(run_id, {"head_loss_mismatch_warning": message})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", HeadLossMismatchWarning)  # already said above
+        trained = fit(cfg.model, cfg.train, data, cfg.seed, callbacks=[
+            tracking.EpochLogger(run_id), *extra_callbacks,
+            *([ProgressLine(prefix, cfg.train.epochs)] if cfg.train.verbose else []),
+        ])
+    # Which code path the loss took is only known once Keras has traced it.
+    tracking.set_tags(run_id, {"loss_path": trained.loss.path or "unknown"})
+    history = trained.monitor.history
+    tracking.log_artifacts(run_id, {
+        "history.csv": history,
+        "model_summary.txt": model_summary(trained.model),
+        "probes.csv": trained.monitor.probe_frame(),
+    })
+    final = {k: float(v) for k, v in history.iloc[-1].items() if k != "epoch"}
+    return Outcome(trained=trained, final=final)

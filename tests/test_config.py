@@ -1,0 +1,65 @@
+"""The typed schema: every group composes, bad keys and pairings fail early with one line."""
+from __future__ import annotations
+
+import pytest
+from omegaconf import OmegaConf
+
+from probsweep.config import CONF_DIR, ConfigError, flatten, is_mismatch, validate
+from conftest import compose_config
+
+
+@pytest.mark.parametrize("group", ["data", "model", "train", "tuner", "search"])
+def test_every_config_group_option_composes_and_validates(group):
+    for option in sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")):
+        overrides = [f"{group}={option}"]
+        if group == "data" and option != "embedded":
+            overrides.append(f"data.path=my.{option}")
+        cfg = validate(compose_config(overrides))
+        assert cfg[group] is not None
+
+
+def test_default_config_is_the_seed():
+    cfg = validate(compose_config())
+    assert (cfg.model.embed_dim, cfg.model.gru_units, cfg.model.conv_filters, cfg.model.kernel_size) == (100, 32, 32, 3)
+    assert (cfg.data.max_len, cfg.data.synthetic.n_classes, cfg.train.learning_rate) == (150, 102, 0.001)
+    assert cfg.model.activation.value == "sigmoid" and cfg.model.loss.value == "sparse_categorical_crossentropy"
+    assert cfg.train.jit_compile is True and cfg.model.trainable_embedding is False
+
+
+def test_unknown_key_and_bad_value_fail_with_one_line():
+    with pytest.raises(ConfigError) as err:
+        validate(OmegaConf.create({"model": {"activaton": "softmax"}}))
+    assert "model.activaton" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        validate(OmegaConf.create({"model": {"activation": "softmaxx"}}))
+    assert "model.activation" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_label_smoothing_with_sparse_loss_is_refused_with_the_fix():
+    with pytest.raises(ConfigError, match="categorical_crossentropy"):
+        validate(OmegaConf.create({"model": {"label_smoothing": 0.1, "loss": "sparse_categorical_crossentropy"}}))
+    ok = validate(OmegaConf.create({"model": {"label_smoothing": 0.1, "loss": "categorical_crossentropy"}}))
+    assert ok.model.label_smoothing == 0.1
+
+
+def test_file_data_needs_a_path():
+    with pytest.raises(ConfigError, match="data.path"):
+        validate(compose_config(["data=csv"]))
+
+
+@pytest.mark.parametrize("activation,loss,expected", [
+    ("sigmoid", "sparse_categorical_crossentropy", True),
+    ("sigmoid", "categorical_crossentropy", True),
+    ("softmax", "binary_crossentropy", True),
+    ("softmax", "sparse_categorical_crossentropy", False),
+    ("sigmoid", "binary_crossentropy", False),
+    ("linear", "sparse_categorical_crossentropy", False),
+])
+def test_mismatch_table(activation, loss, expected):
+    assert is_mismatch(activation, loss) is expected
+
+
+def test_flatten_gives_dotted_keys():
+    flat = flatten(validate(compose_config()))
+    assert flat["model.dropout"] == 0.1 and flat["model.activation"] == "sigmoid"
+    assert flat["data.synthetic.n_classes"] == 102

@@ -1,0 +1,169 @@
+"""The sweep end to end on a tiny data set: nested runs, failures, resume, best rerun, the UI."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from hydra import compose, initialize_config_dir
+from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
+
+import probsweep.tuning
+from probsweep.cli.best import TOLERANCE, best
+from probsweep.cli.predict import predict
+from probsweep.cli.sweep import sweep
+from probsweep.config import ConfigError, validate
+from conftest import TINY, compose_config
+
+pytestmark = pytest.mark.slow
+
+# Grid over three heads: two train, one is an invalid pairing (smoothing with the sparse loss).
+SPACE = {"head": {"choice": {
+    "softmax-sparse": {"model.activation": "softmax", "model.loss": "sparse_categorical_crossentropy"},
+    "sigmoid-binary": {"model.activation": "sigmoid", "model.loss": "binary_crossentropy"},
+    "smoothed-sparse": {"model.activation": "softmax", "model.loss": "sparse_categorical_crossentropy",
+                        "model.label_smoothing": 0.1},
+}}}
+
+
+def sweep_config(store, name, *extra):
+    cfg = compose_config([*TINY, f"sweep.dir={store['sweeps']}", f"sweep.name={name}", "tuner=grid",
+                          "tuner.max_trials=3", *extra])
+    OmegaConf.update(cfg, "search.space", SPACE, merge=False)
+    return cfg
+
+
+def runs_of(client, name):
+    exp = client.get_experiment_by_name(name)
+    return client.search_runs([exp.experiment_id])
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One tiny sweep shared by the checks below (training is the slow part)."""
+    tmp = tmp_path_factory.mktemp("sweep")
+    store = {"uri": f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}", "sweeps": str(tmp / "sweeps"), "tmp": tmp}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", store["uri"])
+        parent = sweep(sweep_config(store, "tiny"))
+        yield {**store, "parent": parent, "client": MlflowClient(store["uri"])}
+
+
+def test_parent_and_three_nested_trials_with_same_param_keys(finished):
+    client, parent = finished["client"], finished["parent"]
+    runs = runs_of(client, "tiny")
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent]
+    assert len(runs) == 4 and len(children) == 3
+    assert client.get_run(parent).info.status == "FINISHED"
+    keys = [set(r.data.params) for r in children]
+    assert keys[0] == keys[1] == keys[2] and {"head", "model.activation", "train.epochs"} <= keys[0]
+    assert sorted(r.data.tags["trial_id"] for r in children) == ["0", "1", "2"]
+    for r in children:
+        if r.info.status == "FINISHED":
+            assert [m.step for m in client.get_metric_history(r.info.run_id, "val_brier")] == [1, 2]
+            assert [m.step for m in client.get_metric_history(r.info.run_id, "val_max_prob")] == [1, 2]
+
+
+def test_invalid_pairing_is_a_failed_trial_and_the_sweep_goes_on(finished):
+    children = [r for r in runs_of(finished["client"], "tiny") if r.data.tags.get("kind") == "trial"]
+    failed = [r for r in children if r.info.status == "FAILED"]
+    assert len(failed) == 1 and failed[0].data.params["head"] == "smoothed-sparse"
+    assert "label_smoothing" in failed[0].data.tags["error"]
+    assert sum(r.info.status == "FINISHED" for r in children) == 2
+
+
+def test_parent_records_best_trial_table_and_space(finished):
+    client, parent = finished["client"], finished["parent"]
+    run = client.get_run(parent)
+    assert run.data.tags["best_run_id"] in {r.info.run_id for r in runs_of(client, "tiny")}
+    assert "best_val_brier" in run.data.metrics and run.data.params["tuner.kind"] == "grid"
+    assert run.data.tags["data_fingerprint"]
+    names = {a.path for a in client.list_artifacts(parent)}
+    assert {"comparison.csv", "search_space.yaml"} <= names
+
+
+def test_best_yaml_composes_on_its_own(finished):
+    sweep_dir = os.path.join(finished["sweeps"], "tiny")
+    with initialize_config_dir(config_dir=sweep_dir, version_base="1.3"):
+        cfg = validate(compose(config_name="best"))
+    best_run = finished["client"].get_run(finished["client"].get_run(finished["parent"]).data.tags["best_run_id"])
+    assert cfg.model.activation.value == best_run.data.params["model.activation"]
+    assert cfg.train.epochs == 2
+
+
+def test_best_rerun_reproduces_the_trial_and_the_model_predicts_raw_strings(finished, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", finished["uri"])
+    result = best("tiny", finished["sweeps"])
+    assert result["max_diff"] <= TOLERANCE
+    rerun = finished["client"].get_run(result["run_id"])
+    assert rerun.data.tags["rerun_of_run_id"] == result["trial_run_id"]
+    top = predict("models:/probsweep-best/latest", ["lorem ipsum", "another text"], top=2)
+    assert len(top) == 2 and all(len(t) == 2 for t in top)
+    assert all(0.0 <= p <= 1.0 for t in top for _, p in t)
+
+
+def test_ui_answers_the_runs_search_rest_call(finished):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": finished["uri"]}
+    proc = subprocess.Popen([sys.executable, "-m", "probsweep.cli.ui", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert "http://127.0.0.1:" in proc.stdout.readline()
+        exp_id = finished["client"].get_experiment_by_name("tiny").experiment_id
+        body = json.dumps({"experiment_ids": [exp_id], "max_results": 50}).encode()
+        deadline, answer = time.monotonic() + 90, None
+        while time.monotonic() < deadline and answer is None:
+            try:
+                req = urllib.request.Request(f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/search", data=body,
+                                             headers={"Content-Type": "application/json"})
+                answer = json.loads(urllib.request.urlopen(req, timeout=5).read())
+            except OSError:
+                time.sleep(1)
+        assert answer is not None, "the UI server did not answer within 90 s"
+        assert len(answer["runs"]) >= 4
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_resume_after_interrupt_reruns_only_the_unfinished_trial(store, monkeypatch):
+    real, calls = probsweep.tuning.tracked_fit, []
+
+    def interrupt_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(probsweep.tuning, "tracked_fit", interrupt_second)
+    with pytest.raises(KeyboardInterrupt):
+        sweep(sweep_config(store, "resume"))
+    monkeypatch.setattr(probsweep.tuning, "tracked_fit", real)
+    sweep(sweep_config(store, "resume"))
+    client = MlflowClient(store["uri"])
+    runs = runs_of(client, "resume")
+    parents = [r for r in runs if r.data.tags.get("kind") == "sweep"]
+    trials = [r for r in runs if r.data.tags.get("kind") == "trial"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    by_trial = {}
+    for r in trials:
+        by_trial.setdefault(r.data.tags["trial_id"], []).append(r.info.status)
+    assert sorted(by_trial) == ["0", "1", "2"]
+    assert sorted(by_trial["0"]) == ["FINISHED"]  # finished before the interrupt: not rerun, not duplicated
+    assert sorted(by_trial["1"]) == ["FINISHED", "KILLED"]  # interrupted, then rerun
+    assert sorted(by_trial["2"]) == ["FAILED"]
+
+
+def test_typo_in_search_space_fails_before_the_first_trial(store):
+    cfg = compose_config([*TINY, f"sweep.dir={store['sweeps']}", "search=quick", "+search.space.model.dropuot.choice=[0.1]"])
+    with pytest.raises(ConfigError, match="dropuot"):
+        sweep(cfg)
+    assert MlflowClient(store["uri"]).get_experiment_by_name("seed-question") is None
