@@ -36,6 +36,9 @@ best: $(STAMP) ## Retrain the best config of SWEEP (default seed-question), log 
 predict: $(STAMP) ## Top classes for TEXT="..." or FILE=texts.txt with the registered best model
 	$(PY) -m probsweep.cli.predict $(if $(FILE),--file "$(FILE)") $(if $(TEXT),"$(TEXT)") $(ARGS)
 
+report: $(STAMP) ## Rebuild sweeps/$(SWEEP)/report/index.html from MLflow alone (no retraining)
+	$(PY) -m probsweep.cli.report $(SWEEP)
+
 ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over mlruns/
 	$(PY) -m probsweep.cli.ui --port $(PORT)
 

@@ -43,7 +43,7 @@ class MismatchPath(str, Enum):
 class SyntheticConfig:
     n_classes: int = 102  # the seed's 102 classes
     n_groups: int = 17  # groups of similar classes that share words
-    train_per_class: int = 30  # "a few dozen" examples per class, as in the seed
+    train_per_class: int = 24  # "a few dozen" examples per class, as in the seed; 24 keeps a sweep short
     val_per_class: int = 10
     test_per_class: int = 10
     min_len: int = 20

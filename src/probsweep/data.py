@@ -177,6 +177,8 @@ def _clean(df: pd.DataFrame, text: str, label: str, split: Optional[str]) -> Tup
     if no_label.any():
         raise DataError(f"{int(no_label.sum())} rows have no label (NaN/empty) in column {label!r}: "
                         "drop those rows or fill their labels")
+    if pd.api.types.is_float_dtype(out.label) and (out.label % 1 == 0).all():
+        out["label"] = out.label.astype("int64")  # 3, not "3.0", when NaNs (now dropped) made pandas read floats
     out["text"], out["label"] = out.text.astype(str), out.label.astype(str).str.strip()
     return out, int(empty.sum())
 

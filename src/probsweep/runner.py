@@ -14,12 +14,12 @@ from typing import Dict, Optional, Sequence
 import keras
 from omegaconf import DictConfig
 
-from . import tracking
+from . import analysis, tracking
 from .config import MismatchPath, head, is_mismatch
 from .data import Dataset
 from .model import HeadLossMismatchWarning, mismatch_message
 from .monitor import ProgressLine
-from .training import Trained, fit
+from .training import Trained, fit, predict_raw
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +61,20 @@ def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
         ])
     # Which code path the loss took is only known once Keras has traced it.
     tracking.set_tags(run_id, {"loss_path": trained.loss.path or "unknown"})
-    history = trained.monitor.history
+    history, probes = trained.monitor.history, trained.monitor.probe_frame()
+    has_test = len(data.y_test) > 0
+    found = analysis.analyse(
+        predict_raw(trained.model, data.x_val), data.y_val,
+        predict_raw(trained.model, data.x_test) if has_test else None, data.y_test if has_test else None,
+        activation, loss, is_mismatch(activation, loss), trained.loss.path, history, probes, cfg.train.target_precision,
+    )
+    tracking.log_metrics(run_id, found.metrics, step=len(history))
+    tracking.set_tags(run_id, found.tags)
     tracking.log_artifacts(run_id, {
         "history.csv": history,
         "model_summary.txt": model_summary(trained.model),
-        "probes.csv": trained.monitor.probe_frame(),
+        "probes.csv": probes,
+        **found.files,
     })
     final = {k: float(v) for k, v in history.iloc[-1].items() if k != "epoch"}
-    return Outcome(trained=trained, final=final)
+    return Outcome(trained=trained, final={**final, **found.metrics})

@@ -30,13 +30,17 @@ SPLITS = ("train", "val", "test")
 
 # Vocabulary roles, as shares of vocab_words (882 -> 5 words per class, 11 per group, 185 filler).
 CLASS_VOCAB_SHARE, GROUP_VOCAB_SHARE = 0.58, 0.23
-# Token mix of a document: the rest is filler. A document's own-class share varies (some documents
-# barely name their topic), which keeps the best possible accuracy below 100%.
-CLASS_TOKENS, GROUP_TOKENS, SIBLING_TOKENS, STRAY_TOKENS = 0.07, 0.22, 0.02, 0.02
-CLASS_SHARE_SPREAD = 2.0  # gamma shape of the per-document own-class share (smaller = more spread)
+# Token mix of a document (own class, one sibling class, own group, one stray group; the rest is filler).
+# Tuned (benchmarks/embedded_data.py) so the seed's model with a softmax head passes 85% validation
+# accuracy within ~8 epochs but peaks below 90%. The "vague" documents, which speak as much of one
+# sibling as of their own class, set that ceiling, and memorising the training ones is what makes the
+# validation loss rise after its minimum (with label_noise).
+CLASS_TOKENS, GROUP_TOKENS, SIBLING_TOKENS, STRAY_TOKENS = 0.18, 0.22, 0.02, 0.02
+CLASS_SHARE_SPREAD = 4.0  # gamma shape of the per-document own-class share (smaller = more spread)
+VAGUE_DOCS, VAGUE_FACTOR = 0.15, 0.5  # share of vague documents; their own and sibling shares, x own share
 ZIPF = 1.0  # word frequencies within a role fall off as 1 / rank**ZIPF, as in real text
 # Vector scales (per dimension; GloVe-100d entries have a std of about 0.4).
-GROUP_SCALE, CLASS_SCALE, WORD_SCALE, FILLER_SCALE = 0.30, 0.20, 0.25, 0.40
+GROUP_SCALE, CLASS_SCALE, WORD_SCALE, FILLER_SCALE = 0.30, 0.50, 0.20, 0.40
 
 _ONSETS = list("bdfgklmnprstvz") + ["br", "kr", "st", "tr", "sh"]
 _VOWELS = list("aeiouaeio")
@@ -96,6 +100,8 @@ def generate(cfg: SyntheticConfig, embed_dim: int, seed: int) -> Tuple[pd.DataFr
         n = int(rng.integers(cfg.min_len, cfg.max_len + 1))
         own = CLASS_TOKENS * rng.gamma(CLASS_SHARE_SPREAD, 1 / CLASS_SHARE_SPREAD) if c >= 0 else 0.0
         sib = SIBLING_TOKENS if c >= 0 and len(siblings[c]) else 0.0
+        if sib and rng.random() < VAGUE_DOCS:  # torn between its class and one sibling
+            own, sib = own * VAGUE_FACTOR, own * VAGUE_FACTOR
         grp = GROUP_TOKENS if c >= 0 else GROUP_TOKENS + CLASS_TOKENS
         p = np.array([own, sib, grp, STRAY_TOKENS, 0.0])
         p[-1] = max(0.0, 1.0 - p.sum())
@@ -139,7 +145,7 @@ def generate(cfg: SyntheticConfig, embed_dim: int, seed: int) -> Tuple[pd.DataFr
     frame.attrs = {
         "group_of": {names[c]: group_names[group_of[c]] for c in range(cfg.n_classes)},
         "words": {"filler": filler, "group": dict(zip(group_names, group_words)), "class": dict(zip(names, class_words))},
-        "noisy_rows": sorted(int(np.flatnonzero(order == i)[0]) for i in noisy),
+        "noisy_rows": sorted(np.argsort(order)[noisy].tolist()),  # positions after the shuffle
     }
     return frame, vectors
 

@@ -244,3 +244,23 @@ def load_classes(model_uri: str) -> list:
     else:
         run_id = model_uri[len("runs:/"):].split("/", 1)[0]
     return mlflow.artifacts.load_dict(f"runs:/{run_id}/model_classes.json")["classes"]
+
+
+def read_artifact(run_id: str, path: str) -> Optional[Any]:
+    """An artifact as a pandas frame (.csv), a dict (.json), text (.txt, .yaml) or bytes; None if absent."""
+    import json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = Path(MlflowClient().download_artifacts(run_id, path, tmp))
+        except (mlflow.exceptions.MlflowException, OSError):
+            return None
+        if not local.is_file():
+            return None
+        if local.suffix == ".csv":
+            return pd.read_csv(local)
+        if local.suffix == ".json":
+            return json.loads(local.read_text())
+        if local.suffix in (".txt", ".yaml", ".html"):
+            return local.read_text()
+        return local.read_bytes()

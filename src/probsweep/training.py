@@ -54,6 +54,10 @@ def fit(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Dataset, seed: int
     return Trained(model=model, loss=loss, monitor=monitor)
 
 
+def predict_raw(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    return model.predict(x, batch_size=256, verbose=0)
+
+
 def predict_texts(text_model: keras.Model, texts: Sequence[str]) -> np.ndarray:
     """Raw outputs of a strings-in model (Keras wants a tf string tensor, not a NumPy array)."""
     import tensorflow as tf

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from .. import reporting, search, tracking
 from ..config import CONF_DIR, ConfigError, flatten, register, sweep_dir as sweep_dir_of, validate
 from ..data import load_dataset
+from ..report import build_report
 from . import friendly_errors
 
 register()
@@ -69,9 +70,12 @@ def sweep(cfg: DictConfig) -> str:
             best_path.write_text(header + OmegaConf.to_yaml(best_cfg, resolve=True))
             tracking.set_tags(parent, {"best_trial_id": row["trial"], "best_run_id": row["run_id"]})
             tracking.log_metrics(parent, {f"best_{cfg.search.objective}": float(row[cfg.search.objective])})
+        report_path = build_report(experiment_id, parent, sweep_dir / "report")
+        tracking.log_artifacts(parent, {"report/index.html": report_path})
     print("\n" + reporting.format_table(table))
     if best_path:
         print(f"\nbest config: {best_path}   rerun it: make best SWEEP={cfg.sweep.name}")
+    print(f"report: {report_path}   (rebuild it from MLflow: make report SWEEP={cfg.sweep.name})")
     print(f"compare the trials in the MLflow UI: make ui   (experiment '{cfg.sweep.name}')")
     return parent
 
