@@ -14,7 +14,9 @@ from mlflow.tracking import MlflowClient
 from probsweep import tracking
 from probsweep.cli.report import main, report
 from probsweep.config import ConfigError
-from probsweep.report import build_report, effects_table, trial_table, verdict_text
+from probsweep.report import build_report
+from probsweep.reporting import effects_table, trial_table
+from probsweep.verdict import verdict_text
 
 SECTIONS = ("trials", "curves", "reliability", "effects", "verdict", "diagnosis")
 SEED_HEAD = "sigmoid+sparse_categorical_crossentropy"
