@@ -190,3 +190,10 @@ def test_unseen_validation_label_is_named(tmp_path):
     df.loc[11, "label"] = "stray"
     with pytest.raises(DataError, match="'stray'.*never in train"):
         load(write(df, tmp_path / "d.csv"), split_column="split")
+
+
+def test_integer_labels_stay_integers_after_dropping_empty_rows(tmp_path):
+    df = table().assign(label=[1] * 10 + [2] * 10 + [3] * 10)
+    df.loc[0, ["text", "label"]] = [None, None]  # pandas now reads the label column as floats
+    d = load(write(df, tmp_path / "d.csv"), oos_label="nothing")
+    assert d.class_names == ["1", "2", "3"] and d.report["rows_dropped_empty_text"] == 1

@@ -233,6 +233,8 @@ def load_dataset(cfg: DataConfig, embed_dim: int, seed: int) -> Dataset:
     else:
         raise DataError(f"data.source={cfg.source!r} must be 'embedded' or 'file'")
     frame, dropped = _clean(raw, *columns)
+    if cfg.oos_label and not frame.label.eq(cfg.oos_label).any():
+        log.warning("data.oos_label=%r matches no row of column %r: no out-of-scope examples", cfg.oos_label, columns[1])
     classes = sorted(set(frame.label) - {oos})
     if len(classes) < 2:
         raise DataError(f"only {len(classes)} class ({classes}) in column {columns[1]!r}: a classifier needs at least two; check data.label_column")
