@@ -63,3 +63,17 @@ def test_flatten_gives_dotted_keys():
     flat = flatten(validate(compose_config()))
     assert flat["model.dropout"] == 0.1 and flat["model.activation"] == "sigmoid"
     assert flat["data.synthetic.n_classes"] == 102
+
+
+@pytest.mark.parametrize("override,named", [
+    ("model.activation=softmaxx", "expected one of [softmax, sigmoid, linear]"),
+    ("model.activaton=softmax", "Key 'activaton' not in 'ModelConfig'"),
+    ("search=nope", "Could not find 'search/nope'"),
+])
+def test_bad_command_line_override_ends_in_one_line(override, named, capsys):
+    from probsweep.cli import check_overrides
+
+    with pytest.raises(SystemExit) as exit_:
+        check_overrides([override])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and named in err

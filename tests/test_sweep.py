@@ -167,3 +167,30 @@ def test_typo_in_search_space_fails_before_the_first_trial(store):
     with pytest.raises(ConfigError, match="dropuot"):
         sweep(cfg)
     assert MlflowClient(store["uri"]).get_experiment_by_name("seed-question") is None
+
+
+def test_sweep_writes_a_self_contained_report_with_every_section(finished):
+    from html.parser import HTMLParser
+
+    path = os.path.join(finished["sweeps"], "tiny", "report", "index.html")
+    page = open(path, encoding="utf-8").read()
+
+    class Sections(HTMLParser):
+        ids, open_tags = set(), []
+
+        def handle_starttag(self, tag, attrs):
+            self.ids.update(v for k, v in attrs if k == "id")
+            if tag in ("html", "body", "section", "table", "div"):
+                self.open_tags.append(tag)
+
+        def handle_endtag(self, tag):
+            if tag in ("html", "body", "section", "table", "div"):
+                assert self.open_tags.pop() == tag
+
+    parser = Sections()
+    parser.feed(page)
+    assert parser.open_tags == []
+    assert {"verdict", "trials", "curves", "reliability", "effects", "diagnosis"} <= parser.ids
+    assert "data:image/png;base64," in page and "http://" not in page and "<script" not in page
+    artifacts = {a.path for a in finished["client"].list_artifacts(finished["parent"], "report")}
+    assert "report/index.html" in artifacts

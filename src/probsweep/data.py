@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import synthetic
-from .config import DataConfig
+from .config import ConfigError, DataConfig
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
@@ -25,7 +25,7 @@ SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", 
             ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
-class DataError(ValueError):
+class DataError(ConfigError):
     """Input that cannot be used; the one-line message names the problem and the fix."""
 
 

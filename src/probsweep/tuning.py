@@ -59,6 +59,14 @@ class ResumableGridSearchOracle(kt.oracles.GridSearchOracle):
         self._populate_next = list(state.get("grid_pending", []))
 
 
+def check_declarable(entries: List[search.Entry]) -> None:
+    """Keras Tuner's own checks (bounds, steps, sampling) before the first trial, as one line."""
+    try:
+        search.declare(kt.HyperParameters(), entries)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"search.space: {str(exc).splitlines()[0]}") from None
+
+
 def make_oracle(tuner_cfg: DictConfig, objective: str, direction: str) -> kt.Oracle:
     obj = kt.Objective(objective, direction=direction)
     common = dict(objective=obj, seed=tuner_cfg.seed, max_consecutive_failed_trials=5)

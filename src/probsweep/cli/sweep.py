@@ -7,26 +7,29 @@
 from __future__ import annotations
 
 import shutil
+import sys
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from .. import reporting, search, tracking
+from .. import reporting, search
 from ..config import CONF_DIR, ConfigError, flatten, register, sweep_dir as sweep_dir_of, validate
-from ..data import load_dataset
-from ..report import build_report
-from . import friendly_errors
+from . import check_overrides, friendly_errors
 
 register()
 
 
 def sweep(cfg: DictConfig) -> str:
     """Run (or resume) the sweep; returns the parent run id."""
-    from ..tuning import SweepTuner, space_summary  # TensorFlow loads only once the config is known good
+    from .. import tracking  # TensorFlow, MLflow and Keras Tuner load only once the command line is known good
+    from ..data import load_dataset
+    from ..report import build_report
+    from ..tuning import SweepTuner, check_declarable, space_summary
 
     cfg = validate(cfg)
     entries = search.parse(cfg.search.space)
     search.check_space(cfg, entries)
+    check_declarable(entries)
     if cfg.search.objective not in reporting.metric_names():
         raise ConfigError(f"search.objective={cfg.search.objective!r} is not a logged metric: use one of "
                           f"{', '.join(reporting.metric_names())}")
@@ -86,4 +89,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides(sys.argv[1:])
     main()

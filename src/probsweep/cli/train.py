@@ -5,15 +5,13 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import hydra
 from omegaconf import DictConfig
 
-from .. import tracking
 from ..config import CONF_DIR, register, validate
-from ..data import load_dataset
-from ..runner import tracked_fit
-from . import friendly_errors
+from . import check_overrides, friendly_errors
 
 log = logging.getLogger("probsweep.train")
 register()
@@ -21,6 +19,10 @@ register()
 
 def train(cfg: DictConfig) -> str:
     """Train once; returns the MLflow run id."""
+    from .. import tracking  # TensorFlow and MLflow load only once the command line is known good
+    from ..data import load_dataset
+    from ..runner import tracked_fit
+
     cfg = validate(cfg)
     data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
     experiment_id = tracking.setup(cfg.tracking.uri, cfg.tracking.experiment)
@@ -39,4 +41,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides(sys.argv[1:])
     main()
