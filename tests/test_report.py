@@ -299,3 +299,11 @@ def test_threshold_missing_the_target_on_test_is_flagged_and_small_level_changes
     text = verdict_text(table, "val_brier", threshold=th, seed_histories={"B": flat})
     assert "well below the target" in text
     assert "moved little (0.58 to 0.59)" in text and "confident prediction for one model" not in text
+
+
+def test_verdict_names_a_drift_towards_zero_before_it_becomes_a_collapse():
+    from probsweep.verdict import _level
+
+    drifting = _level(0.195, 0.244, 0.732)  # path B after 16 epochs in the default sweep
+    assert "drifting towards 0" in drifting
+    assert "drifting" not in _level(0.5, 1.0, 0.6)  # a softmax head that merely grew less confident

@@ -48,6 +48,8 @@ def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
     name = "embedded" if cfg.data.source == "embedded" else Path(cfg.data.path).name
     tracking.log_dataset(run_id, data.frame, name=name, fingerprint=data.fingerprint)
     tracking.set_tags(run_id, head_tags(cfg))
+    # Rows dropped, split sizes, vector coverage: what the data became, beside what was asked for.
+    tracking.log_params(run_id, {f"data_report.{k}": v for k, v in data.report.items()})
     activation, loss = head(cfg.model)
     if is_mismatch(activation, loss):  # say it before training, not after
         message = mismatch_message(activation, loss, MismatchPath(cfg.model.mismatch_path).value)

@@ -69,13 +69,17 @@ def recommended(table: pd.DataFrame, best_run_id: Optional[str] = None) -> Optio
     return row
 
 
-def _level(m: Optional[float], s: Optional[float]) -> str:
+def _level(m: Optional[float], s: Optional[float], m_first: Optional[float] = None) -> str:
     if m is not None and m < COLLAPSE:
         return ("the outputs have collapsed towards 0 (the loss renormalises them and only asks the true class to "
                 "be large relative to the others, so once the ranking is right every output drifts down)")
     if m is not None and s is not None and s > SAT_SUM and m > SAT_MAX:
         return ("the outputs have saturated: many are near 1 at once (the loss reads the logits before the sigmoid "
                 "and only fixes their differences; nothing pins their level)")
+    if m is not None and s is not None and m_first is not None and s < 1 and m < m_first / 2:
+        return ("the outputs are drifting towards 0: they no longer sum to 1 and the largest has lost more than "
+                "half its level while accuracy rose (the loss renormalises them and only asks the true class to be "
+                "large relative to the others, so once the ranking is right every output drifts down)")
     return "their level is whatever training left it at"
 
 
@@ -107,7 +111,7 @@ def _seed_paragraph(table: pd.DataFrame, seed_histories: Dict[str, pd.DataFrame]
             e = int(_num(last.get("epoch")) or len(h))
             paths.append(f"{name} (trial {row['trial']}): after epoch 1 the largest output averages {_f(m1)} and the "
                        f"outputs sum to {_f(s1)}; after epoch {e} the largest output averages {_f(m2)} and they sum "
-                       f"to {_f(s2)}: {_level(m2, s2)}.")
+                       f"to {_f(s2)}: {_level(m2, s2, m1)}.")
             levels += [v for v in (m1, m2) if v is not None]
         else:
             m2, s2 = _num(row.get("val_max_prob")), _num(row.get("val_prob_sum"))
