@@ -75,6 +75,7 @@ def test_invalid_pairing_is_a_failed_trial_and_the_sweep_goes_on(finished):
     failed = [r for r in children if r.info.status == "FAILED"]
     assert len(failed) == 1 and failed[0].data.params["head"] == "smoothed-sparse"
     assert "label_smoothing" in failed[0].data.tags["error"]
+    assert "error.txt" in {a.path for a in finished["client"].list_artifacts(failed[0].info.run_id)}
     assert sum(r.info.status == "FINISHED" for r in children) == 2
 
 

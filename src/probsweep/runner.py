@@ -41,15 +41,20 @@ def head_tags(cfg: DictConfig) -> Dict[str, str]:
     return {"head": f"{activation}+{loss}", "head_loss_mismatch": str(is_mismatch(activation, loss)).lower()}
 
 
-def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
-                extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> Outcome:
-    """Log config, data and head tags; train with per-epoch MLflow logging; log the artifacts."""
+def log_inputs(cfg: DictConfig, data: Dataset, run_id: str) -> None:
+    """What a run was asked to do: the config (params + config.yaml), the data, the head's tags."""
     tracking.log_config(run_id, cfg)
     name = "embedded" if cfg.data.source == "embedded" else Path(cfg.data.path).name
     tracking.log_dataset(run_id, data.frame, name=name, fingerprint=data.fingerprint)
     tracking.set_tags(run_id, head_tags(cfg))
     # Rows dropped, split sizes, vector coverage: what the data became, beside what was asked for.
     tracking.log_params(run_id, {f"data_report.{k}": v for k, v in data.report.items()})
+
+
+def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
+                extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> Outcome:
+    """Log config, data and head tags; train with per-epoch MLflow logging; log the artifacts."""
+    log_inputs(cfg, data, run_id)
     activation, loss = head(cfg.model)
     if is_mismatch(activation, loss):  # say it before training, not after
         message = mismatch_message(activation, loss, MismatchPath(cfg.model.mismatch_path).value)

@@ -79,7 +79,10 @@ def run(experiment_id: str, name: str, tags: Dict[str, str], parent_run_id: Opti
         client.set_terminated(run_id, status="KILLED")
         raise
     except BaseException as exc:
+        import traceback
+
         client.set_tag(run_id, "error", f"{type(exc).__name__}: {exc}"[:4000])
+        client.log_text(run_id, traceback.format_exc(), "error.txt")
         client.set_terminated(run_id, status="FAILED")
         raise
     client.set_terminated(run_id, status="FINISHED")

@@ -12,15 +12,19 @@ from typing import Any, Dict, List
 
 import keras_tuner as kt
 from keras_tuner.engine.base_tuner import BaseTuner
+from keras_tuner.src import config as kt_config
 from omegaconf import DictConfig
 
 from . import search, tracking
 from .config import ConfigError
 from .data import Dataset
-from .runner import tracked_fit
+from .runner import log_inputs, tracked_fit
 
 log = logging.getLogger(__name__)
 HYPERBAND_EPOCHS = "tuner/epochs"
+# Keras Tuner prints every failed trial's traceback (DEBUG defaults to True). A failed trial here
+# prints one line; its traceback is kept in its MLflow run as error.txt.
+kt_config.DEBUG = False
 
 
 class SpaceHyperModel(kt.HyperModel):
@@ -116,8 +120,7 @@ class SweepTuner(BaseTuner):
             try:
                 cfg = self.trial_config(values)
             except ConfigError as exc:  # an invalid pairing: this trial fails, the sweep goes on
-                tracking.log_config(run_id, self.trial_config(values, check=False))  # same param keys as the others
-                print(f"[trial #{int(trial.trial_id) + 1}] invalid, recorded as FAILED: {exc}", flush=True)
+                log_inputs(self.trial_config(values, check=False), self.data, run_id)  # same param keys as the others
                 raise kt.errors.FailedTrialError(str(exc)) from None
             prefix = f"[trial #{int(trial.trial_id) + 1}] "  # Keras Tuner's own numbering in its display
             print(f"{prefix}{', '.join(f'{k}={v}' for k, v in shown.items())}", flush=True)
@@ -126,9 +129,9 @@ class SweepTuner(BaseTuner):
 
 
     def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:
-        # Keras Tuner prints a failed trial's whole traceback; its last line says it all.
-        if trial.message:
-            trial.message = trial.message.strip().splitlines()[-1]
+        if trial.message:  # the traceback's last line says it all; the whole of it is in MLflow
+            trial.message = trial.message.strip().splitlines()[-1].split("FailedTrialError: ", 1)[-1]
+            print(f"[trial #{int(trial.trial_id) + 1}] FAILED, the sweep goes on: {trial.message}", flush=True)
         super().on_trial_end(trial)
 
 
