@@ -35,6 +35,8 @@ def main(argv=None) -> None:
     if uri.startswith("sqlite:///"):
         Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     print(f"MLflow UI: http://{HOST}:{port}   (store: {uri}; Ctrl-C stops it)", flush=True)
+    print("  a sweep: open its experiment (named after sweep.name), then 'Training runs'; expand the parent "
+          "run for its trials", flush=True)
     # The UI needs no background job workers (MLflow 3 starts seven of them by default).
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     os.execv(sys.executable, server_command(port, uri))
