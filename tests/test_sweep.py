@@ -195,3 +195,22 @@ def test_sweep_writes_a_self_contained_report_with_every_section(finished):
     assert "data:image/png;base64," in page and "http://" not in page and "<script" not in page
     artifacts = {a.path for a in finished["client"].list_artifacts(finished["parent"], "report")}
     assert "report/index.html" in artifacts
+
+
+def test_a_sweep_runs_on_a_users_csv_file(store):
+    from probsweep import synthetic
+    from probsweep.config import SyntheticConfig
+
+    tiny_data = SyntheticConfig(n_classes=4, n_groups=2, train_per_class=10, val_per_class=4, test_per_class=4,
+                                min_len=5, max_len=20, vocab_words=60)
+    frame, _ = synthetic.generate(tiny_data, 16, seed=1)
+    path = store["tmp"] / "mine.csv"
+    frame.rename(columns={"text": "body", "label": "topic"}).drop(columns="split").to_csv(path, index=False)
+    cfg = sweep_config(store, "csv", "data=csv", f"data.path={path}", "data.text_column=body",
+                       "data.label_column=topic", "data.max_len=20", "tuner.max_trials=1")
+    parent = sweep(cfg)
+    client = MlflowClient(store["uri"])
+    trials = [r for r in runs_of(client, "csv") if r.data.tags.get("kind") == "trial"]
+    assert len(trials) == 1 and trials[0].info.status == "FINISHED"
+    assert trials[0].data.params["data.path"] == str(path) and trials[0].data.params["data_report.split"] == "stratified"
+    assert client.get_run(parent).data.tags["data_fingerprint"] == trials[0].data.tags["data_fingerprint"]

@@ -41,11 +41,14 @@ def head_tags(cfg: DictConfig) -> Dict[str, str]:
     return {"head": f"{activation}+{loss}", "head_loss_mismatch": str(is_mismatch(activation, loss)).lower()}
 
 
+def dataset_name(data_cfg: DictConfig) -> str:
+    return "embedded" if data_cfg.source == "embedded" else Path(data_cfg.path).name
+
+
 def log_inputs(cfg: DictConfig, data: Dataset, run_id: str) -> None:
     """What a run was asked to do: the config (params + config.yaml), the data, the head's tags."""
     tracking.log_config(run_id, cfg)
-    name = "embedded" if cfg.data.source == "embedded" else Path(cfg.data.path).name
-    tracking.log_dataset(run_id, data.frame, name=name, fingerprint=data.fingerprint)
+    tracking.log_dataset(run_id, data.frame, name=dataset_name(cfg.data), fingerprint=data.fingerprint)
     tracking.set_tags(run_id, head_tags(cfg))
     # Rows dropped, split sizes, vector coverage: what the data became, beside what was asked for.
     tracking.log_params(run_id, {f"data_report.{k}": v for k, v in data.report.items()})

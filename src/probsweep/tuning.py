@@ -7,6 +7,7 @@ MLflow run, trains through probsweep.runner, and returns the final-epoch metrics
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -94,7 +95,6 @@ class SweepTuner(BaseTuner):
                  parent_run_id: str, directory: Path, overwrite: bool):
         self.base, self.entries, self.data = base, entries, data
         self.experiment_id, self.parent_run_id = experiment_id, parent_run_id
-        self.objective_name = base.search.objective
         super().__init__(
             oracle=make_oracle(base.tuner, base.search.objective, base.search.direction),
             hypermodel=SpaceHyperModel(entries),
@@ -125,8 +125,8 @@ class SweepTuner(BaseTuner):
             prefix = f"[trial #{int(trial.trial_id) + 1}] "  # Keras Tuner's own numbering in its display
             print(f"{prefix}{', '.join(f'{k}={v}' for k, v in shown.items())}", flush=True)
             outcome = tracked_fit(cfg, self.data, run_id, prefix=prefix)
-        return {k: v for k, v in outcome.final.items() if isinstance(v, float)}
-
+        # NaN (e.g. a test precision when no example passes the threshold) is no score for the oracle.
+        return {k: v for k, v in outcome.final.items() if isinstance(v, float) and not math.isnan(v)}
 
     def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:
         if trial.message:  # the traceback's last line says it all; the whole of it is in MLflow

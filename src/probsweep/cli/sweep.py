@@ -24,6 +24,7 @@ def sweep(cfg: DictConfig) -> str:
     from .. import tracking  # TensorFlow, MLflow and Keras Tuner load only once the command line is known good
     from ..data import load_dataset
     from ..report import build_report
+    from ..runner import dataset_name
     from ..tuning import SweepTuner, check_declarable, space_summary
 
     cfg = validate(cfg)
@@ -54,8 +55,7 @@ def sweep(cfg: DictConfig) -> str:
                                          **space_summary(entries)})
             tracking.log_artifacts(parent, {"search_space.yaml": OmegaConf.to_yaml(cfg.search),
                                             "base_config.yaml": OmegaConf.to_yaml(cfg)})
-            name = "embedded" if cfg.data.source == "embedded" else str(cfg.data.path)
-            tracking.log_dataset(parent, data.frame, name=name, fingerprint=data.fingerprint)
+            tracking.log_dataset(parent, data.frame, name=dataset_name(cfg.data), fingerprint=data.fingerprint)
         tuner = SweepTuner(cfg, entries, data, experiment_id, parent, sweep_dir, overwrite=False)
         tuner.search(verbose=1)
         table = reporting.comparison_table(tracking.child_runs(experiment_id, parent), [e.name for e in entries],
