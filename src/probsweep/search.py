@@ -93,6 +93,14 @@ def _declare_one(hp: Any, e: Entry) -> None:
         hp.Boolean(e.name, default=bool(e.default))
 
 
+def _set(cfg: DictConfig, name: str, key: str, value: Any) -> None:
+    try:
+        OmegaConf.update(cfg, key, value, merge=False)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"search.space.{name}: cannot set {key}={value!r} ({str(exc).splitlines()[0]}); "
+                          "fix the key or value in the search config") from None
+
+
 def apply(base: DictConfig, values: Dict[str, Any], entries: List[Entry], check: bool = True) -> DictConfig:
     """The trial's config: `base` with the sampled keys overridden, checked by the same schema."""
     cfg = copy.deepcopy(base)
@@ -101,10 +109,7 @@ def apply(base: DictConfig, values: Dict[str, Any], entries: List[Entry], check:
         if name not in by_name:  # tuner bookkeeping such as Hyperband's tuner/epochs
             continue
         for key, v in by_name[name].overrides(value).items():
-            try:
-                OmegaConf.update(cfg, key, v, merge=False)
-            except OmegaConfBaseException as exc:
-                raise ConfigError(f"search.space.{name}: cannot set {key}={v!r}: {str(exc).splitlines()[0]}") from None
+            _set(cfg, name, key, v)
     if check:
         check_combinations(cfg)
     return cfg
@@ -114,18 +119,10 @@ def check_space(base: DictConfig, entries: List[Entry]) -> None:
     """Before the first trial: every key exists and every value has the right type."""
     for e in entries:
         if e.kind == "choice":
-            candidates = [e.overrides(v) for v in (e.bundles or e.spec)]
+            values = list(e.bundles or e.spec)
         elif e.kind == "boolean":
-            candidates = [{e.name: True}, {e.name: False}]
+            values = [True, False]
         else:
-            candidates = [{e.name: e.spec[0]}, {e.name: e.spec[1]}]
-        for overrides in candidates:
-            cfg = copy.deepcopy(base)
-            for key, v in overrides.items():
-                try:
-                    OmegaConf.update(cfg, key, v, merge=False)
-                except OmegaConfBaseException as exc:
-                    raise ConfigError(
-                        f"search.space.{e.name}: cannot set {key}={v!r} ({str(exc).splitlines()[0]}); "
-                        "fix the key or value in the search config"
-                    ) from None
+            values = list(e.spec)  # both bounds
+        for value in values:
+            apply(base, {e.name: value}, [e], check=False)

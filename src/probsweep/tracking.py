@@ -102,13 +102,8 @@ def log_config(run_id: str, cfg: DictConfig) -> None:
 
     The search space itself is the sweep's, not the run's: it goes on the parent run.
     """
-    client = MlflowClient()
-    params = {k: ("None" if v is None else str(v)[:6000]) for k, v in flatten(cfg).items()
-              if not k.startswith("search.space.")}
-    items = [mlflow.entities.Param(k, v) for k, v in params.items()]
-    for i in range(0, len(items), 100):
-        client.log_batch(run_id, params=items[i:i + 100])
-    client.log_text(run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+    log_params(run_id, {k: v for k, v in flatten(cfg).items() if not k.startswith("search.space.")})
+    MlflowClient().log_text(run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
 
 
 def log_dataset(run_id: str, frame: pd.DataFrame, name: str, fingerprint: str) -> None:
@@ -163,8 +158,10 @@ class EpochLogger(keras.callbacks.Callback):
 
 
 def log_params(run_id: str, params: Dict[str, Any]) -> None:
-    if params:
-        MlflowClient().log_batch(run_id, params=[mlflow.entities.Param(k, str(v)[:6000]) for k, v in params.items()])
+    """Values as strings (None as "None"), in batches of 100: MLflow's limit per call."""
+    items = [mlflow.entities.Param(k, str(v)[:6000]) for k, v in params.items()]
+    for i in range(0, len(items), 100):
+        MlflowClient().log_batch(run_id, params=items[i:i + 100])
 
 
 def run_exists(run_id: str) -> bool:

@@ -1,0 +1,58 @@
+"""Search spaces as data: parsing, Keras Tuner declaration, conditional scopes and trial configs."""
+from __future__ import annotations
+
+import keras_tuner as kt
+import pytest
+
+from probsweep import search
+from probsweep.config import ConfigError, validate
+from probsweep.tuning import check_declarable
+from conftest import compose_config
+
+SPACE = {
+    "head": {"choice": {"soft": {"model.activation": "softmax", "model.loss": "categorical_crossentropy"},
+                        "sparse": {"model.activation": "softmax", "model.loss": "sparse_categorical_crossentropy"}}},
+    "model.label_smoothing": {"float": [0.0, 0.1], "step": 0.05, "when": {"head": ["soft"]}},
+    "train.epochs": {"int": [1, 8], "sampling": "log", "step": 2},
+}
+
+
+def test_space_declares_conditional_hyperparameters_named_after_config_keys():
+    hp = kt.HyperParameters()
+    search.declare(hp, search.parse(SPACE))
+    assert [p.name for p in hp.space] == ["head", "model.label_smoothing", "train.epochs"]
+    hp.values["head"] = "sparse"
+    assert not hp.is_active("model.label_smoothing")  # smoothing never meets the sparse loss
+    hp.values["head"] = "soft"
+    assert hp.is_active("model.label_smoothing")
+
+
+def test_a_trial_is_the_base_config_with_the_sampled_keys_overridden():
+    base = validate(compose_config())
+    entries = search.parse(SPACE)
+    cfg = search.apply(base, {"head": "soft", "model.label_smoothing": 0.05, "train.epochs": 4}, entries)
+    assert cfg.model.activation.value == "softmax" and cfg.model.loss.value == "categorical_crossentropy"
+    assert (cfg.model.label_smoothing, cfg.train.epochs) == (0.05, 4)
+    assert base.model.activation.value == "sigmoid"  # the base is untouched
+    with pytest.raises(ConfigError, match="label_smoothing"):
+        search.apply(base, {"head": "sparse", "model.label_smoothing": 0.1}, [*entries[:1], entries[1]])
+
+
+@pytest.mark.parametrize("space,named", [
+    ({"model.dropout": [0.1, 0.3]}, "must be a mapping"),
+    ({"model.dropout": {"choice": [0.1], "float": [0, 1]}}, "exactly one of"),
+    ({"model.dropout": {"float": [0.1]}}, "[min, max]"),
+    ({"model.dropout": {"choice": [0.1], "when": {"head": ["x"]}}}, "refers to 'head'"),
+])
+def test_malformed_entries_are_refused_with_their_name(space, named):
+    with pytest.raises(ConfigError) as err:
+        search.parse(space)
+    assert named in str(err.value) and "model.dropout" in str(err.value)
+
+
+def test_values_of_the_wrong_type_and_keras_tuner_rules_fail_before_any_trial():
+    base = validate(compose_config())
+    with pytest.raises(ConfigError, match="model.activation"):
+        search.check_space(base, search.parse({"model.activation": {"choice": ["softmax", "tanhh"]}}))
+    with pytest.raises(ConfigError, match="step"):
+        check_declarable(search.parse({"train.epochs": {"int": [1, 30], "sampling": "log"}}))
