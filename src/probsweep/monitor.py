@@ -20,14 +20,15 @@ class ProbabilityMonitor(keras.callbacks.Callback):
     def __init__(self, x_val: np.ndarray, y_val: np.ndarray, activation: str, loss: str,
                  n_probes: int = 5, batch_size: int = 256):
         super().__init__()
-        in_scope = y_val >= 0  # out-of-scope examples (y == -1) have no true class to score
-        self.x_val, self.y_val = x_val[in_scope], y_val[in_scope]
+        self.x_val, self.y_val = x_val, y_val
+        self.in_scope = y_val >= 0  # out-of-scope examples (y == -1) have no true class to score
         self.activation, self.loss = activation, loss
         self.batch_size = batch_size
-        self.probe_index = np.linspace(0, len(self.y_val) - 1, num=min(n_probes, len(self.y_val))).astype(int)
+        scored = np.flatnonzero(self.in_scope)
+        self.probe_index = scored[np.linspace(0, len(scored) - 1, num=min(n_probes, len(scored))).astype(int)]
         self.rows: List[Dict[str, float]] = []
         self.probes: List[np.ndarray] = []  # one (n_probes, K) array per epoch
-        self.last_raw: Optional[np.ndarray] = None
+        self.last_raw: Optional[np.ndarray] = None  # the final epoch's raw outputs on all of x_val
         self._t0 = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
@@ -37,7 +38,7 @@ class ProbabilityMonitor(keras.callbacks.Callback):
         logs = logs if logs is not None else {}
         raw = self.model.predict(self.x_val, batch_size=self.batch_size, verbose=0)
         p = metrics.to_probabilities(raw, self.activation, self.loss)
-        row = metrics.probability_metrics(p, self.y_val, prefix="val_")
+        row = metrics.probability_metrics(p[self.in_scope], self.y_val[self.in_scope], prefix="val_")
         row["epoch_seconds"] = time.perf_counter() - self._t0
         logs.update(row)
         self.rows.append({"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}})

@@ -74,7 +74,7 @@ def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
     history, probes = trained.monitor.history, trained.monitor.probe_frame()
     has_test = len(data.y_test) > 0
     found = analysis.analyse(
-        predict_raw(trained.model, data.x_val), data.y_val,
+        trained.monitor.last_raw, data.y_val,  # the last epoch's validation outputs: no second pass
         predict_raw(trained.model, data.x_test) if has_test else None, data.y_test if has_test else None,
         activation, loss, is_mismatch(activation, loss), trained.loss.path, history, probes, cfg.train.target_precision,
     )
