@@ -21,8 +21,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from probsweep.config import Activation, DataConfig, MismatchPath, ModelConfig, SyntheticConfig  # noqa: E402
-from probsweep.data import load_dataset  # noqa: E402
-from probsweep.model import build_model, compile_model  # noqa: E402
+from probsweep.data.loading import load_dataset  # noqa: E402
+from probsweep.train.model import build_model, compile_model  # noqa: E402
 
 TARGET_ACC, TARGET_EPOCH = 0.85, 15
 

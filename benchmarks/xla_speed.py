@@ -20,8 +20,8 @@ import keras  # noqa: E402
 
 from conftest import compose_config  # noqa: E402
 from probsweep.config import validate  # noqa: E402
-from probsweep.data import load_dataset  # noqa: E402
-from probsweep.training import fit  # noqa: E402
+from probsweep.data.loading import load_dataset  # noqa: E402
+from probsweep.train.fit import fit  # noqa: E402
 
 
 class EpochClock(keras.callbacks.Callback):

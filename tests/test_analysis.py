@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from probsweep import metrics
-from probsweep.analysis import analyse, reliability_bins
+from probsweep.probs import metrics
+from probsweep.probs.analysis import analyse, reliability_bins
 
 
 def overconfident_softmax(n=3000, k=5, factor=3.0, seed=0, n_oos=0):

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from probsweep import calibration as c
-from probsweep import metrics as m
+from probsweep.probs import calibration as c
+from probsweep.probs import metrics as m
 
 
 # --- logits_from_outputs ----------------------------------------------------------------

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from probsweep.config import DataConfig, SyntheticConfig
-from probsweep.data import DataError, load_dataset, read_vectors
+from probsweep.data.loading import DataError, load_dataset, read_vectors
 
 WORDS = {"a": "apple apricot", "b": "banana berry", "c": "cherry citrus"}
 

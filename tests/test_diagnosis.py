@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probsweep.diagnosis import Flag, diagnose, flags_for_outputs, to_text
+from probsweep.probs.diagnosis import Flag, diagnose, flags_for_outputs, to_text
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SPARSE = "sparse_categorical_crossentropy"

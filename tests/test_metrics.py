@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from probsweep import metrics as m
+from probsweep.probs import metrics as m
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -7,7 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from probsweep.config import ModelConfig
-from probsweep.model import PATH_A, PATH_B, PATH_LOGITS, HeadLossMismatchWarning, build_model, compile_model, encode_targets
+from probsweep.train.model import PATH_A, PATH_B, PATH_LOGITS, HeadLossMismatchWarning, build_model, compile_model, encode_targets
 
 
 def model_cfg(**overrides):

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from probsweep import plots
+from probsweep.probs import plots as run_plots
+from probsweep.report import plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -23,28 +24,28 @@ def bins(calibrated_too=True):
 
 
 def test_reliability_diagram_raw_and_calibrated_with_nan_bins():
-    assert plots.reliability_diagram(bins(), "trial 0").startswith(PNG)
-    assert plots.reliability_diagram(bins(calibrated_too=False), "raw only", split="test").startswith(PNG)
+    assert run_plots.reliability_diagram(bins(), "trial 0").startswith(PNG)
+    assert run_plots.reliability_diagram(bins(calibrated_too=False), "raw only", split="test").startswith(PNG)
 
 
 def test_reliability_diagram_from_csv_strings_and_degenerate_input():
     b = bins().astype({"calibrated": str})  # read back from CSV: "True"/"False"
-    assert plots.reliability_diagram(b).startswith(PNG)
+    assert run_plots.reliability_diagram(b).startswith(PNG)
     all_empty = bins().assign(count=0, confidence=np.nan, accuracy=np.nan)
-    assert plots.reliability_diagram(all_empty).startswith(PNG)
-    assert plots.reliability_diagram(None).startswith(PNG)
-    assert plots.reliability_diagram(pd.DataFrame()).startswith(PNG)
+    assert run_plots.reliability_diagram(all_empty).startswith(PNG)
+    assert run_plots.reliability_diagram(None).startswith(PNG)
+    assert run_plots.reliability_diagram(pd.DataFrame()).startswith(PNG)
 
 
 def test_probe_plot_shows_a_collapse_to_tiny_outputs_and_handles_one_epoch():
     rows = [{"epoch": e, "probe": p, "class": k, "output": 0.9 ** k * 10 ** (-e / 20)}
             for e in range(1, 129, 8) for p in (3, 11) for k in range(102)]
     frame = pd.DataFrame(rows)
-    assert plots.probe_plot(frame, top=5, title="collapse").startswith(PNG)
-    assert plots.probe_plot(frame[frame["epoch"] == 1], top=3).startswith(PNG)
+    assert run_plots.probe_plot(frame, top=5, title="collapse").startswith(PNG)
+    assert run_plots.probe_plot(frame[frame["epoch"] == 1], top=3).startswith(PNG)
     zeros = frame[frame["probe"] == 3].assign(output=0.0)  # a log axis cannot show 0: drawn at the floor
-    assert plots.probe_plot(zeros).startswith(PNG)
-    assert plots.probe_plot(pd.DataFrame(columns=["epoch", "probe", "class", "output"])).startswith(PNG)
+    assert run_plots.probe_plot(zeros).startswith(PNG)
+    assert run_plots.probe_plot(pd.DataFrame(columns=["epoch", "probe", "class", "output"])).startswith(PNG)
 
 
 def test_epoch_curves_by_head_with_missing_metrics_and_nan():

@@ -14,9 +14,9 @@ from mlflow.tracking import MlflowClient
 from probsweep import tracking
 from probsweep.cli.report import main, report
 from probsweep.config import ConfigError
-from probsweep.report import build_report
-from probsweep.reporting import effects_table, trial_table
-from probsweep.verdict import verdict_text
+from probsweep.report.page import build_report
+from probsweep.report.tables import effects_table, trial_table
+from probsweep.report.verdict import verdict_text
 
 SECTIONS = ("trials", "curves", "reliability", "effects", "verdict", "diagnosis")
 SEED_HEAD = "sigmoid+sparse_categorical_crossentropy"
@@ -261,7 +261,7 @@ def test_trial_table_of_no_runs_is_empty_but_has_the_columns():
 
 def test_cli_builds_into_the_sweep_folder_and_logs_to_the_parent(built, monkeypatch):
     """The wiring only: the page itself is checked above, so the build is stubbed to keep this fast."""
-    import probsweep.report
+    import probsweep.report.page
 
     seen = {}
 
@@ -272,7 +272,7 @@ def test_cli_builds_into_the_sweep_folder_and_logs_to_the_parent(built, monkeypa
         return out_dir / "index.html"
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{built['tmp'] / 'mlruns' / 'mlflow.db'}")
-    monkeypatch.setattr(probsweep.report, "build_report", fake_build)
+    monkeypatch.setattr(probsweep.report.page, "build_report", fake_build)
     sweeps = built["tmp"] / "sweeps"
     (sweeps / "fake").mkdir(parents=True)
     (sweeps / "fake" / "parent_run_id").write_text(built["parent"] + "\n")
@@ -302,7 +302,7 @@ def test_threshold_missing_the_target_on_test_is_flagged_and_small_level_changes
 
 
 def test_verdict_names_a_drift_towards_zero_before_it_becomes_a_collapse():
-    from probsweep.verdict import _level
+    from probsweep.report.verdict import _level
 
     drifting = _level(0.195, 0.244, 0.732)  # path B after 16 epochs in the default sweep
     assert "drifting towards 0" in drifting

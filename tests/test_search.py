@@ -4,9 +4,9 @@ from __future__ import annotations
 import keras_tuner as kt
 import pytest
 
-from probsweep import search
+from probsweep.sweep import space as search
 from probsweep.config import ConfigError, validate
-from probsweep.tuning import check_declarable
+from probsweep.sweep.tuner import check_declarable
 from conftest import compose_config
 
 SPACE = {

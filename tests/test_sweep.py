@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-import probsweep.tuning
+import probsweep.sweep.tuner
 from probsweep.cli.best import TOLERANCE, best
 from probsweep.cli.predict import predict
 from probsweep.cli.sweep import sweep
@@ -136,7 +136,7 @@ def test_ui_answers_the_runs_search_rest_call(finished):
 
 
 def test_resume_after_interrupt_reruns_only_the_unfinished_trial(store, monkeypatch):
-    real, calls = probsweep.tuning.tracked_fit, []
+    real, calls = probsweep.sweep.tuner.tracked_fit, []
 
     def interrupt_second(*args, **kwargs):
         calls.append(1)
@@ -144,10 +144,10 @@ def test_resume_after_interrupt_reruns_only_the_unfinished_trial(store, monkeypa
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(probsweep.tuning, "tracked_fit", interrupt_second)
+    monkeypatch.setattr(probsweep.sweep.tuner, "tracked_fit", interrupt_second)
     with pytest.raises(KeyboardInterrupt):
         sweep(sweep_config(store, "resume"))
-    monkeypatch.setattr(probsweep.tuning, "tracked_fit", real)
+    monkeypatch.setattr(probsweep.sweep.tuner, "tracked_fit", real)
     sweep(sweep_config(store, "resume"))
     client = MlflowClient(store["uri"])
     runs = runs_of(client, "resume")
@@ -198,7 +198,7 @@ def test_sweep_writes_a_self_contained_report_with_every_section(finished):
 
 
 def test_a_sweep_runs_on_a_users_csv_file(store):
-    from probsweep import synthetic
+    from probsweep.data import synthetic
     from probsweep.config import SyntheticConfig
 
     tiny_data = SyntheticConfig(n_classes=4, n_groups=2, train_per_class=10, val_per_class=4, test_per_class=4,

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probsweep import synthetic
+from probsweep.data import synthetic
 from probsweep.config import SyntheticConfig
 
 SMALL = SyntheticConfig(n_classes=12, n_groups=3, train_per_class=8, val_per_class=3, test_per_class=2,

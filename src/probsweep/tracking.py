@@ -13,14 +13,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional
 
-import keras
 import mlflow
 import pandas as pd
 from mlflow.entities import Metric, RunStatus
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from .config import PROJECT_ROOT, flatten
+from probsweep.config import PROJECT_ROOT, flatten
 
 log = logging.getLogger(__name__)
 STORE_DIR = PROJECT_ROOT / "mlruns"
@@ -142,20 +141,6 @@ def log_artifacts(run_id: str, files: Dict[str, Any]) -> None:
         MlflowClient().log_artifacts(run_id, tmp)
 
 
-class EpochLogger(keras.callbacks.Callback):
-    """Logs every numeric entry of the epoch's logs to MLflow with step = epoch (1-based), in one call.
-
-    Put it after the callbacks that add metrics to `logs` (see probsweep.monitor).
-    """
-
-    def __init__(self, run_id: str):
-        super().__init__()
-        self.run_id = run_id
-
-    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
-        numeric = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float)) or hasattr(v, "__float__")}
-        log_metrics(self.run_id, numeric, step=epoch + 1)
-
 
 def log_params(run_id: str, params: Dict[str, Any]) -> None:
     """Values as strings (None as "None"), in batches of 100: MLflow's limit per call."""
@@ -193,7 +178,7 @@ def metric_history(run_id: str, key: str) -> pd.DataFrame:
     return pd.DataFrame({"step": [m.step for m in hist], "value": [m.value for m in hist]})
 
 
-def log_keras_model(run_id: str, model: keras.Model, example_texts: list, example_outputs, class_names: list,
+def log_keras_model(run_id: str, model: Any, example_texts: list, example_outputs, class_names: list,
                     registered_name: Optional[str]) -> str:
     """Save a text-in, probabilities-out Keras model with MLflow's Keras flavour; returns its URI."""
     import numpy as np
@@ -201,7 +186,7 @@ def log_keras_model(run_id: str, model: keras.Model, example_texts: list, exampl
 
     example = np.array(list(example_texts), dtype=str).reshape(-1, 1)  # the Keras flavour wants tensor specs
     signature = infer_signature(example, example_outputs)
-    requirements = [f"tensorflow-cpu=={_version('tensorflow-cpu')}", f"keras=={keras.__version__}"]
+    requirements = [f"tensorflow-cpu=={_version('tensorflow-cpu')}", f"keras=={_version('keras')}"]
     client = MlflowClient()
     with tempfile.TemporaryDirectory() as tmp:
         # mlflow.keras.log_model(input_example=...) in 3.17 writes the example before it creates the

@@ -17,7 +17,7 @@ def check_overrides(argv: List[str]) -> None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from ..config import CONF_DIR, register
+    from probsweep.config import CONF_DIR, register
 
     register()
     try:
@@ -33,7 +33,7 @@ def check_overrides(argv: List[str]) -> None:
 
 def friendly_errors(job: Callable[[], None]) -> None:
     """Known bad input ends with one line and exit code 2; SIGTERM behaves like Ctrl-C."""
-    from ..config import ConfigError  # data.DataError is a ConfigError too
+    from probsweep.config import ConfigError  # data.DataError is a ConfigError too
 
     def on_term(signum, frame):  # so `kill` ends MLflow runs as KILLED, like Ctrl-C
         raise KeyboardInterrupt

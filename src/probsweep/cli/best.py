@@ -13,11 +13,11 @@ from typing import Optional
 import keras
 from omegaconf import OmegaConf
 
-from .. import tracking
-from ..config import ConfigError, sweep_dir as sweep_dir_of, validate
-from ..data import load_dataset
-from ..runner import tracked_fit
-from ..training import predict_texts
+from probsweep import tracking
+from probsweep.config import ConfigError, sweep_dir as sweep_dir_of, validate
+from probsweep.data.loading import load_dataset
+from probsweep.train.tracked import tracked_fit
+from probsweep.train.fit import predict_texts
 from . import friendly_errors
 
 TOLERANCE = 1e-3  # absolute, on each final-epoch metric

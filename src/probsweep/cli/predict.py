@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import tracking
-from ..config import ConfigError
-from ..training import predict_texts
+from probsweep import tracking
+from probsweep.config import ConfigError
+from probsweep.train.fit import predict_texts
 from . import friendly_errors
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Optional
 
-from ..config import ConfigError, sweep_dir as sweep_dir_of
+from probsweep.config import ConfigError, sweep_dir as sweep_dir_of
 from . import friendly_errors
 
 DEFAULT_SWEEP = "seed-question"
@@ -31,8 +31,8 @@ def report(sweep_name: str, sweeps_dir: Optional[str] = None) -> Path:
     if not parent_run_id:
         raise ConfigError(f"{id_file} is empty: the sweep '{sweep_name}' never started; run `make sweep` again")
     # MLflow (and TensorFlow, via tracking) load only once the sweep is known to exist: errors stay instant.
-    from .. import tracking
-    from ..report import build_report
+    from probsweep import tracking
+    from probsweep.report.page import build_report
 
     tracking.setup(None, sweep_name)
     if not tracking.run_exists(parent_run_id):

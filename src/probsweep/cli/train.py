@@ -10,7 +10,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from ..config import CONF_DIR, register, validate
+from probsweep.config import CONF_DIR, register, validate
 from . import check_overrides, friendly_errors
 
 log = logging.getLogger("probsweep.train")
@@ -19,9 +19,9 @@ register()
 
 def train(cfg: DictConfig) -> str:
     """Train once; returns the MLflow run id."""
-    from .. import tracking  # TensorFlow and MLflow load only once the command line is known good
-    from ..data import load_dataset
-    from ..runner import tracked_fit
+    from probsweep import tracking  # TensorFlow and MLflow load only once the command line is known good
+    from probsweep.data.loading import load_dataset
+    from probsweep.train.tracked import tracked_fit
 
     cfg = validate(cfg)
     data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)

@@ -7,7 +7,7 @@ import socket
 import sys
 from pathlib import Path
 
-from ..tracking import STORE_DIR, resolve_uri
+from probsweep.tracking import STORE_DIR, resolve_uri
 
 HOST = "127.0.0.1"
 

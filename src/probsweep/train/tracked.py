@@ -14,12 +14,14 @@ from typing import Dict, Optional, Sequence
 import keras
 from omegaconf import DictConfig
 
-from . import analysis, tracking
-from .config import MismatchPath, head, is_mismatch
-from .data import Dataset
-from .model import HeadLossMismatchWarning, mismatch_message
-from .monitor import ProgressLine
-from .training import Trained, fit, predict_raw
+from probsweep.probs import analysis
+
+from probsweep import tracking
+from probsweep.config import MismatchPath, head, is_mismatch
+from probsweep.data.loading import Dataset
+from probsweep.train.model import HeadLossMismatchWarning, mismatch_message
+from probsweep.train.callbacks import EpochLogger, ProgressLine
+from probsweep.train.fit import Trained, fit, predict_raw
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,7 @@ def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HeadLossMismatchWarning)  # already said above
         trained = fit(cfg.model, cfg.train, data, cfg.seed, callbacks=[
-            tracking.EpochLogger(run_id), *extra_callbacks,
+            EpochLogger(lambda m, step: tracking.log_metrics(run_id, m, step=step)), *extra_callbacks,
             *([ProgressLine(prefix, cfg.train.epochs)] if cfg.train.verbose else []),
         ])
     # Which code path the loss took is only known once Keras has traced it.

@@ -23,7 +23,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 import pandas as pd
 
-from .config import SyntheticConfig
+from probsweep.config import SyntheticConfig
 
 OOS_LABEL = "oos"
 SPLITS = ("train", "val", "test")

@@ -16,10 +16,12 @@ from keras_tuner.engine.base_tuner import BaseTuner
 from keras_tuner.src import config as kt_config
 from omegaconf import DictConfig
 
-from . import search, tracking
-from .config import ConfigError
-from .data import Dataset
-from .runner import log_inputs, tracked_fit
+from probsweep.sweep import space as search
+
+from probsweep import tracking
+from probsweep.config import ConfigError
+from probsweep.data.loading import Dataset
+from probsweep.train.tracked import log_inputs, tracked_fit
 
 log = logging.getLogger(__name__)
 HYPERBAND_EPOCHS = "tuner/epochs"

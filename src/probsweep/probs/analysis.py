@@ -12,8 +12,10 @@ from typing import Any, Dict, Optional
 import numpy as np
 import pandas as pd
 
-from . import calibration as cal
-from . import diagnosis, metrics, plots
+from probsweep.probs import calibration as cal
+from probsweep.probs import diagnosis
+from probsweep.probs import metrics
+from probsweep.probs import plots
 
 N_BINS = 15
 

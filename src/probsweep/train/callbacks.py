@@ -7,13 +7,13 @@ the raw outputs of a few fixed validation examples at every epoch: the probes.
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import keras
 import numpy as np
 import pandas as pd
 
-from . import metrics
+from probsweep.probs import metrics
 
 
 class ProbabilityMonitor(keras.callbacks.Callback):
@@ -75,3 +75,19 @@ class ProgressLine(keras.callbacks.Callback):
         total = f"/{self.epochs}" if self.epochs else ""
         secs = f"  ({logs['epoch_seconds']:.1f}s)" if "epoch_seconds" in logs else ""
         self.printer(f"{self.prefix}epoch {epoch + 1}{total}  {shown}{secs}", flush=True)
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Hands every numeric entry of the epoch's logs to `log(metrics, step)`, step = epoch (1-based), once.
+
+    Put it after the callbacks that add metrics to `logs` (the monitor). The model code stays
+    unaware of MLflow: the caller passes the function that records (probsweep.tracking.log_metrics).
+    """
+
+    def __init__(self, log: Callable[[Dict[str, float], int], None]):
+        super().__init__()
+        self.log = log
+
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        numeric = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float)) or hasattr(v, "__float__")}
+        self.log(numeric, epoch + 1)

@@ -13,7 +13,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import pandas as pd
 
-from probsweep.metrics import _name, max_prob, prob_sum, to_probabilities
+from probsweep.probs.metrics import _name, max_prob, prob_sum, to_probabilities
 
 CATEGORICAL = {"sparse_categorical_crossentropy", "categorical_crossentropy"}
 SUM_TOLERANCE = 0.1  # not_a_distribution: |mean row sum - 1| > 0.1

@@ -16,8 +16,8 @@ import keras
 import numpy as np
 import pandas as pd
 
-from . import synthetic
-from .config import ConfigError, DataConfig
+from probsweep.data import synthetic
+from probsweep.config import ConfigError, DataConfig
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")

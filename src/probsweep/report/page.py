@@ -20,9 +20,12 @@ from typing import Dict, List
 
 import pandas as pd
 
-from . import plots, tracking
-from .reporting import curves_text, effects_table, head_summary, trial_table
-from .verdict import FINISHED, SEED, recommended, seed_trials, verdict_text
+from probsweep.probs.plots import probe_plot, reliability_diagram
+from probsweep.report import plots
+
+from probsweep import tracking
+from probsweep.report.tables import curves_text, effects_table, head_summary, trial_table
+from probsweep.report.verdict import FINISHED, SEED, recommended, seed_trials, verdict_text
 
 __all__ = ["build_report"]
 
@@ -70,9 +73,9 @@ def _figures(rows: Dict[str, pd.Series], shown: Dict[str, str]) -> tuple:
     reliability, probes = [], []
     for rid, why in shown.items():
         name = f"{_trial_name(rows[rid])}: {rows[rid]['head_label']}"
-        reliability.append(_img(plots.reliability_diagram(tracking.read_artifact(rid, "reliability.csv"), name),
+        reliability.append(_img(reliability_diagram(tracking.read_artifact(rid, "reliability.csv"), name),
                                 f"reliability diagram {name}", f"{why} — {name}"))
-        probes.append(_img(plots.probe_plot(tracking.read_artifact(rid, "probes.csv"), title=name),
+        probes.append(_img(probe_plot(tracking.read_artifact(rid, "probes.csv"), title=name),
                            f"probe outputs {name}", f"{why} — outputs of fixed validation examples per epoch"))
     return "".join(reliability), "".join(probes)
 

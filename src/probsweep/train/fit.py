@@ -10,10 +10,10 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from .config import ModelConfig, TrainConfig, head
-from .data import Dataset
-from .model import HeadLoss, build_model, compile_model, encode_targets
-from .monitor import ProbabilityMonitor
+from probsweep.config import ModelConfig, TrainConfig, head
+from probsweep.data.loading import Dataset
+from probsweep.train.model import HeadLoss, build_model, compile_model, encode_targets
+from probsweep.train.callbacks import ProbabilityMonitor
 
 
 EVAL_BATCH_CAP = 4096  # rows per inference batch: bounds memory on users' larger data sets

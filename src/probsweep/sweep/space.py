@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .config import ConfigError, check_combinations
+from probsweep.config import ConfigError, check_combinations
 
 KINDS = ("choice", "float", "int", "boolean")
 OPTIONS = ("step", "sampling", "when", "default")

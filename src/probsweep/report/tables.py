@@ -13,8 +13,8 @@ from typing import Dict, Iterable, List
 import numpy as np
 import pandas as pd
 
-from . import metrics
-from .verdict import FINISHED, _f  # one status name and one number format for tables and verdict alike
+from probsweep.probs import metrics
+from probsweep.report.verdict import FINISHED, _f  # one status name and one number format for tables and verdict alike
 
 SHOWN_METRICS = ["val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece", "val_brier", "val_nll", "val_loss"]
 EXTRA_METRICS = ["temperature", "val_ece_calibrated", "val_nll_calibrated", "threshold", "threshold_val_coverage",
@@ -92,7 +92,7 @@ def trial_table(runs: pd.DataFrame, hp_names: List[str], objective: str, directi
 
 
 def _mismatch(activation, loss) -> bool:
-    from .config import is_mismatch
+    from probsweep.config import is_mismatch
     try:
         return is_mismatch(str(activation), str(loss))
     except ValueError:

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from .config import Activation, Loss, MismatchPath, ModelConfig, is_mismatch
+from probsweep.config import Activation, Loss, MismatchPath, ModelConfig, is_mismatch
 
 # What the loss actually read, recorded at trace time (see HeadLoss.call).
 PATH_A = "A"  # cached pre-activation logits (Keras 3 on TensorFlow)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
 
-from probsweep.metrics import EPS, _name, softmax
+from probsweep.probs.metrics import EPS, _name, softmax
 
 LOG_T_BOUNDS = (-5.0, 5.0)  # T in [e^-5, e^5] ~ [0.0067, 148]: far beyond any sane temperature
 
