@@ -128,6 +128,17 @@ class SweepConfig:
     name: str = "seed-question"
     restart: bool = False  # true: forget sweeps/<name>/ and start over
     dir: Optional[str] = None  # where sweeps live; None = <project>/sweeps
+    # Scale-out (Keras Tuner's chief/worker mode). workers=1 with oracle_port=0 is one process, no server.
+    workers: int = 1  # local worker processes; 0 = a chief only, for workers on other hosts (make worker)
+    oracle_host: str = "127.0.0.1"  # where the chief's gRPC oracle listens: unauthenticated, keep it private
+    oracle_port: int = 0  # 0 = a free port; fix it when workers on other hosts connect
+    trial_lease: float = 600.0  # seconds without an epoch reported before a trial goes back to the queue; 0 = never
+    max_restarts: int = 3  # times a dead local worker is restarted (same tuner ID, same trial); 0 = never
+
+
+def is_distributed(sweep_cfg: Any) -> bool:
+    """A chief and workers (Keras Tuner's gRPC oracle), rather than today's single process."""
+    return sweep_cfg.workers != 1 or sweep_cfg.oracle_port != 0
 
 
 def sweep_dir(sweep_cfg: Any) -> Path:
@@ -194,6 +205,11 @@ def check_combinations(cfg: DictConfig) -> None:
         raise ConfigError(f"model.kernel_size={m.kernel_size} is longer than data.max_len={d.max_len}")
     if cfg.train.epochs < 1:
         raise ConfigError(f"train.epochs={cfg.train.epochs} must be at least 1")
+    sw = cfg.sweep
+    if sw.workers < 0 or sw.max_restarts < 0 or sw.trial_lease < 0:
+        raise ConfigError("sweep.workers, sweep.max_restarts and sweep.trial_lease must be 0 or more")
+    if not 0 <= sw.oracle_port < 65536:
+        raise ConfigError(f"sweep.oracle_port={sw.oracle_port} must be a TCP port (0 picks a free one)")
     if cfg.search.direction not in ("min", "max"):
         raise ConfigError(f"search.direction={cfg.search.direction!r} must be 'min' or 'max'")
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import socket
 import subprocess
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -39,6 +42,7 @@ def setup(uri: Optional[str], experiment: str) -> str:
     uri = resolve_uri(uri)
     if uri.startswith("sqlite:///"):
         Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # a server's run links on every run end
     mlflow.set_tracking_uri(uri)
     client = MlflowClient()
     found = client.get_experiment_by_name(experiment)
@@ -149,6 +153,13 @@ def log_params(run_id: str, params: Dict[str, Any]) -> None:
         MlflowClient().log_batch(run_id, params=items[i:i + 100])
 
 
+def running_sweep(experiment_id: str) -> Optional[str]:
+    """The newest RUNNING sweep (parent) run of an experiment: what a worker on another host joins."""
+    found = MlflowClient().search_runs([experiment_id], "tags.kind = 'sweep' and attributes.status = 'RUNNING'",
+                                       order_by=["attributes.start_time DESC"], max_results=1)
+    return found[0].info.run_id if found else None
+
+
 def run_exists(run_id: str) -> bool:
     try:
         MlflowClient().get_run(run_id)
@@ -249,3 +260,74 @@ def read_artifact(run_id: str, path: str) -> Optional[Any]:
         if local.suffix in (".txt", ".yaml", ".html"):
             return local.read_text()
         return local.read_bytes()
+
+
+# ---- the tracking server: one process that writes the store, many clients over HTTP ----
+
+LOCAL = "127.0.0.1"
+
+
+def free_port(host: str = LOCAL) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def server_command(port: int, uri: str, host: str = LOCAL, artifacts: Optional[str] = None,
+                   app_name: Optional[str] = None) -> list:
+    """`mlflow server` over `uri` (`make ui`, `make server`, a distributed sweep's own server).
+
+    One worker process: over SQLite it is then the only writer. Artifacts are served through it
+    (`--artifacts-destination`), so workers on other hosts need no shared disk; MLflow 3's
+    --allowed-hosts and CORS defaults are kept.
+    """
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        artifacts = artifacts or str(Path(uri[len("sqlite:///"):]).parent / "artifacts")
+    cmd = [sys.executable, "-m", "mlflow", "server", "--host", host, "--port", str(port),
+           "--backend-store-uri", uri, "--workers", "1"]
+    if artifacts:
+        cmd += ["--artifacts-destination", artifacts]
+    if app_name:
+        cmd += ["--app-name", app_name]
+    return cmd
+
+
+def server_env() -> Dict[str, str]:
+    # No background job workers (MLflow 3 starts seven of them by default): not needed here.
+    return {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
+def start_server(uri: str, log_path: Path, host: str = LOCAL, timeout: float = 120.0) -> tuple:
+    """Start `mlflow server` over `uri` in its own session (Ctrl-C in the terminal does not reach it, so
+    runs can still be marked KILLED); returns (process, http url) once it answers /health."""
+    import urllib.request
+
+    port = free_port(host)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(server_command(port, uri, host), stdout=out, stderr=subprocess.STDOUT,
+                                env=server_env(), start_new_session=True)
+    url = f"http://{host}:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"mlflow server over {uri} exited with code {proc.returncode}: see {log_path}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.3)
+    stop_server(proc)
+    raise RuntimeError(f"mlflow server over {uri} did not answer within {timeout:.0f}s: see {log_path}")
+
+
+def stop_server(proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)  # the server and its uvicorn child
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -3,30 +3,39 @@
     make sweep                               # the seed's question on the embedded data
     make sweep ARGS="search=quick"           # a 2-minute try
     make sweep ARGS="sweep.restart=true"     # forget sweeps/<name>/ and start over
+    make sweep WORKERS=2                     # a chief and 2 worker processes (sweep/launch.py)
 """
 from __future__ import annotations
 
 import sys
+from typing import Sequence
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from probsweep.config import CONF_DIR, register
+from probsweep.config import CONF_DIR, is_distributed, register
 from . import check_overrides, friendly_errors
 
 register()
 
 
-def sweep(cfg: DictConfig) -> str:
-    """Run (or resume) the sweep; returns the parent run id."""
-    from probsweep.sweep.run import run_sweep  # TensorFlow, MLflow and Keras Tuner load once the command line is known good
+def sweep(cfg: DictConfig, overrides: Sequence[str] = ()) -> str:
+    """Run (or resume) the sweep; returns the parent run id. `overrides` reach the workers."""
+    # TensorFlow, MLflow and Keras Tuner load once the command line is known good
+    if is_distributed(cfg.sweep):
+        from probsweep.sweep.launch import launch
+
+        return launch(cfg, overrides)
+    from probsweep.sweep.run import run_sweep
 
     return run_sweep(cfg)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> None:
-    friendly_errors(lambda: sweep(cfg))
+    overrides = list(HydraConfig.get().overrides.task)
+    friendly_errors(lambda: sweep(cfg, overrides))
 
 
 if __name__ == "__main__":

@@ -1,16 +1,20 @@
 """run_sweep(cfg): Keras Tuner over the configured space, every trial a nested MLflow run under one parent.
 
 Run (or resume) the sweep, then write the comparison table, sweeps/<name>/best.yaml and the report.
+The distributed sweep (sweep/launch.py) shares every step here except who runs the trials.
 """
 from __future__ import annotations
 
 import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, List, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
 from probsweep import tracking
 from probsweep.config import ConfigError, flatten, sweep_dir as sweep_dir_of, validate
-from probsweep.data.loading import load_dataset
+from probsweep.data.loading import Dataset
 from probsweep.report import tables as reporting
 from probsweep.report.page import build_report
 from probsweep.sweep import space as search
@@ -18,9 +22,8 @@ from probsweep.sweep.tuner import SweepTuner, check_declarable, space_summary
 from probsweep.train.tracked import dataset_name
 
 
-def run_sweep(cfg: DictConfig) -> str:
-    """Run (or resume) the sweep; returns the parent run id."""
-
+def checked(cfg: DictConfig) -> Tuple[DictConfig, List[search.Entry]]:
+    """The validated config and its search space, or a ConfigError before anything starts."""
     cfg = validate(cfg)
     entries = search.parse(cfg.search.space)
     search.check_space(cfg, entries)
@@ -30,11 +33,20 @@ def run_sweep(cfg: DictConfig) -> str:
                           f"{', '.join(reporting.metric_names())}")
     if cfg.tuner.kind == "hyperband" and any(e.name == "train.epochs" for e in entries):
         raise ConfigError("tuner=hyperband sets the epochs itself: remove train.epochs from the search space")
+    return cfg, entries
+
+
+def prepare_dir(cfg: DictConfig) -> Path:
     sweep_dir = sweep_dir_of(cfg.sweep)
     if cfg.sweep.restart and sweep_dir.exists():
         shutil.rmtree(sweep_dir)
-    data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
-    experiment_id = tracking.setup(cfg.tracking.uri, cfg.sweep.name)
+    return sweep_dir
+
+
+@contextmanager
+def parent_run(cfg: DictConfig, entries: List[search.Entry], data: Dataset, experiment_id: str,
+               sweep_dir: Path) -> Iterator[str]:
+    """The sweep's one parent run, reopened on resume (its id lives in sweeps/<name>/parent_run_id)."""
     id_file = sweep_dir / "parent_run_id"
     resume_id = id_file.read_text().strip() if id_file.exists() else None
     resume_id = resume_id if resume_id and tracking.run_exists(resume_id) else None
@@ -50,28 +62,46 @@ def run_sweep(cfg: DictConfig) -> str:
             tracking.log_artifacts(parent, {"search_space.yaml": OmegaConf.to_yaml(cfg.search),
                                             "base_config.yaml": OmegaConf.to_yaml(cfg)})
             tracking.log_dataset(parent, data.frame, name=dataset_name(cfg.data), fingerprint=data.fingerprint)
-        tuner = SweepTuner(cfg, entries, data, experiment_id, parent, sweep_dir, overwrite=False)
-        tuner.search(verbose=1)
-        table = reporting.comparison_table(tracking.child_runs(experiment_id, parent), [e.name for e in entries],
-                                           cfg.search.objective, cfg.search.direction)
-        tracking.log_artifacts(parent, {"comparison.csv": table})
-        best_path = None
-        best = table[table["status"] == "FINISHED"].head(1)
-        if not best.empty:
-            row = best.iloc[0]
-            trial = tuner.oracle.get_trial(str(row["trial"]))
-            best_cfg = tuner.trial_config(dict(trial.hyperparameters.values))
-            best_path = sweep_dir / "best.yaml"
-            header = (f"# Best trial {row['trial']} of sweep '{cfg.sweep.name}' (MLflow run {row['run_id']}),\n"
-                      f"# {cfg.search.objective}={row[cfg.search.objective]:.5f}. Rerun: make best SWEEP={cfg.sweep.name}\n")
-            best_path.write_text(header + OmegaConf.to_yaml(best_cfg, resolve=True))
-            tracking.set_tags(parent, {"best_trial_id": row["trial"], "best_run_id": row["run_id"]})
-            tracking.log_metrics(parent, {f"best_{cfg.search.objective}": float(row[cfg.search.objective])})
-        report_path = build_report(experiment_id, parent, sweep_dir / "report")
-        tracking.log_artifacts(parent, {"report/index.html": report_path})
+        yield parent
+
+
+def finish(cfg: DictConfig, entries: List[search.Entry], tuner: SweepTuner, experiment_id: str, parent: str,
+           sweep_dir: Path) -> None:
+    """After the last trial: comparison table, best.yaml, the report, all on the parent run; then print them."""
+    table = reporting.comparison_table(tracking.child_runs(experiment_id, parent), [e.name for e in entries],
+                                       cfg.search.objective, cfg.search.direction)
+    tracking.log_artifacts(parent, {"comparison.csv": table})
+    best_path = None
+    best = table[table["status"] == "FINISHED"].head(1)
+    if not best.empty:
+        row = best.iloc[0]
+        trial = tuner.oracle.get_trial(str(row["trial"]))
+        best_cfg = tuner.trial_config(dict(trial.hyperparameters.values))
+        best_path = sweep_dir / "best.yaml"
+        header = (f"# Best trial {row['trial']} of sweep '{cfg.sweep.name}' (MLflow run {row['run_id']}),\n"
+                  f"# {cfg.search.objective}={row[cfg.search.objective]:.5f}. Rerun: make best SWEEP={cfg.sweep.name}\n")
+        best_path.write_text(header + OmegaConf.to_yaml(best_cfg, resolve=True))
+        tracking.set_tags(parent, {"best_trial_id": row["trial"], "best_run_id": row["run_id"]})
+        tracking.log_metrics(parent, {f"best_{cfg.search.objective}": float(row[cfg.search.objective])})
+    report_path = build_report(experiment_id, parent, sweep_dir / "report")
+    tracking.log_artifacts(parent, {"report/index.html": report_path})
     print("\n" + reporting.format_table(table))
     if best_path:
         print(f"\nbest config: {best_path}   rerun it: make best SWEEP={cfg.sweep.name}")
     print(f"report: {report_path}   (rebuild it from MLflow: make report SWEEP={cfg.sweep.name})")
     print(f"compare the trials in the MLflow UI: make ui   (experiment '{cfg.sweep.name}')")
+
+
+def run_sweep(cfg: DictConfig) -> str:
+    """Run (or resume) the sweep in this process; returns the parent run id."""
+    from probsweep.data.loading import load_dataset
+
+    cfg, entries = checked(cfg)
+    sweep_dir = prepare_dir(cfg)
+    data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
+    experiment_id = tracking.setup(cfg.tracking.uri, cfg.sweep.name)
+    with parent_run(cfg, entries, data, experiment_id, sweep_dir) as parent:
+        tuner = SweepTuner(cfg, entries, data, experiment_id, parent, sweep_dir, overwrite=False)
+        tuner.search(verbose=1)
+        finish(cfg, entries, tuner, experiment_id, parent, sweep_dir)
     return parent

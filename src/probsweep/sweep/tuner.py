@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
+
+import keras
 
 import keras_tuner as kt
 from keras_tuner.engine.base_tuner import BaseTuner
@@ -17,6 +20,7 @@ from keras_tuner.src import config as kt_config
 from omegaconf import DictConfig
 
 from probsweep.sweep import space as search
+from probsweep.sweep.chief import LEASE_METRIC, leased
 
 from probsweep import tracking
 from probsweep.config import ConfigError
@@ -74,34 +78,71 @@ def check_declarable(entries: List[search.Entry]) -> None:
         raise ConfigError(f"search.space: {str(exc).splitlines()[0]}") from None
 
 
-def make_oracle(tuner_cfg: DictConfig, objective: str, direction: str) -> kt.Oracle:
+def make_oracle(tuner_cfg: DictConfig, objective: str, direction: str, chief: bool = False) -> kt.Oracle:
+    """The configured oracle; `chief`: with trial leases, to be served to workers (sweep/chief.py)."""
     obj = kt.Objective(objective, direction=direction)
     common = dict(objective=obj, seed=tuner_cfg.seed, max_consecutive_failed_trials=5)
     kind = tuner_cfg.kind
+    budget = dict(max_trials=tuner_cfg.max_trials)
     if kind == "random":
-        return kt.oracles.RandomSearchOracle(max_trials=tuner_cfg.max_trials, **common)
-    if kind == "grid":
-        return ResumableGridSearchOracle(max_trials=tuner_cfg.max_trials, **common)
-    if kind == "bayesian":
-        return kt.oracles.BayesianOptimizationOracle(max_trials=tuner_cfg.max_trials, **common)
-    if kind == "hyperband":
+        cls = kt.oracles.RandomSearchOracle
+    elif kind == "grid":
+        cls = ResumableGridSearchOracle
+    elif kind == "bayesian":
+        cls = kt.oracles.BayesianOptimizationOracle
+    elif kind == "hyperband":
         # Each Hyperband trial here trains from scratch for its `tuner/epochs` (no weight reuse),
         # so its per-epoch curves in MLflow always start at epoch 1.
-        return kt.oracles.HyperbandOracle(max_epochs=tuner_cfg.max_epochs, factor=tuner_cfg.factor,
-                                          hyperband_iterations=1, **common)
-    raise ConfigError(f"tuner.kind={kind!r} must be random, grid, bayesian or hyperband (use tuner=<name>)")
+        cls, budget = kt.oracles.HyperbandOracle, dict(max_epochs=tuner_cfg.max_epochs, factor=tuner_cfg.factor,
+                                                       hyperband_iterations=1)
+    else:
+        raise ConfigError(f"tuner.kind={kind!r} must be random, grid, bayesian or hyperband (use tuner=<name>)")
+    oracle = (leased(cls) if chief else cls)(**budget, **common)
+    if chief:
+        oracle.seen, oracle.verbose = {}, 0  # workers print the trials; the chief prints one line each
+    return oracle
+
+
+class EpochReport(keras.callbacks.Callback):
+    """On a worker: every epoch end renews the trial's lease with the chief (Keras Tuner's UpdateTrial)."""
+
+    def __init__(self, oracle: Any, trial_id: str):
+        super().__init__()
+        self.oracle, self.trial_id = oracle, trial_id
+
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        self.oracle.update_trial(self.trial_id, {LEASE_METRIC: float(epoch + 1)}, step=epoch + 1)
+
+
+def patient(create_trial):
+    """Keras Tuner's worker loop asks again at once on IDLE (Hyperband waiting on a bracket, or trials
+    still out): wait between asks instead, up to 5 s, so an idle worker does not spin."""
+    def ask(tuner_id: str) -> kt.engine.trial.Trial:
+        wait = 0.2
+        while True:
+            trial = create_trial(tuner_id)
+            if trial.status != kt.engine.trial.TrialStatus.IDLE:
+                return trial
+            time.sleep(wait)
+            wait = min(wait * 2, 5.0)
+    return ask
 
 
 class SweepTuner(BaseTuner):
     def __init__(self, base: DictConfig, entries: List[search.Entry], data: Dataset, experiment_id: str,
-                 parent_run_id: str, directory: Path, overwrite: bool):
+                 parent_run_id: str, directory: Path, overwrite: bool, chief: bool = False):
+        """`chief`: the oracle is served to workers (sweep/launch.py). On a worker (KERASTUNER_* set),
+        Keras Tuner proxies the oracle to the chief; trials then name the worker and report epochs."""
         self.base, self.entries, self.data = base, entries, data
         self.experiment_id, self.parent_run_id = experiment_id, parent_run_id
         super().__init__(
-            oracle=make_oracle(base.tuner, base.search.objective, base.search.direction),
+            oracle=make_oracle(base.tuner, base.search.objective, base.search.direction, chief=chief),
             hypermodel=SpaceHyperModel(entries),
             directory=str(directory.parent), project_name=directory.name, overwrite=overwrite,
         )
+        self.worker = self.tuner_id if self._is_worker() else None
+        if self.worker:
+            self.oracle.create_trial = patient(self.oracle.create_trial)
 
     def trial_config(self, values: Dict[str, Any], check: bool = True) -> DictConfig:
         cfg = search.apply(self.base, values, self.entries, check=check)
@@ -115,7 +156,8 @@ class SweepTuner(BaseTuner):
         # A run left RUNNING by an earlier, killed attempt at this trial is ended first.
         tracking.end_stale_runs(self.experiment_id, f"tags.trial_id = '{trial.trial_id}' and "
                                 f"tags.`mlflow.parentRunId` = '{self.parent_run_id}'")
-        tags = {"trial_id": trial.trial_id, "sweep": self.base.sweep.name, "kind": "trial"}
+        tags = {"trial_id": trial.trial_id, "sweep": self.base.sweep.name, "kind": "trial",
+                **({"worker": self.worker} if self.worker else {})}
         with tracking.run(self.experiment_id, name=f"trial-{trial.trial_id}", tags=tags,
                           parent_run_id=self.parent_run_id) as run_id:
             tracking.log_params(run_id, {k: v for k, v in shown.items() if "." not in k})  # bundle picks, e.g. head
@@ -124,16 +166,18 @@ class SweepTuner(BaseTuner):
             except ConfigError as exc:  # an invalid pairing: this trial fails, the sweep goes on
                 log_inputs(self.trial_config(values, check=False), self.data, run_id)  # same param keys as the others
                 raise kt.errors.FailedTrialError(str(exc)) from None
-            prefix = f"[trial #{int(trial.trial_id) + 1}] "  # Keras Tuner's own numbering in its display
+            # Keras Tuner's own numbering in its display; a worker's lines carry its name
+            prefix = f"[{self.worker + ' ' if self.worker else ''}trial #{int(trial.trial_id) + 1}] "
             print(f"{prefix}{', '.join(f'{k}={v}' for k, v in shown.items())}", flush=True)
-            outcome = tracked_fit(cfg, self.data, run_id, prefix=prefix)
+            report = [EpochReport(self.oracle, trial.trial_id)] if self.worker else []
+            outcome = tracked_fit(cfg, self.data, run_id, prefix=prefix, extra_callbacks=report)
         # NaN (e.g. a test precision when no example passes the threshold) is no score for the oracle.
         return {k: v for k, v in outcome.final.items() if isinstance(v, float) and not math.isnan(v)}
 
     def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:
         if trial.message:  # the traceback's last line says it all; the whole of it is in MLflow
             trial.message = trial.message.strip().splitlines()[-1].split("FailedTrialError: ", 1)[-1]
-            print(f"[trial #{int(trial.trial_id) + 1}] FAILED, the sweep goes on: {trial.message}", flush=True)
+            print(f"[{self.worker + ' ' if self.worker else ''}trial #{int(trial.trial_id) + 1}] FAILED, the sweep goes on: {trial.message}", flush=True)
         super().on_trial_end(trial)
 
 

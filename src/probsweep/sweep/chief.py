@@ -1,0 +1,107 @@
+"""The chief of a distributed sweep: Keras Tuner's own oracle and gRPC servicer, plus trial leases.
+
+Keras Tuner 1.4.8 has no heartbeat: a worker that dies mid-trial leaves its trial "ongoing" for ever.
+Here each epoch end reports to the chief (an UpdateTrial call carrying LEASE_METRIC only, which never
+reaches the trial's metrics or score), and a trial silent for longer than `sweep.trial_lease` goes
+back to Keras Tuner's own retry queue, as `Oracle.reload` does for a restarted chief. While any
+trial is out, a worker asking for more gets IDLE instead of STOPPED, so it can still pick that
+trial up if its lease expires.
+"""
+from __future__ import annotations
+
+import time
+from concurrent import futures
+from typing import Callable, List, Optional, Tuple
+
+import keras_tuner as kt
+from keras_tuner.src.distribute import oracle_chief
+from keras_tuner.src.engine.trial import Trial, TrialStatus
+
+LEASE_METRIC = "probsweep/epoch"  # the epoch-end report; never a metric of the trial
+
+
+class LeaseMixin:
+    """Mixed in before a Keras Tuner oracle class on the chief (see `leased`)."""
+
+    seen: dict
+    announce: Callable[[str], None] = print
+
+    @kt.synchronized
+    def create_trial(self, tuner_id: str) -> Trial:
+        trial = super().create_trial(tuner_id)
+        if trial.status == TrialStatus.RUNNING:
+            self.seen[trial.trial_id] = time.monotonic()
+            self.announce(f"[chief] trial #{int(trial.trial_id) + 1} -> {tuner_id}")
+        elif trial.status == TrialStatus.STOPPED and self.ongoing_trials:
+            self.tuner_ids.add(tuner_id)  # not done yet: a trial that is out may come back to the queue
+            trial = Trial(self.get_space(), trial_id=trial.trial_id, status=TrialStatus.IDLE)
+        return trial
+
+    @kt.synchronized
+    def update_trial(self, trial_id: str, metrics: dict, step: int = 0) -> Trial:
+        if LEASE_METRIC in metrics:  # an epoch ended on the worker: the lease is renewed
+            self.seen[trial_id] = time.monotonic()
+            return self.trials[trial_id]
+        return super().update_trial(trial_id, metrics, step=step)
+
+    @kt.synchronized
+    def end_trial(self, trial: Trial) -> None:
+        done = self.trials[trial.trial_id].status in (TrialStatus.COMPLETED, TrialStatus.FAILED)
+        if done and trial.trial_id in self.end_order:  # a late worker whose lease had expired: first one wins
+            self.announce(f"[chief] trial #{int(trial.trial_id) + 1} had already ended: late result ignored")
+            return
+        if trial.trial_id in self._retry_queue:  # its lease expired but it finished after all
+            self._retry_queue.remove(trial.trial_id)
+        super().end_trial(trial)
+
+    @kt.synchronized
+    def release(self, tuner_id: str, why: str) -> Optional[str]:
+        """Give up on a worker: its ongoing trial goes back to the retry queue; the chief stops waiting for it."""
+        self.tuner_ids.discard(tuner_id)
+        trial = self.ongoing_trials.pop(tuner_id, None)
+        if trial is None:
+            return None
+        self._retry_queue.append(trial.trial_id)
+        self.save()
+        self.announce(f"[chief] trial #{int(trial.trial_id) + 1} ({tuner_id}) {why}: back to the queue")
+        return trial.trial_id
+
+    @kt.synchronized
+    def forget(self, tuner_id: str) -> None:
+        """A worker that will not ask again: the chief stops waiting for it (its trial keeps its lease)."""
+        self.tuner_ids.discard(tuner_id)
+
+    def expire_leases(self, lease: float) -> List[str]:
+        now = time.monotonic()
+        late = [tid for tid, t in list(self.ongoing_trials.items()) if now - self.seen.get(t.trial_id, now) > lease]
+        return [t for t in (self.release(tid, f"reported no epoch for {lease:g}s (sweep.trial_lease)") for tid in late) if t]
+
+    def finished(self) -> bool:
+        """Every worker that asked has been told STOPPED, and nothing is out."""
+        return oracle_chief.exit_chief(self)
+
+
+def leased(oracle_cls: type) -> type:
+    return type(f"Leased{oracle_cls.__name__}", (LeaseMixin, oracle_cls), {"seen": None})
+
+
+def serve(oracle: kt.Oracle, host: str, port: int) -> Tuple[object, object, int]:
+    """Keras Tuner's OracleServicer on host:port (0 = a free port); returns (server, servicer, port)."""
+    import grpc
+    from keras_tuner.src import protos
+
+    oracle.seen = {} if oracle.seen is None else oracle.seen
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    servicer = oracle_chief.OracleServicer(oracle)
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        from probsweep.config import ConfigError
+
+        raise ConfigError(f"cannot listen on {host}:{port} for the chief's oracle: set sweep.oracle_port to a "
+                          "free port (0 picks one) and sweep.oracle_host to an address of this machine")
+    server.start()
+    return server, servicer, bound
