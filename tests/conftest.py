@@ -40,3 +40,12 @@ def tiny(store):
     def make(*extra):
         return compose_config([*TINY, f"sweep.dir={store['sweeps']}", *extra])
     return make
+
+
+@pytest.fixture(scope="session")
+def postgres_uri():
+    """A real throwaway PostgreSQL cluster for the whole session (tests/pgcluster.py)."""
+    from pgcluster import throwaway_cluster
+
+    with throwaway_cluster() as uri:
+        yield uri

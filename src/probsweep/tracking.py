@@ -298,7 +298,8 @@ def server_env() -> Dict[str, str]:
     return {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
-def start_server(uri: str, log_path: Path, host: str = LOCAL, timeout: float = 120.0) -> tuple:
+def start_server(uri: str, log_path: Path, host: str = LOCAL, artifacts: Optional[str] = None,
+                 timeout: float = 120.0) -> tuple:
     """Start `mlflow server` over `uri` in its own session (Ctrl-C in the terminal does not reach it, so
     runs can still be marked KILLED); returns (process, http url) once it answers /health."""
     import urllib.request
@@ -306,7 +307,7 @@ def start_server(uri: str, log_path: Path, host: str = LOCAL, timeout: float = 1
     port = free_port(host)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as out:
-        proc = subprocess.Popen(server_command(port, uri, host), stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(server_command(port, uri, host, artifacts), stdout=out, stderr=subprocess.STDOUT,
                                 env=server_env(), start_new_session=True)
     url = f"http://{host}:{port}"
     deadline = time.monotonic() + timeout

@@ -91,7 +91,8 @@ def serve(oracle: kt.Oracle, host: str, port: int) -> Tuple[object, object, int]
     from keras_tuner.src import protos
 
     oracle.seen = {} if oracle.seen is None else oracle.seen
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    # No SO_REUSEPORT (gRPC's default): a second chief on a taken port must fail, not share it.
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=[("grpc.so_reuseport", 0)])
     servicer = oracle_chief.OracleServicer(oracle)
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     try:

@@ -1,0 +1,183 @@
+"""A sweep across worker processes (Keras Tuner's chief/worker mode) on loopback, tracked on an
+MLflow server over a real PostgreSQL cluster or over the SQLite store; faults by SIGKILL and SIGTERM."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import TINY
+
+TIMEOUT = 420  # seconds for one launch on a loaded 2-core machine
+
+
+class Launch:
+    """`python -m probsweep.cli.sweep ...` in the background, its output collected line by line."""
+
+    def __init__(self, tmp, name, *extra, uri, trials=4, epochs=2):
+        args = [*TINY, "search=smoke", f"tuner.max_trials={trials}", f"train.epochs={epochs}", "sweep.workers=2",
+                f"sweep.name={name}", f"sweep.dir={tmp / 'sweeps'}", *extra]
+        env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "probsweep.cli.sweep", *args], env=env, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.lines = []
+        threading.Thread(target=lambda: [self.lines.append(ln) for ln in self.proc.stdout], daemon=True).start()
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = TIMEOUT) -> re.Match:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for ln in list(self.lines):
+                if m := re.search(pattern, ln):
+                    return m
+            assert self.proc.poll() is None, f"the launcher exited before '{pattern}':\n{self.output[-3000:]}"
+            time.sleep(0.05)
+        raise AssertionError(f"no '{pattern}' within {timeout}s:\n{self.output[-3000:]}")
+
+    def kill_worker_mid_trial(self, worker: str) -> str:
+        """SIGKILL `worker` right after the first epoch of a trial of 3; returns that trial's id."""
+        pid = int(self.wait_for(rf"\[launcher\] {worker} started \(pid (\d+)\)").group(1))
+        trial = self.wait_for(rf"\[{worker} trial #(\d+)\] epoch 1/").group(1)
+        os.kill(pid, signal.SIGKILL)
+        return str(int(trial) - 1)
+
+    def finish(self) -> int:
+        code = self.proc.wait(TIMEOUT)
+        time.sleep(0.2)  # the reader thread's last lines
+        return code
+
+
+def trial_runs(uri, name):
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(name)
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("kind") == "sweep"]
+    assert len(parents) == 1, "one parent run per sweep"
+    children = [r for r in runs if r.data.tags.get("kind") == "trial"]
+    assert all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in children)
+    return client, parents[0], children
+
+
+def check_each_trial_finished_once(client, parent, children, trials):
+    finished = [r for r in children if r.info.status == "FINISHED"]
+    assert Counter(r.data.tags["trial_id"] for r in finished) == {str(i): 1 for i in range(trials)}
+    assert parent.info.status == "FINISHED"
+    assert all(r.info.status in ("FINISHED", "KILLED") for r in children)
+    keys = {frozenset(r.data.params) for r in finished}
+    assert len(keys) == 1 and {"model.dropout", "train.epochs", "data_report.n_train"} <= set(next(iter(keys)))
+    epochs = int(finished[0].data.params["train.epochs"])
+    for r in finished:
+        assert [m.step for m in client.get_metric_history(r.info.run_id, "val_brier")] == list(range(1, epochs + 1))
+    return finished
+
+
+@pytest.mark.slow
+def test_two_workers_on_a_server_over_postgresql(tmp_path, postgres_uri):
+    from probsweep import tracking
+
+    server, url = tracking.start_server(postgres_uri, tmp_path / "server.log", artifacts=str(tmp_path / "artifacts"))
+    try:
+        run = Launch(tmp_path, "pg", uri=url)
+        assert run.finish() == 0, run.output[-3000:]
+        client, parent, children = trial_runs(url, "pg")
+        finished = check_each_trial_finished_once(client, parent, children, trials=4)
+        assert len(children) == 4 and {r.data.tags["worker"] for r in finished} == {"worker-0", "worker-1"}
+        assert "tracking server" not in run.output  # the given server is used, none is started
+        assert re.search(r"\[worker-[01] trial #\d\] epoch 2/2", run.output)  # progress lines name the worker
+        assert client.get_run(parent.info.run_id).data.tags["best_run_id"] in {r.info.run_id for r in finished}
+    finally:
+        tracking.stop_server(server)
+
+
+@pytest.mark.slow
+def test_sqlite_store_behind_the_launchers_server_and_a_killed_worker_restarted(tmp_path):
+    db = tmp_path / "mlruns" / "mlflow.db"
+    run = Launch(tmp_path, "lite", uri=f"sqlite:///{db}", trials=3, epochs=3)
+    killed_trial = run.kill_worker_mid_trial("worker-1")
+    assert run.finish() == 0, run.output[-3000:]
+    assert "[launcher] tracking server http://127.0.0.1:" in run.output
+    assert "worker-1 died (exit code -9)" in run.output and "restart 1/3 with the same tuner ID" in run.output
+    log = (tmp_path / "sweeps" / "lite" / "mlflow-server.log").read_text()
+    assert "database is locked" not in run.output + log
+    client, parent, children = trial_runs(f"sqlite:///{db}", "lite")
+    check_each_trial_finished_once(client, parent, children, trials=3)
+    again = [r for r in children if r.data.tags["trial_id"] == killed_trial]
+    assert sorted(r.info.status for r in again) == ["FINISHED", "KILLED"]
+    assert {r.data.tags["worker"] for r in again} == {"worker-1"}  # the chief handed its trial back
+
+
+@pytest.mark.slow
+def test_without_restarts_an_expired_lease_sends_the_trial_to_another_worker(tmp_path):
+    db = tmp_path / "mlflow.db"
+    run = Launch(tmp_path, "lease", "sweep.max_restarts=0", "sweep.trial_lease=40", uri=f"sqlite:///{db}",
+                 trials=3, epochs=3)
+    killed_trial = run.kill_worker_mid_trial("worker-1")
+    assert run.finish() == 0, run.output[-3000:]
+    assert "not restarted (sweep.max_restarts=0)" in run.output
+    assert "reported no epoch for 40s (sweep.trial_lease): back to the queue" in run.output
+    client, parent, children = trial_runs(f"sqlite:///{db}", "lease")
+    check_each_trial_finished_once(client, parent, children, trials=3)
+    again = {r.info.status: r.data.tags["worker"] for r in children if r.data.tags["trial_id"] == killed_trial}
+    assert again == {"KILLED": "worker-1", "FINISHED": "worker-0"}
+
+
+@pytest.mark.slow
+def test_interrupted_launcher_resumes_without_duplicate_runs(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    first = Launch(tmp_path, "resume", uri=uri, trials=3, epochs=3)
+    first.wait_for(r"\[worker-\d trial #\d\] epoch 1/3")
+    first.proc.send_signal(signal.SIGTERM)
+    assert first.finish() == 130, first.output[-3000:]
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("resume").experiment_id])
+    assert {r.info.status for r in runs} == {"KILLED"}  # the parent and the open trials: nothing left RUNNING
+    second = Launch(tmp_path, "resume", uri=uri, trials=3, epochs=3)
+    assert second.finish() == 0, second.output[-3000:]
+    assert "resuming sweep 'resume'" in second.output
+    client, parent, children = trial_runs(uri, "resume")
+    check_each_trial_finished_once(client, parent, children, trials=3)
+
+
+def test_the_oracle_listens_on_loopback_unless_a_host_is_configured():
+    import socket
+
+    import keras_tuner as kt
+
+    from probsweep.config import ConfigError
+    from probsweep.sweep.chief import serve
+    from probsweep.sweep.tuner import make_oracle
+    from conftest import compose_config
+
+    def addresses(port):  # local addresses listening on `port`, as the kernel lists them (hex)
+        rows = [ln.split() for f in ("/proc/net/tcp", "/proc/net/tcp6") for ln in open(f).readlines()[1:]]
+        return {r[1].rsplit(":", 1)[0] for r in rows if r[1].rsplit(":", 1)[1] == f"{port:04X}" and r[3] == "0A"}
+
+    cfg = compose_config([])
+    assert cfg.sweep.oracle_host == "127.0.0.1" and cfg.sweep.oracle_port == 0 and cfg.sweep.workers == 1
+    oracle = make_oracle(cfg.tuner, "val_brier", "min", chief=True)
+    server, _, port = serve(oracle, cfg.sweep.oracle_host, 0)
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        loopback = {"0100007F", "0000000000000000FFFF00000100007F"}  # 127.0.0.1 (byte-reversed), or IPv4-mapped
+        assert addresses(port) and addresses(port) <= loopback  # not 0.0.0.0 or ::
+        with pytest.raises(ConfigError, match="cannot listen on 127.0.0.1"):
+            serve(oracle, "127.0.0.1", port)  # taken: one line, not a traceback
+    finally:
+        server.stop(None)
+    server, _, port = serve(oracle, "0.0.0.0", 0)  # a configured host is used as given
+    try:
+        assert addresses(port) & {"00000000", "0" * 32}  # all interfaces (IPv4, or IPv6 dual-stack)
+    finally:
+        server.stop(None)
+    assert isinstance(oracle, kt.oracles.RandomSearchOracle)
