@@ -8,10 +8,13 @@ STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 ARGS ?=
 SWEEP ?= seed-question
 PORT ?= 5000
+WORKERS ?= 1
+SERVER_HOST ?= 127.0.0.1
+SERVER_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONWARNINGS ?= ignore::DeprecationWarning,ignore::FutureWarning
 
-.PHONY: help venv train sweep best predict ui report test
+.PHONY: help venv train sweep worker server best predict ui report test
 .DEFAULT_GOAL := help
 
 help: ## List the targets
@@ -27,8 +30,14 @@ venv: $(STAMP) ## Create .venv from the pinned dependencies (the other targets d
 train: $(STAMP) ## Train the default config once, tracked in MLflow (ARGS="key=value ...")
 	$(PY) -m probsweep.cli.train $(ARGS)
 
-sweep: $(STAMP) ## Run or resume the sweep (Keras Tuner + MLflow); ARGS="search=quick sweep.name=..."
-	$(PY) -m probsweep.cli.sweep $(ARGS)
+sweep: $(STAMP) ## Run or resume the sweep (Keras Tuner + MLflow); WORKERS=N for N worker processes; ARGS="..."
+	$(PY) -m probsweep.cli.sweep $(if $(filter-out 1,$(WORKERS)),sweep.workers=$(WORKERS)) $(ARGS)
+
+worker: $(STAMP) ## One worker for a chief elsewhere: ARGS="sweep.oracle_host=H sweep.oracle_port=P ..."
+	$(PY) -m probsweep.cli.worker $(ARGS)
+
+server: $(STAMP) ## MLflow tracking server for workers (SERVER_HOST=127.0.0.1 PORT=5000; SERVER_ARGS="--backend-store-uri ...")
+	$(PY) -m probsweep.cli.server --host $(SERVER_HOST) --port $(PORT) $(SERVER_ARGS)
 
 best: $(STAMP) ## Retrain the best config of SWEEP (default seed-question), log and register the model
 	$(PY) -m probsweep.cli.best $(SWEEP)

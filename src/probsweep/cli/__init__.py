@@ -1,6 +1,7 @@
 """Thin command-line entry points: each composes the config and calls one job."""
 from __future__ import annotations
 
+import runpy
 import signal
 import sys
 from typing import Callable, List
@@ -47,3 +48,17 @@ def friendly_errors(job: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         print("interrupted: the run is recorded in MLflow as KILLED", file=sys.stderr)
         sys.exit(130)
+
+
+COMMANDS = ("train", "sweep", "worker", "server", "best", "predict", "report", "ui")
+
+
+def main() -> None:
+    """`probsweep <command> [args]`: the same as `python -m probsweep.cli.<command> [args]`."""
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        print(f"usage: probsweep {{{','.join(COMMANDS)}}} [args]   e.g. probsweep worker sweep.oracle_port=8000",
+              file=sys.stderr)
+        sys.exit(2)
+    command = sys.argv.pop(1)
+    sys.argv[0] = f"probsweep {command}"
+    runpy.run_module(f"probsweep.cli.{command}", run_name="__main__", alter_sys=True)
