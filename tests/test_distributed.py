@@ -45,12 +45,12 @@ class Launch:
             time.sleep(0.05)
         raise AssertionError(f"no '{pattern}' within {timeout}s:\n{self.output[-3000:]}")
 
-    def kill_worker_mid_trial(self, worker: str) -> str:
-        """SIGKILL `worker` right after the first epoch of a trial of 3; returns that trial's id."""
+    def kill_worker_mid_trial(self) -> tuple:
+        """SIGKILL the first worker to end an epoch (of 2 or more); returns (worker, its trial's id)."""
+        worker, trial = self.wait_for(r"\[(worker-\d) trial #(\d+)\] epoch 1/").groups()
         pid = int(self.wait_for(rf"\[launcher\] {worker} started \(pid (\d+)\)").group(1))
-        trial = self.wait_for(rf"\[{worker} trial #(\d+)\] epoch 1/").group(1)
         os.kill(pid, signal.SIGKILL)
-        return str(int(trial) - 1)
+        return worker, str(int(trial) - 1)
 
     def finish(self) -> int:
         code = self.proc.wait(TIMEOUT)
@@ -103,50 +103,51 @@ def test_two_workers_on_a_server_over_postgresql(tmp_path, postgres_uri):
 @pytest.mark.slow
 def test_sqlite_store_behind_the_launchers_server_and_a_killed_worker_restarted(tmp_path):
     db = tmp_path / "mlruns" / "mlflow.db"
-    run = Launch(tmp_path, "lite", uri=f"sqlite:///{db}", trials=3, epochs=3)
-    killed_trial = run.kill_worker_mid_trial("worker-1")
+    run = Launch(tmp_path, "lite", uri=f"sqlite:///{db}", trials=2, epochs=2)
+    worker, killed_trial = run.kill_worker_mid_trial()
     assert run.finish() == 0, run.output[-3000:]
     assert "[launcher] tracking server http://127.0.0.1:" in run.output
-    assert "worker-1 died (exit code -9)" in run.output and "restart 1/3 with the same tuner ID" in run.output
+    assert f"{worker} died (exit code -9)" in run.output and "restart 1/3 with the same tuner ID" in run.output
     log = (tmp_path / "sweeps" / "lite" / "mlflow-server.log").read_text()
     assert "database is locked" not in run.output + log
     client, parent, children = trial_runs(f"sqlite:///{db}", "lite")
-    check_each_trial_finished_once(client, parent, children, trials=3)
+    check_each_trial_finished_once(client, parent, children, trials=2)
     again = [r for r in children if r.data.tags["trial_id"] == killed_trial]
     assert sorted(r.info.status for r in again) == ["FINISHED", "KILLED"]
-    assert {r.data.tags["worker"] for r in again} == {"worker-1"}  # the chief handed its trial back
+    assert {r.data.tags["worker"] for r in again} == {worker}  # the chief handed its trial back
 
 
 @pytest.mark.slow
 def test_without_restarts_an_expired_lease_sends_the_trial_to_another_worker(tmp_path):
     db = tmp_path / "mlflow.db"
     run = Launch(tmp_path, "lease", "sweep.max_restarts=0", "sweep.trial_lease=40", uri=f"sqlite:///{db}",
-                 trials=3, epochs=3)
-    killed_trial = run.kill_worker_mid_trial("worker-1")
+                 trials=2, epochs=2)
+    worker, killed_trial = run.kill_worker_mid_trial()
     assert run.finish() == 0, run.output[-3000:]
     assert "not restarted (sweep.max_restarts=0)" in run.output
     assert "reported no epoch for 40s (sweep.trial_lease): back to the queue" in run.output
     client, parent, children = trial_runs(f"sqlite:///{db}", "lease")
-    check_each_trial_finished_once(client, parent, children, trials=3)
+    check_each_trial_finished_once(client, parent, children, trials=2)
     again = {r.info.status: r.data.tags["worker"] for r in children if r.data.tags["trial_id"] == killed_trial}
-    assert again == {"KILLED": "worker-1", "FINISHED": "worker-0"}
+    other = {"worker-0": "worker-1", "worker-1": "worker-0"}[worker]
+    assert again == {"KILLED": worker, "FINISHED": other}  # another worker picked it up
 
 
 @pytest.mark.slow
 def test_interrupted_launcher_resumes_without_duplicate_runs(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    first = Launch(tmp_path, "resume", uri=uri, trials=3, epochs=3)
-    first.wait_for(r"\[worker-\d trial #\d\] epoch 1/3")
+    first = Launch(tmp_path, "resume", uri=uri, trials=2, epochs=2)
+    first.wait_for(r"\[worker-\d trial #\d\] epoch 1/2")
     first.proc.send_signal(signal.SIGTERM)
     assert first.finish() == 130, first.output[-3000:]
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("resume").experiment_id])
     assert {r.info.status for r in runs} == {"KILLED"}  # the parent and the open trials: nothing left RUNNING
-    second = Launch(tmp_path, "resume", uri=uri, trials=3, epochs=3)
+    second = Launch(tmp_path, "resume", uri=uri, trials=2, epochs=2)
     assert second.finish() == 0, second.output[-3000:]
     assert "resuming sweep 'resume'" in second.output
     client, parent, children = trial_runs(uri, "resume")
-    check_each_trial_finished_once(client, parent, children, trials=3)
+    check_each_trial_finished_once(client, parent, children, trials=2)
 
 
 def test_the_oracle_listens_on_loopback_unless_a_host_is_configured():
@@ -181,3 +182,68 @@ def test_the_oracle_listens_on_loopback_unless_a_host_is_configured():
     finally:
         server.stop(None)
     assert isinstance(oracle, kt.oracles.RandomSearchOracle)
+
+
+def chief_oracle(tmp_path, trials):
+    from omegaconf import OmegaConf
+
+    from conftest import compose_config
+    from probsweep.sweep import space as search
+    from probsweep.sweep.tuner import make_oracle
+
+    cfg = compose_config(["search=smoke", f"tuner.max_trials={trials}"])
+    oracle = make_oracle(cfg.tuner, "val_brier", "min", chief=True)
+    oracle.announce = lambda line: None
+    oracle._set_project_dir(str(tmp_path), "chief")
+    hp = oracle.get_space()
+    search.declare(hp, search.parse(OmegaConf.create(cfg.search.space)))
+    oracle.update_space(hp)
+    return oracle
+
+
+def complete(oracle, trial, score):
+    from keras_tuner.src.engine.trial import TrialStatus
+
+    oracle.update_trial(trial.trial_id, {"val_brier": score})
+    trial.status = TrialStatus.COMPLETED
+    oracle.end_trial(trial)
+
+
+def test_an_expired_lease_requeues_the_trial_once_and_a_late_result_is_ignored(tmp_path):
+    from keras_tuner.src.engine.trial import TrialStatus
+
+    from probsweep.sweep.chief import LEASE_METRIC
+
+    oracle = chief_oracle(tmp_path, trials=2)
+    a = oracle.create_trial("w-a")
+    b = oracle.create_trial("w-b")
+    time.sleep(0.05)
+    oracle.update_trial(b.trial_id, {LEASE_METRIC: 1.0}, step=1)  # b reports an epoch, a does not
+    assert oracle.expire_leases(0.04) == [a.trial_id]  # only a's lease expired
+    assert oracle.trials[b.trial_id].metrics.exists(LEASE_METRIC) is False  # a report is never a metric
+    assert oracle.create_trial("w-b").trial_id == b.trial_id  # b still holds its own trial
+    complete(oracle, b, 0.3)
+    again = oracle.create_trial("w-b")
+    assert again.trial_id == a.trial_id and again.status == TrialStatus.RUNNING  # from Keras Tuner's retry queue
+    assert oracle.create_trial("w-c").status == TrialStatus.IDLE  # budget spent, but a trial is out: wait
+    complete(oracle, again, 0.2)
+    complete(oracle, a, 0.9)  # the first holder comes back late: ignored, the score stays
+    assert oracle.trials[a.trial_id].score == 0.2 and oracle.end_order.count(a.trial_id) == 1
+    assert oracle.create_trial("w-c").status == TrialStatus.STOPPED
+    assert oracle.create_trial("w-b").status == TrialStatus.STOPPED and oracle.finished()
+
+
+def test_an_idle_worker_waits_between_asks_instead_of_spinning():
+    from keras_tuner.src.engine.trial import Trial, TrialStatus
+
+    from probsweep.sweep.tuner import patient
+
+    asks = []
+
+    def create_trial(tuner_id):
+        asks.append(time.monotonic())
+        return Trial(None, trial_id="0", status=TrialStatus.IDLE if len(asks) < 5 else TrialStatus.RUNNING)
+
+    t0 = time.monotonic()
+    assert patient(create_trial)("w").status == TrialStatus.RUNNING
+    assert len(asks) == 5 and time.monotonic() - t0 >= 0.2 + 0.4 + 0.8 + 1.6  # backs off, up to 5 s per wait
