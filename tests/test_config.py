@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from probsweep.config import CONF_DIR, ConfigError, flatten, is_mismatch, validate
+from probsweep.config import CONF_DIR, ConfigError, flatten, validate
+from probsweep.head import Head
 from conftest import compose_config
 
 
@@ -56,7 +57,7 @@ def test_file_data_needs_a_path():
     ("linear", "sparse_categorical_crossentropy", False),
 ])
 def test_mismatch_table(activation, loss, expected):
-    assert is_mismatch(activation, loss) is expected
+    assert Head(activation, loss).mismatch is expected
 
 
 def test_flatten_gives_dotted_keys():

@@ -113,7 +113,6 @@ class TunerConfig:
     seed: int = 7
     max_epochs: int = 30  # hyperband only: the budget of its longest bracket
     factor: int = 3  # hyperband only
-    executions_per_trial: int = 1
 
 
 @dataclass
@@ -154,7 +153,8 @@ def register() -> None:
     ConfigStore.instance().store(name="schema", node=Config)
 
 
-def _one_line(exc: Exception) -> str:
+def one_line(exc: BaseException) -> str:
+    """An exception's first line (or its type's name): the detail a one-line error quotes."""
     msg = str(exc).strip().splitlines()
     return msg[0] if msg else type(exc).__name__
 
@@ -168,7 +168,7 @@ def validate(cfg: Any) -> DictConfig:
         merged = OmegaConf.merge(OmegaConf.structured(Config), cfg)
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", None)
-        raise ConfigError(f"bad config key '{key}': {_one_line(exc)}. Fix it in conf/ or on the command line.") from None
+        raise ConfigError(f"bad config key '{key}': {one_line(exc)}. Fix it in conf/ or on the command line.") from None
     check_combinations(merged)
     return merged
 
@@ -196,20 +196,6 @@ def check_combinations(cfg: DictConfig) -> None:
         raise ConfigError(f"train.epochs={cfg.train.epochs} must be at least 1")
     if cfg.search.direction not in ("min", "max"):
         raise ConfigError(f"search.direction={cfg.search.direction!r} must be 'min' or 'max'")
-
-
-def head(model_cfg: Any) -> tuple[str, str]:
-    """(activation, loss) as plain strings, e.g. ("sigmoid", "sparse_categorical_crossentropy")."""
-    return Activation(model_cfg.activation).value, Loss(model_cfg.loss).value
-
-
-def is_mismatch(activation: Activation | str, loss: Loss | str) -> bool:
-    """True when the head's outputs are not what the loss assumes they are."""
-    a, lo = Activation(activation), Loss(loss)
-    if a == Activation.linear:
-        return False  # logits: the loss applies its own link
-    expects_softmax = lo != Loss.binary_crossentropy
-    return (a == Activation.sigmoid) == expects_softmax
 
 
 def flatten(cfg: DictConfig) -> Dict[str, Any]:
