@@ -168,3 +168,13 @@ def test_probability_metrics_dict():
     assert d["val_accuracy"] == pytest.approx(2 / 3)
     assert set(m.probability_metrics(P3, Y3, prefix="test_")) == {
         k.replace("val_", "test_") for k in d}
+
+
+def test_the_metric_list_names_what_is_computed():
+    # every per-epoch metric is computed here (val_ prefix) or by Keras (loss, accuracy) or the monitor (seconds)
+    computed = set(m.probability_metrics(P3, Y3, prefix="val_")) | {"loss", "accuracy", "val_loss", "epoch_seconds"}
+    assert set(m.OBJECTIVES) == computed
+    for view in (m.PROGRESS, m.FINAL, m.CURVES, m.CALIBRATION, m.REPORT):
+        assert set(view) <= set(m.METRICS), view
+    assert m.METRICS["val_brier"].direction == "min" and m.METRICS["val_accuracy"].direction == "max"
+    assert m.METRICS["val_prob_sum"].direction is None and not m.METRICS["temperature"].per_epoch

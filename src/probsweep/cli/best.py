@@ -16,12 +16,13 @@ from omegaconf import OmegaConf
 from probsweep import tracking
 from probsweep.config import ConfigError, sweep_dir as sweep_dir_of, validate
 from probsweep.data.loading import load_dataset
+from probsweep.probs.metrics import FINAL
 from probsweep.train.tracked import tracked_fit
 from probsweep.train.fit import predict_texts
 from . import friendly_errors
 
 TOLERANCE = 1e-3  # absolute, on each final-epoch metric
-COMPARED = ["val_accuracy", "val_loss", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece", "val_brier", "val_nll"]
+COMPARED = FINAL  # the final-epoch metrics of the comparison table
 
 
 def text_model(vectorizer, model: keras.Model) -> keras.Model:

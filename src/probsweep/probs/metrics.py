@@ -8,7 +8,8 @@ renormalises unless the metric's definition requires a distribution (entropy, NL
 """
 from __future__ import annotations
 
-from typing import Dict
+from dataclasses import dataclass
+from typing import Dict, Optional
 
 import numpy as np
 import pandas as pd
@@ -163,13 +164,56 @@ def probability_metrics(p, y, prefix: str = "val_") -> Dict[str, float]:
 
     The loss itself is not here: Keras already reports it as val_loss.
     """
-    return {
-        f"{prefix}accuracy": accuracy(p, y),
-        f"{prefix}max_prob": max_prob(p),
-        f"{prefix}prob_sum": prob_sum(p),
-        f"{prefix}entropy": entropy(p),
-        f"{prefix}entropy_norm": float(entropy_norm(p)),
-        f"{prefix}ece": ece(p, y),
-        f"{prefix}brier": brier(p, y),
-        f"{prefix}nll": nll(p, y),
-    }
+    scores = {"accuracy": accuracy(p, y), "max_prob": max_prob(p), "prob_sum": prob_sum(p), "entropy": entropy(p),
+              "entropy_norm": entropy_norm(p), "ece": ece(p, y), "brier": brier(p, y), "nll": nll(p, y)}
+    return {f"{prefix}{k}": float(v) for k, v in scores.items()}
+
+
+# --- The one list of metrics a run records -------------------------------------------------
+
+@dataclass(frozen=True)
+class Metric:
+    """A recorded metric: its key, a short label (progress line), a label (tables, plots) and which way is better."""
+
+    name: str
+    short: str
+    label: str
+    direction: Optional[str] = None  # "min" | "max"; None: neither side is better (a level, a time)
+    per_epoch: bool = True  # logged at every epoch (so a valid search.objective); else once, after training
+
+
+_EPOCH = [  # prefixed val_ by the ProbabilityMonitor, from probability_metrics above; plus Keras's own
+    Metric("loss", "loss", "train loss", "min"),
+    Metric("accuracy", "acc", "train accuracy", "max"),
+    Metric("val_loss", "val_loss", "val loss", "min"),
+    Metric("val_accuracy", "val_acc", "val accuracy", "max"),
+    Metric("val_max_prob", "max_prob", "mean max output"),
+    Metric("val_prob_sum", "prob_sum", "mean output sum"),
+    Metric("val_entropy", "entropy_nats", "entropy (nats)"),
+    Metric("val_entropy_norm", "entropy", "normalised entropy"),
+    Metric("val_ece", "ece", "ECE (raw max output)", "min"),
+    Metric("val_brier", "brier", "Brier score (raw outputs)", "min"),
+    Metric("val_nll", "nll", "NLL (renormalised)", "min"),
+    Metric("epoch_seconds", "s", "seconds per epoch", "min"),
+]
+_AFTER = [  # probs.analysis, once after training
+    Metric("temperature", "T", "T", per_epoch=False),
+    Metric("val_ece_calibrated", "ece_T", "ECE after T", "min", per_epoch=False),
+    Metric("val_nll_calibrated", "nll_T", "NLL after T", "min", per_epoch=False),
+    Metric("threshold", "threshold", "threshold", per_epoch=False),
+    Metric("threshold_val_coverage", "val_cov", "val coverage", "max", per_epoch=False),
+    Metric("threshold_test_coverage", "test_cov", "test coverage", "max", per_epoch=False),
+    Metric("threshold_test_precision", "test_prec", "test precision", "max", per_epoch=False),
+]
+METRICS: Dict[str, Metric] = {m.name: m for m in _EPOCH + _AFTER}
+OBJECTIVES = tuple(sorted(m.name for m in _EPOCH))  # every per-epoch metric: each is a valid search.objective
+
+# Which of them each view shows, in order.
+PROGRESS = ("accuracy", "val_accuracy", "val_loss", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece",
+            "val_brier")  # the per-epoch progress line
+FINAL = ("val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece", "val_brier", "val_nll",
+         "val_loss")  # the sweep's comparison table; the best rerun is checked against its trial on these
+CURVES = ("val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece")  # the report's epoch curves
+CALIBRATION = tuple(m.name for m in _AFTER)  # the report's trial table adds these
+REPORT = ("val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece", "val_ece_calibrated",
+          "temperature", "threshold", "threshold_val_coverage")  # the columns of the report page's trial table

@@ -34,15 +34,8 @@ def fmt(x, spec: str = ".3g") -> str:
     return "n/a" if v is None else format(v, spec)
 
 
-SHOWN_METRICS = ["val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece", "val_brier", "val_nll", "val_loss"]
-EXTRA_METRICS = ["temperature", "val_ece_calibrated", "val_nll_calibrated", "threshold", "threshold_val_coverage",
-                 "threshold_test_coverage", "threshold_test_precision"]
-
-
-def metric_names() -> List[str]:
-    """Every per-epoch metric a run logs, i.e. every valid `search.objective`."""
-    probe = metrics.probability_metrics(np.full((1, 2), 0.5), np.array([0]), prefix="val_")
-    return sorted({*probe, "val_loss", "loss", "accuracy", "epoch_seconds"})
+SHOWN_METRICS = list(metrics.FINAL)
+EXTRA_METRICS = list(metrics.CALIBRATION)
 
 
 def comparison_table(runs: pd.DataFrame, hp_names: List[str], objective: str, direction: str) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from probsweep import tracking
 from probsweep.config import ConfigError, flatten, sweep_dir as sweep_dir_of, validate
 from probsweep.data.loading import load_dataset
+from probsweep.probs.metrics import METRICS, OBJECTIVES
 from probsweep.report import tables as reporting
 from probsweep.report.page import build_report
 from probsweep.sweep import space as search
@@ -25,9 +26,13 @@ def run_sweep(cfg: DictConfig) -> str:
     entries = search.parse(cfg.search.space)
     search.check_space(cfg, entries)
     check_declarable(entries)
-    if cfg.search.objective not in reporting.metric_names():
-        raise ConfigError(f"search.objective={cfg.search.objective!r} is not a logged metric: use one of "
-                          f"{', '.join(reporting.metric_names())}")
+    objective = METRICS.get(cfg.search.objective)
+    if objective is None or not objective.per_epoch:
+        raise ConfigError(f"search.objective={cfg.search.objective!r} is not a per-epoch metric: use one of "
+                          f"{', '.join(OBJECTIVES)}")
+    if objective.direction and objective.direction != cfg.search.direction:
+        raise ConfigError(f"search.direction={cfg.search.direction} but {objective.name} is better when "
+                          f"{'lower' if objective.direction == 'min' else 'higher'}: set search.direction={objective.direction}")
     if cfg.tuner.kind == "hyperband" and any(e.name == "train.epochs" for e in entries):
         raise ConfigError("tuner=hyperband sets the epochs itself: remove train.epochs from the search space")
     sweep_dir = sweep_dir_of(cfg.sweep)

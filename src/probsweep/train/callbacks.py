@@ -63,8 +63,7 @@ class ProbabilityMonitor(keras.callbacks.Callback):
 class ProgressLine(keras.callbacks.Callback):
     """One short line per epoch with the numbers that matter here (Keras's own line is too wide)."""
 
-    KEYS = (("accuracy", "acc"), ("val_accuracy", "val_acc"), ("val_loss", "val_loss"), ("val_max_prob", "max_prob"),
-            ("val_prob_sum", "prob_sum"), ("val_entropy_norm", "entropy"), ("val_ece", "ece"), ("val_brier", "brier"))
+    KEYS = tuple((name, metrics.METRICS[name].short) for name in metrics.PROGRESS)
 
     def __init__(self, prefix: str = "", epochs: Optional[int] = None, printer=print):
         super().__init__()
