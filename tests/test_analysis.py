@@ -8,7 +8,8 @@ import pandas as pd
 
 from probsweep.probs import metrics
 from probsweep.head import Head
-from probsweep.probs.analysis import analyse, reliability_bins
+from probsweep.probs.analysis import analyse
+from probsweep.probs.metrics import reliability_bins
 
 
 def overconfident_softmax(n=3000, k=5, factor=3.0, seed=0, n_oos=0):

@@ -8,13 +8,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from types import SimpleNamespace
+from typing import Any, Dict, Optional, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = PROJECT_ROOT / "conf"
+
+
+SPLITS = ("train", "val", "test")  # the data splits, and the values data.split_column may hold
 
 
 class ConfigError(ValueError):
@@ -132,6 +136,29 @@ class SweepConfig:
 def sweep_dir(sweep_cfg: Any) -> Path:
     """sweeps/<name>/: the tuner's state, the parent run id, best.yaml and the report."""
     return Path(sweep_cfg.dir or PROJECT_ROOT / "sweeps") / sweep_cfg.name
+
+
+def parent_run_id(folder: Path) -> Optional[str]:
+    """The sweep's MLflow parent run id recorded in <folder>/parent_run_id, or None if there is none yet."""
+    id_file = Path(folder) / "parent_run_id"
+    found = id_file.read_text().strip() if id_file.is_file() else ""
+    return found or None
+
+
+def locate_sweep(name: str, sweeps_dir: Optional[str] = None) -> Tuple[Path, str]:
+    """(sweeps/<name>/, its parent run id) of a sweep that has started; ConfigError naming the fix otherwise.
+
+    Plain files only (no MLflow, TensorFlow or Keras Tuner), so `report` fails fast on a wrong name.
+    """
+    folder = sweep_dir(SimpleNamespace(name=name, dir=sweeps_dir))
+    id_file = folder / "parent_run_id"
+    if not id_file.is_file():
+        raise ConfigError(f"no sweep '{name}' in {folder.parent}: {id_file} does not exist; run "
+                          f"`make sweep ARGS=\"sweep.name={name}\"` first, or pass --sweeps-dir")
+    found = parent_run_id(folder)
+    if not found:
+        raise ConfigError(f"{id_file} is empty: the sweep '{name}' never started; run `make sweep` again")
+    return folder, found
 
 
 @dataclass

@@ -4,7 +4,6 @@
 """
 from __future__ import annotations
 
-import logging
 import sys
 
 import hydra
@@ -13,7 +12,6 @@ from omegaconf import DictConfig
 from probsweep.config import CONF_DIR, register, validate
 from . import check_overrides, friendly_errors
 
-log = logging.getLogger("probsweep.train")
 register()
 
 

@@ -18,7 +18,6 @@ from probsweep.probs import calibration as cal
 from probsweep.probs import diagnosis
 from probsweep.probs import metrics
 from probsweep.probs import plots
-from probsweep.probs.metrics import reliability_bins  # noqa: F401  (re-exported: the analysis's bins)
 
 
 @dataclass
@@ -54,7 +53,7 @@ def analyse(head: Head, raw_val: np.ndarray, y_val: np.ndarray, *, raw_test: Opt
         report[s] = {"ece_before": metrics.ece(before, y[inside]), "ece_after": metrics.ece(after, y[inside]),
                      "nll_before": metrics.nll(before, y[inside]), "nll_after": metrics.nll(after, y[inside])}
         for flag, p in ((False, before), (True, after)):
-            bins.append(reliability_bins(p, y[inside]).assign(split=s, calibrated=flag))
+            bins.append(metrics.reliability_bins(p, y[inside]).assign(split=s, calibrated=flag))
     out.metrics.update({"temperature": temperature, "val_ece_calibrated": report["val"]["ece_after"],
                         "val_nll_calibrated": report["val"]["nll_after"]})
     if has_test:
