@@ -1,4 +1,4 @@
-"""Tests for probsweep.diagnosis: every flag fires on a crafted case, none on a healthy run."""
+"""Tests for probsweep.probs.diagnosis: every flag fires on a crafted case, none on a healthy run."""
 import json
 from pathlib import Path
 

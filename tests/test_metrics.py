@@ -1,4 +1,4 @@
-"""Tests for probsweep.metrics against hand-worked numbers and the seed's two output vectors."""
+"""Tests for probsweep.probs.metrics against hand-worked numbers and the seed's two output vectors."""
 import json
 import math
 import warnings

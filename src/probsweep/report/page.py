@@ -8,7 +8,7 @@ before calibration existed) are said in words instead of breaking the page. The 
 its images as data URIs and inlines its CSS, so it opens from disk and can be mailed around.
 
 This module only reads MLflow and lays out the page. The tables it shows are built by
-probsweep.reporting and the verdict's words by probsweep.verdict, both pure pandas so they are
+report.tables and the verdict's words by report.verdict, both pure pandas so they are
 tested without a store; what stays here is everything that touches MLflow, plots or HTML.
 """
 from __future__ import annotations

@@ -4,7 +4,7 @@ The sweep's terminal summary (comparison_table, format_table) and the report's t
 trial, per hyperparameter value, per head, and the sentence per head that reads the last one)
 live together because they are the same job: pandas frames computed from the runs frame MLflow
 returns, with no MLflow calls and no plotting, so they are tested on hand-made frames. The page
-that shows them is probsweep.report; the verdict's wording is probsweep.verdict.
+that shows them is report.page; the verdict's wording is report.verdict.
 """
 from __future__ import annotations
 
