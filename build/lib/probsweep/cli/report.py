@@ -1,0 +1,56 @@
+"""`make report [SWEEP=name]`: one self-contained HTML page answering the sweep's question.
+
+    python -m probsweep.cli.report                      # sweeps/seed-question/report/index.html
+    python -m probsweep.cli.report quick --sweeps-dir /elsewhere/sweeps
+
+Reads MLflow only (no training); the page is also logged to the parent run as report/index.html.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Optional
+
+from probsweep.config import ConfigError, sweep_dir as sweep_dir_of
+from . import friendly_errors
+
+DEFAULT_SWEEP = "seed-question"
+
+
+def report(sweep_name: str, sweeps_dir: Optional[str] = None) -> Path:
+    """Build sweeps/<name>/report/index.html from the sweep's MLflow runs; returns its path."""
+    root = Path(sweeps_dir) if sweeps_dir else sweep_dir_of(SimpleNamespace(name=sweep_name, dir=None)).parent
+    folder = root / sweep_name
+    id_file = folder / "parent_run_id"
+    if not id_file.is_file():
+        raise ConfigError(f"no sweep '{sweep_name}' in {root}: {id_file} does not exist; run "
+                          f"`make sweep ARGS=\"sweep.name={sweep_name}\"` first, or pass --sweeps-dir")
+    parent_run_id = id_file.read_text().strip()
+    if not parent_run_id:
+        raise ConfigError(f"{id_file} is empty: the sweep '{sweep_name}' never started; run `make sweep` again")
+    # MLflow (and TensorFlow, via tracking) load only once the sweep is known to exist: errors stay instant.
+    from probsweep import tracking
+    from probsweep.report.page import build_report
+
+    tracking.setup(None, sweep_name)
+    if not tracking.run_exists(parent_run_id):
+        raise ConfigError(f"parent run {parent_run_id} of sweep '{sweep_name}' is not in the MLflow store "
+                          f"{tracking.resolve_uri(None)}: set MLFLOW_TRACKING_URI to the store the sweep used")
+    experiment_id = tracking.get_run(parent_run_id).info.experiment_id  # the run's own, whatever its name
+    path = build_report(experiment_id, parent_run_id, folder / "report")
+    tracking.log_artifacts(parent_run_id, {"report/index.html": path})
+    return path
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweep", nargs="?", default=DEFAULT_SWEEP, help="sweep name (sweeps/<name>/)")
+    parser.add_argument("--sweeps-dir", default=None, help="folder holding the sweeps (default: <project>/sweeps)")
+    args = parser.parse_args(argv)
+    friendly_errors(lambda: print(report(args.sweep, args.sweeps_dir)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,34 @@
+"""`make sweep`: Keras Tuner over the configured space, every trial a nested MLflow run.
+
+    make sweep                               # the seed's question on the embedded data
+    make sweep ARGS="search=quick"           # a 2-minute try
+    make sweep ARGS="sweep.restart=true"     # forget sweeps/<name>/ and start over
+"""
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from probsweep.config import CONF_DIR, register
+from . import check_overrides, friendly_errors
+
+register()
+
+
+def sweep(cfg: DictConfig) -> str:
+    """Run (or resume) the sweep; returns the parent run id."""
+    from probsweep.sweep.run import run_sweep  # TensorFlow, MLflow and Keras Tuner load once the command line is known good
+
+    return run_sweep(cfg)
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def main(cfg: DictConfig) -> None:
+    friendly_errors(lambda: sweep(cfg))
+
+
+if __name__ == "__main__":
+    check_overrides(sys.argv[1:])
+    main()

@@ -1,0 +1,227 @@
+"""The typed schema behind every Hydra config: one definition per key.
+
+Hydra composes `conf/`; `validate` merges the result onto these dataclasses, so an unknown key
+or a wrong type fails before any training starts, with the key named.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONF_DIR = PROJECT_ROOT / "conf"
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message names the key and the fix."""
+
+
+class Activation(str, Enum):
+    softmax = "softmax"
+    sigmoid = "sigmoid"
+    linear = "linear"  # logits; the loss is then built with from_logits=True
+
+
+class Loss(str, Enum):
+    sparse_categorical_crossentropy = "sparse_categorical_crossentropy"
+    categorical_crossentropy = "categorical_crossentropy"
+    binary_crossentropy = "binary_crossentropy"
+
+
+class MismatchPath(str, Enum):
+    # Only matters for a probability head whose loss expects the other kind of probability.
+    A = "A"  # Keras 3 on TensorFlow: the loss reads the logits cached on the sigmoid's output
+    B = "B"  # older Keras / JAX / torch: the loss clips and renormalises the outputs
+
+
+@dataclass
+class SyntheticConfig:
+    n_classes: int = 102  # the seed's 102 classes
+    n_groups: int = 17  # groups of similar classes that share words
+    train_per_class: int = 24  # "a few dozen" examples per class, as in the seed; 24 keeps a sweep short
+    val_per_class: int = 10
+    test_per_class: int = 10
+    min_len: int = 20
+    max_len: int = 150
+    vocab_words: int = 882  # + padding + OOV token = the seed's vocabulary of 884
+    label_noise: float = 0.05  # share of training labels moved to a sibling class: makes overfitting visible
+    oos_per_split: int = 0  # out-of-scope examples per split (label "oos"); 0 = none
+
+
+@dataclass
+class DataConfig:
+    source: str = "embedded"  # embedded | file
+    format: Optional[str] = None  # csv | tsv | parquet | jsonl; None = from the file's suffix
+    path: Optional[str] = None
+    text_column: str = "text"
+    label_column: str = "label"
+    split_column: Optional[str] = None  # values train/val/test, used as given
+    val_size: float = 0.15
+    test_size: float = 0.15
+    max_tokens: int = 20000  # TextVectorization vocabulary cap (includes padding and OOV)
+    max_len: int = 150  # tokens per text after padding/truncation
+    vectors_path: Optional[str] = None  # GloVe-format text file; None = random init (or embedded vectors)
+    encoding: str = "utf-8"
+    oos_label: Optional[str] = None  # label that marks out-of-scope examples; never a training class
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+
+
+@dataclass
+class ModelConfig:
+    embed_dim: int = 100
+    trainable_embedding: bool = False  # the seed froze its pretrained vectors
+    gru_units: int = 32  # per direction
+    dropout: float = 0.1
+    recurrent_dropout: float = 0.1
+    conv_filters: int = 32
+    kernel_size: int = 3
+    activation: Activation = Activation.sigmoid  # the seed's head ...
+    loss: Loss = Loss.sparse_categorical_crossentropy  # ... and the seed's loss: a mismatch
+    label_smoothing: float = 0.0  # needs one-hot targets: not with the sparse loss
+    mismatch_path: MismatchPath = MismatchPath.A
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    jit_compile: bool = True  # XLA: ~1.6x faster per epoch for the seed's model on 2 cores
+    drop_remainder: bool = True  # skip each epoch's last partial batch: one shape, one XLA compilation
+    deterministic: bool = False  # TF op determinism; note Keras then turns jit_compile off
+    probe_examples: int = 5  # validation examples whose raw outputs are kept at every epoch
+    target_precision: float = 0.95  # for the confidence threshold reported per run
+    verbose: int = 2
+
+
+@dataclass
+class TrackingConfig:
+    uri: Optional[str] = None  # None: $MLFLOW_TRACKING_URI, else sqlite under mlruns/
+    experiment: str = "probsweep"
+    registered_model: str = "probsweep-best"
+
+
+@dataclass
+class TunerConfig:
+    kind: str = "random"  # random | grid | bayesian | hyperband
+    max_trials: int = 12
+    seed: int = 7
+    max_epochs: int = 30  # hyperband only: the budget of its longest bracket
+    factor: int = 3  # hyperband only
+    executions_per_trial: int = 1
+
+
+@dataclass
+class SearchConfig:
+    objective: str = "val_brier"
+    direction: str = "min"  # min | max
+    space: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SweepConfig:
+    name: str = "seed-question"
+    restart: bool = False  # true: forget sweeps/<name>/ and start over
+    dir: Optional[str] = None  # where sweeps live; None = <project>/sweeps
+
+
+def sweep_dir(sweep_cfg: Any) -> Path:
+    """sweeps/<name>/: the tuner's state, the parent run id, best.yaml and the report."""
+    return Path(sweep_cfg.dir or PROJECT_ROOT / "sweeps") / sweep_cfg.name
+
+
+@dataclass
+class Config:
+    seed: int = 42
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    tuner: TunerConfig = field(default_factory=TunerConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+
+
+def register() -> None:
+    """Make the schema available to Hydra as `schema` (used at the top of conf/config.yaml)."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="schema", node=Config)
+
+
+def _one_line(exc: Exception) -> str:
+    msg = str(exc).strip().splitlines()
+    return msg[0] if msg else type(exc).__name__
+
+
+def validate(cfg: Any) -> DictConfig:
+    """Return `cfg` merged onto the schema; raise ConfigError naming the bad key."""
+    if not isinstance(cfg, DictConfig):
+        cfg = OmegaConf.create(cfg)
+    cfg = OmegaConf.masked_copy(cfg, [k for k in cfg.keys() if k != "hydra"]) if "hydra" in cfg else cfg
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(Config), cfg)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None)
+        raise ConfigError(f"bad config key '{key}': {_one_line(exc)}. Fix it in conf/ or on the command line.") from None
+    check_combinations(merged)
+    return merged
+
+
+def check_combinations(cfg: DictConfig) -> None:
+    """Rules no single field can state; each names the keys to change."""
+    m, d = cfg.model, cfg.data
+    if m.label_smoothing and m.loss == Loss.sparse_categorical_crossentropy:
+        raise ConfigError(
+            "model.label_smoothing needs one-hot targets, and Keras's sparse loss has no smoothing: "
+            "set model.loss=categorical_crossentropy (or binary_crossentropy), or model.label_smoothing=0"
+        )
+    if not 0.0 <= m.label_smoothing < 1.0:
+        raise ConfigError(f"model.label_smoothing={m.label_smoothing} must be in [0, 1)")
+    for key in ("dropout", "recurrent_dropout"):
+        if not 0.0 <= m[key] < 1.0:
+            raise ConfigError(f"model.{key}={m[key]} must be in [0, 1)")
+    if d.source not in ("embedded", "file"):
+        raise ConfigError(f"data.source={d.source!r} must be 'embedded' or 'file' (use data=csv etc.)")
+    if d.source == "file" and not d.path:
+        raise ConfigError("data.path is not set: pass data.path=/path/to/your/file")
+    if m.kernel_size > d.max_len:
+        raise ConfigError(f"model.kernel_size={m.kernel_size} is longer than data.max_len={d.max_len}")
+    if cfg.train.epochs < 1:
+        raise ConfigError(f"train.epochs={cfg.train.epochs} must be at least 1")
+    if cfg.search.direction not in ("min", "max"):
+        raise ConfigError(f"search.direction={cfg.search.direction!r} must be 'min' or 'max'")
+
+
+def head(model_cfg: Any) -> tuple[str, str]:
+    """(activation, loss) as plain strings, e.g. ("sigmoid", "sparse_categorical_crossentropy")."""
+    return Activation(model_cfg.activation).value, Loss(model_cfg.loss).value
+
+
+def is_mismatch(activation: Activation | str, loss: Loss | str) -> bool:
+    """True when the head's outputs are not what the loss assumes they are."""
+    a, lo = Activation(activation), Loss(loss)
+    if a == Activation.linear:
+        return False  # logits: the loss applies its own link
+    expects_softmax = lo != Loss.binary_crossentropy
+    return (a == Activation.sigmoid) == expects_softmax
+
+
+def flatten(cfg: DictConfig) -> Dict[str, Any]:
+    """`model.dropout`-style keys to plain values: MLflow params and table columns share them."""
+    out: Dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{prefix}{k}.")
+        else:
+            out[prefix[:-1]] = node
+
+    walk(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), "")
+    return out

@@ -1,0 +1,117 @@
+"""What a finished training says about its probabilities: calibration, thresholds, out-of-scope
+rejection and a diagnosis. Pure: returns metrics, tags and files for the caller to record.
+
+Everything is fitted on validation and, when the data has a test split, reported on test.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+import numpy as np
+import pandas as pd
+
+from probsweep.probs import calibration as cal
+from probsweep.probs import diagnosis
+from probsweep.probs import metrics
+from probsweep.probs import plots
+
+N_BINS = 15
+
+
+@dataclass
+class Analysis:
+    metrics: Dict[str, float] = field(default_factory=dict)
+    tags: Dict[str, str] = field(default_factory=dict)
+    files: Dict[str, Any] = field(default_factory=dict)
+
+
+def reliability_bins(p: np.ndarray, y: np.ndarray, n_bins: int = N_BINS) -> pd.DataFrame:
+    """Equal-width bins of the max output: count, mean confidence and accuracy (NaN when empty)."""
+    conf, correct = p.max(axis=1), (p.argmax(axis=1) == y)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    index = np.clip(np.digitize(conf, edges[1:-1], right=False), 0, n_bins - 1)
+    rows = []
+    for b in range(n_bins):
+        mask = index == b
+        rows.append({"bin_lower": edges[b], "bin_upper": edges[b + 1], "count": int(mask.sum()),
+                     "confidence": float(conf[mask].mean()) if mask.any() else np.nan,
+                     "accuracy": float(correct[mask].mean()) if mask.any() else np.nan})
+    return pd.DataFrame(rows)
+
+
+def analyse(raw_val: np.ndarray, y_val: np.ndarray, raw_test: Optional[np.ndarray], y_test: Optional[np.ndarray],
+            activation: str, loss: str, mismatch: bool, loss_path: Optional[str], history: pd.DataFrame,
+            probes: pd.DataFrame, target_precision: float) -> Analysis:
+    out = Analysis()
+    has_test = raw_test is not None and len(raw_test) > 0
+    splits = {"val": (raw_val, y_val), **({"test": (raw_test, y_test)} if has_test else {})}
+
+    # 1. Temperature scaling on validation (for sigmoid heads, on the sigmoid's own logits).
+    in_val = y_val >= 0
+    logits = {s: cal.logits_from_outputs(r, activation, loss) for s, (r, _) in splits.items()}
+    temperature = cal.fit_temperature(logits["val"][in_val], y_val[in_val])
+    report: Dict[str, Any] = {"temperature": temperature, "test": None}
+    bins = []
+    calibrated = {}
+    for s, (r, y) in splits.items():
+        inside = y >= 0
+        raw_p = metrics.to_probabilities(r, activation, loss)
+        calibrated[s] = cal.apply_temperature(logits[s], temperature)
+        before, after = raw_p[inside], calibrated[s][inside]
+        report[s] = {"ece_before": metrics.ece(before, y[inside]), "ece_after": metrics.ece(after, y[inside]),
+                     "nll_before": metrics.nll(before, y[inside]), "nll_after": metrics.nll(after, y[inside])}
+        for flag, p in ((False, before), (True, after)):
+            bins.append(reliability_bins(p, y[inside]).assign(split=s, calibrated=flag))
+    out.metrics.update({"temperature": temperature, "val_ece_calibrated": report["val"]["ece_after"],
+                        "val_nll_calibrated": report["val"]["nll_after"]})
+    if has_test:
+        out.metrics.update({"test_ece": report["test"]["ece_before"], "test_ece_calibrated": report["test"]["ece_after"],
+                            "test_nll": report["test"]["nll_before"], "test_nll_calibrated": report["test"]["nll_after"]})
+    bins_frame = pd.concat(bins, ignore_index=True)[["split", "calibrated", "bin_lower", "bin_upper", "count", "confidence", "accuracy"]]
+    out.files["calibration.json"] = json.dumps(report, indent=2)
+    out.files["reliability.csv"] = bins_frame
+    out.files["reliability.png"] = plots.reliability_diagram(bins_frame[bins_frame["split"] == "val"],
+                                                             title=f"{activation} + {loss} (validation)")
+
+    # 2. A confidence threshold reaching the target precision on validation, checked on test.
+    conf_val = calibrated["val"][in_val].max(axis=1)
+    correct_val = calibrated["val"][in_val].argmax(axis=1) == y_val[in_val]
+    chosen = cal.threshold_for_precision(conf_val, correct_val, target_precision)
+    threshold = {"target_precision": target_precision, "threshold": float(chosen["threshold"]),
+                 "reached": bool(chosen["reached"]), "val_coverage": float(chosen["coverage"]),
+                 "val_precision": float(chosen["precision"]), "test_coverage": None, "test_precision": None}
+    if has_test:
+        in_test = y_test >= 0
+        on_test = cal.evaluate_threshold(calibrated["test"][in_test].max(axis=1),
+                                         calibrated["test"][in_test].argmax(axis=1) == y_test[in_test], threshold["threshold"])
+        threshold.update(test_coverage=float(on_test["coverage"]), test_precision=float(on_test["precision"]))
+        out.metrics.update(threshold_test_coverage=threshold["test_coverage"], threshold_test_precision=threshold["test_precision"])
+    out.metrics.update(threshold=threshold["threshold"], threshold_val_coverage=threshold["val_coverage"])
+    out.files["threshold.json"] = json.dumps(threshold, indent=2)
+    out.files["coverage.csv"] = cal.coverage_curve(conf_val, correct_val)
+    if activation == "sigmoid":  # independent outputs: one threshold per class
+        per_class = cal.per_class_thresholds(metrics.to_probabilities(raw_val, activation, loss)[in_val], y_val[in_val], target_precision)
+        out.files["thresholds.json"] = json.dumps({str(k): v for k, v in per_class.items()}, indent=2)
+
+    # 3. Out-of-scope rejection, when the data marks such examples (y == -1).
+    if (~in_val).any():
+        val_p = calibrated["val"]
+        t = cal.choose_rejection_threshold(val_p.max(axis=1), val_p.argmax(axis=1), y_val)
+        split = "test" if has_test and (y_test < 0).any() else "val"
+        p, y = calibrated[split], splits[split][1]
+        oos = {"threshold": float(t), "reported_on": split, **cal.oos_metrics(p.max(axis=1), p.argmax(axis=1), y, t)}
+        out.files["oos.json"] = json.dumps(oos, indent=2)
+        out.metrics.update({"oos_threshold": oos["threshold"], "oos_in_scope_accuracy": oos["in_scope_accuracy"],
+                            "oos_recall": oos["oos_recall"], "oos_auroc": oos["auroc"]})
+
+    # 4. Diagnosis in words, and the probes' trajectories as a picture.
+    flags = diagnosis.diagnose(history, activation, loss, mismatch, loss_path,
+                               outputs=raw_val[in_val])  # raw: diagnose converts a linear head itself
+    out.tags["diagnosis_flags"] = ",".join(f.name for f in flags)
+    out.tags.update({f"diag.{f.name}": "true" for f in flags})
+    out.files["diagnosis.txt"] = diagnosis.to_text(flags)
+    if not probes.empty:
+        out.files["probes.png"] = plots.probe_plot(probes, title=f"{activation} + {loss}: probe outputs by epoch")
+    return out

@@ -1,0 +1,95 @@
+"""The report's sweep-level figures (per-epoch curves by head, hyperparameter effects), as PNG bytes."""
+from __future__ import annotations
+
+from typing import Dict, Iterable, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from probsweep.probs.plots import _empty, _png
+
+CURVE_METRICS = ("val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece")
+LABELS = {"val_accuracy": "val accuracy", "val_max_prob": "mean max output", "val_prob_sum": "mean output sum",
+          "val_entropy_norm": "normalised entropy", "val_ece": "ECE (raw max output)"}
+
+
+def head_colors(heads: Iterable[str]) -> Dict[str, str]:
+    """One colour per head, in sorted order, so every figure of a report agrees on them."""
+    palette = plt.get_cmap("tab10").colors
+    return {h: matplotlib.colors.to_hex(palette[i % len(palette)])
+            for i, h in enumerate(sorted({str(h) for h in heads}))}
+
+
+def epoch_curves(histories: Dict[str, pd.DataFrame], heads: Dict[str, str],
+                 metrics: Sequence[str] = CURVE_METRICS) -> bytes:
+    """One panel per metric, one line per trial, coloured by head, legend by head.
+
+    The output sum is drawn on a log axis (when positive) with the line y=1 a distribution
+    would sit on, since mismatched heads land orders of magnitude away from it.
+    """
+    histories = {k: v for k, v in (histories or {}).items() if v is not None and not v.empty}
+    if not histories:
+        return _empty("per-epoch curves")
+    colors = head_colors(heads.get(k, "unknown") for k in histories)
+    ncols = min(3, len(metrics))
+    nrows = int(np.ceil(len(metrics) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, 3.2 * nrows), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics):
+        positive = True
+        for label, h in histories.items():
+            if metric not in h.columns:
+                continue
+            y = pd.to_numeric(h[metric], errors="coerce")
+            x = h["epoch"] if "epoch" in h.columns else np.arange(1, len(h) + 1)
+            positive &= bool((y.dropna() > 0).all())
+            ax.plot(x, y, color=colors[heads.get(label, "unknown")], lw=1.3, alpha=0.85,
+                    marker="o" if len(h) < 3 else None, ms=4)
+        if metric == "val_prob_sum":
+            ax.axhline(1.0, color="0.4", ls="--", lw=0.9)
+            if positive:
+                ax.set_yscale("log")
+        ax.set(title=LABELS.get(metric, metric), xlabel="epoch")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.set_axis_off()
+    handles = [plt.Line2D([], [], color=c, lw=2) for c in colors.values()]
+    fig.legend(handles, list(colors), loc="lower center", ncol=min(3, len(colors)), fontsize=8,
+               bbox_to_anchor=(0.5, -0.02 - 0.03 * (len(colors) // 3)))
+    fig.tight_layout(rect=(0, 0.04 + 0.03 * (len(colors) // 3), 1, 1))
+    return _png(fig)
+
+
+def effects_plot(effects: pd.DataFrame) -> bytes:
+    """Grouped mean ± std of each metric per hyperparameter value (rows: hps, columns: metrics).
+
+    `effects` is long: hp, value, metric, mean, std, count (see report.effects_table). The
+    count is written beside each point: a mean over one trial has no spread to show.
+    """
+    need = {"hp", "value", "metric", "mean", "std", "count"}
+    if effects is None or effects.empty or not need <= set(effects.columns):
+        return _empty("hyperparameter effects")
+    hps, metrics = list(dict.fromkeys(effects["hp"])), list(dict.fromkeys(effects["metric"]))
+    fig, axes = plt.subplots(len(hps), len(metrics), squeeze=False,
+                             figsize=(4.2 * len(metrics), 0.5 + 0.45 * max(2, effects.groupby("hp").size().max()) * len(hps)))
+    for i, hp in enumerate(hps):
+        for j, metric in enumerate(metrics):
+            ax = axes[i][j]
+            e = effects[(effects["hp"] == hp) & (effects["metric"] == metric)]
+            y = np.arange(len(e))
+            ax.errorbar(e["mean"], y, xerr=e["std"].fillna(0), fmt="o", color="#1f77b4", capsize=3)
+            for yy, (m, n) in enumerate(zip(e["mean"], e["count"])):
+                if pd.notna(m):
+                    ax.annotate(f"n={int(n)}", (m, yy), xytext=(4, 4), textcoords="offset points", fontsize=7)
+            ax.set_yticks(y, [str(v) for v in e["value"]], fontsize=8)
+            ax.set_ylim(-0.7, len(e) - 0.3)
+            ax.grid(axis="x", alpha=0.3)
+            if i == 0:
+                ax.set_title(metric)
+            if j == 0:
+                ax.set_ylabel(hp)
+    fig.tight_layout()
+    return _png(fig)

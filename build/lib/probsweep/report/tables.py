@@ -1,0 +1,172 @@
+"""Tables of a sweep's trials, built with pandas from what MLflow recorded.
+
+The sweep's terminal summary (comparison_table, format_table) and the report's tables (per
+trial, per hyperparameter value, per head, and the sentence per head that reads the last one)
+live together because they are the same job: pandas frames computed from the runs frame MLflow
+returns, with no MLflow calls and no plotting, so they are tested on hand-made frames. The page
+that shows them is probsweep.report; the verdict's wording is probsweep.verdict.
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterable, List
+
+import numpy as np
+import pandas as pd
+
+from probsweep.probs import metrics
+from probsweep.report.verdict import FINISHED, _f  # one status name and one number format for tables and verdict alike
+
+SHOWN_METRICS = ["val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece", "val_brier", "val_nll", "val_loss"]
+EXTRA_METRICS = ["temperature", "val_ece_calibrated", "val_nll_calibrated", "threshold", "threshold_val_coverage",
+                 "threshold_test_coverage", "threshold_test_precision"]
+
+
+def metric_names() -> List[str]:
+    """Every per-epoch metric a run logs, i.e. every valid `search.objective`."""
+    probe = metrics.probability_metrics(np.full((1, 2), 0.5), np.array([0]), prefix="val_")
+    return sorted({*probe, "val_loss", "loss", "accuracy", "epoch_seconds"})
+
+
+def comparison_table(runs: pd.DataFrame, hp_names: List[str], objective: str, direction: str) -> pd.DataFrame:
+    """One row per trial: its hyperparameters, the objective and the final-epoch metrics, best first."""
+    if runs.empty:
+        return pd.DataFrame(columns=["trial", "status", *hp_names, objective, *SHOWN_METRICS])
+    table = pd.DataFrame({"trial": runs["tags.trial_id"], "status": runs["status"], "run_id": runs["run_id"]})
+    for name in hp_names:
+        col = f"params.{name}"
+        table[name] = runs[col] if col in runs else None
+    for name in dict.fromkeys([objective, *SHOWN_METRICS]):
+        col = f"metrics.{name}"
+        table[name] = pd.to_numeric(runs[col], errors="coerce") if col in runs else np.nan
+    # A trial interrupted and rerun has a KILLED run beside its FINISHED one: keep one row per trial.
+    rank = table["status"].map({"FINISHED": 0, "RUNNING": 1, "FAILED": 2}).fillna(3)
+    table = table.assign(_rank=rank).sort_values(["trial", "_rank"]).drop_duplicates("trial").drop(columns="_rank")
+    finished = table["status"] == "FINISHED"
+    ordered = pd.concat([
+        table[finished].sort_values(objective, ascending=direction == "min", na_position="last"),
+        table[~finished].sort_values("trial"),
+    ])
+    return ordered.reset_index(drop=True)
+
+
+def format_table(table: pd.DataFrame) -> str:
+    shown = table.drop(columns=["run_id"], errors="ignore")
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4f}".format):
+        return shown.to_string(index=False)
+
+
+def _col(runs: pd.DataFrame, name: str) -> pd.Series:
+    return runs[name] if name in runs.columns else pd.Series([None] * len(runs), index=runs.index, dtype=object)
+
+
+def trial_table(runs: pd.DataFrame, hp_names: List[str], objective: str, direction: str) -> pd.DataFrame:
+    """comparison_table plus what the report needs per trial: head, path, flags, calibration.
+
+    head_label is activation+loss, with the loss path for a mismatched head, because paths A
+    and B of the same pairing fail in opposite directions and must not share a colour.
+    """
+    table = comparison_table(runs, hp_names, objective, direction)
+    extra = pd.DataFrame({"run_id": _col(runs, "run_id"),
+                          "activation": _col(runs, "params.model.activation"),
+                          "loss": _col(runs, "params.model.loss"),
+                          "epochs": pd.to_numeric(_col(runs, "params.train.epochs"), errors="coerce"),
+                          "flags": _col(runs, "tags.diagnosis_flags").fillna(""),
+                          "error": _col(runs, "tags.error").fillna("")})
+    tag_head, mismatch_tag = _col(runs, "tags.head"), _col(runs, "tags.head_loss_mismatch")
+    path_tag, path_param = _col(runs, "tags.loss_path"), _col(runs, "params.model.mismatch_path")
+    mismatch, paths, labels = [], [], []
+    for i in range(len(runs)):
+        act, loss = extra["activation"].iloc[i], extra["loss"].iloc[i]
+        mm = str(mismatch_tag.iloc[i]).lower() == "true" if pd.notna(mismatch_tag.iloc[i]) else _mismatch(act, loss)
+        path = next((str(p) for p in (path_tag.iloc[i], path_param.iloc[i]) if str(p) in ("A", "B")), "") if mm else ""
+        base = tag_head.iloc[i] if isinstance(tag_head.iloc[i], str) and tag_head.iloc[i] else \
+            f"{act}+{loss}" if isinstance(act, str) and isinstance(loss, str) else "unknown head"
+        mismatch.append(mm), paths.append(path), labels.append(f"{base} (path {path})" if path else base)
+    extra = extra.assign(mismatch=mismatch, path=paths, head_label=labels)
+    for name in EXTRA_METRICS:
+        extra[name] = pd.to_numeric(_col(runs, f"metrics.{name}"), errors="coerce")
+    extra = extra.drop(columns=[c for c in extra.columns if c in table.columns and c != "run_id"])
+    if table.empty:  # comparison_table's empty frame has no run_id and may repeat the objective
+        return pd.DataFrame(columns=list(dict.fromkeys([*table.columns, *extra.columns])))
+    return table.merge(extra, on="run_id", how="left")
+
+
+def _mismatch(activation, loss) -> bool:
+    from probsweep.config import is_mismatch
+    try:
+        return is_mismatch(str(activation), str(loss))
+    except ValueError:
+        return False
+
+
+def _value_label(v) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def effects_table(table: pd.DataFrame, hp_names: Iterable[str], metrics: Iterable[str],
+                  max_levels: int = 5, bins: int = 4) -> pd.DataFrame:
+    """Long frame hp, value, metric, mean, std, count over finished trials, by groupby.
+
+    A numeric hp with more than `max_levels` distinct values is cut into `bins` quantile bins
+    (equal-width if quantiles collide). Grouped means with their spread, not a model-based
+    importance: hps were sampled together, so a gap here may belong to another hp.
+    """
+    cols = ["hp", "value", "metric", "mean", "std", "count"]
+    fin = table[table["status"] == FINISHED] if "status" in table.columns else table
+    rows = []
+    for hp in hp_names:
+        if hp not in fin.columns or fin.empty:
+            continue
+        num = pd.to_numeric(fin[hp], errors="coerce")
+        if num.notna().all() and num.nunique() > max_levels:
+            try:
+                key = pd.qcut(num, q=bins, duplicates="drop")
+            except ValueError:
+                key = pd.cut(num, bins=bins)
+        elif num.notna().all():
+            key = num
+        else:
+            key = fin[hp].fillna("(unset)").astype(str)
+        for metric in dict.fromkeys(metrics):
+            if metric not in fin.columns:
+                continue
+            vals = pd.to_numeric(fin[metric], errors="coerce")
+            for value, r in vals.groupby(key, observed=True, sort=True).agg(["mean", "std", "count"]).iterrows():
+                rows.append({"hp": hp, "value": _value_label(value), "metric": metric,
+                             "mean": r["mean"], "std": r["std"], "count": int(r["count"])})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def head_summary(histories: Dict[str, pd.DataFrame], heads: Dict[str, str]) -> pd.DataFrame:
+    """Per head: mean max-prob and prob-sum after epoch 1 and after each trial's last epoch."""
+    rows = []
+    for label, h in histories.items():
+        if h is None or h.empty:
+            continue
+        first, last = h.iloc[0], h.iloc[-1]
+        rows.append({"head": heads.get(label, "unknown"), "last_epoch": last.get("epoch", len(h)),
+                     **{f"{m}_{w}": pd.to_numeric(r.get(m), errors="coerce") for m in ("val_max_prob", "val_prob_sum")
+                        for w, r in (("first", first), ("last", last))}})
+    if not rows:
+        return pd.DataFrame()
+    return pd.DataFrame(rows).groupby("head").agg(trials=("last_epoch", "size"), last_epoch=("last_epoch", "mean"),
+                                                  **{c: (c, "mean") for c in rows[0] if c.startswith("val_")})
+
+
+def curves_text(summary: pd.DataFrame) -> str:
+    """One sentence per head: what training longer did to its outputs' level and sum."""
+    if summary.empty:
+        return "No trial recorded a per-epoch history, so there is nothing to compare between epochs."
+    out = []
+    for head, r in summary.iterrows():
+        n, e = int(r["trials"]), r["last_epoch"]
+        when = f"epoch {e:.0f}" + (" on average" if n > 1 else "")
+        what = (f"{head} ({n} trial{'s' * (n > 1)}): mean largest output {_f(r['val_max_prob_first'])} after epoch 1 "
+                f"→ {_f(r['val_max_prob_last'])} after the last epoch ({when}); outputs summed to "
+                f"{_f(r['val_prob_sum_first'])} → {_f(r['val_prob_sum_last'])}.")
+        out.append(what if e > 1 else f"{head} ({n} trial{'s' * (n > 1)}): trained for 1 epoch only: largest output "
+                   f"{_f(r['val_max_prob_first'])}, sum {_f(r['val_prob_sum_first'])}.")
+    return "\n\n".join(out) + "\n\nA distribution sums to exactly 1 at every epoch; a head whose sum drifts away from 1 " \
+                           "gives outputs whose level, not just their ranking, changes with training length."

@@ -1,0 +1,222 @@
+"""The report's verdict: the sweep's answer in plain language, composed from its trial table alone.
+
+The verdict is the report's argument (what the seed's sigmoid + sparse_categorical_crossentropy
+head does to its outputs, which trial to use instead, how to calibrate it and pick a threshold),
+and it is where wording and numbers can go wrong. It lives apart from the HTML so it can be read
+and tested on a hand-made table: this module is pure (pandas and numpy only; no MLflow, no
+matplotlib). probsweep.report reads the runs and artifacts and passes them in; the tables it
+shows are probsweep.reporting's.
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterable, Optional
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["is_seed", "seed_trials", "recommended", "verdict_text"]
+
+FINISHED = "FINISHED"
+SEED = ("sigmoid", "sparse_categorical_crossentropy")  # the seed's head and loss
+COLLAPSE, SAT_SUM, SAT_MAX = 0.1, 2.0, 0.9  # as in probsweep.diagnosis
+
+
+def _num(x) -> Optional[float]:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if np.isnan(v) else v
+
+
+def _f(x, spec: str = ".3g") -> str:
+    v = _num(x)
+    return "n/a" if v is None else format(v, spec)
+
+
+def _finished(table: pd.DataFrame) -> pd.DataFrame:
+    return table[table["status"] == FINISHED] if "status" in table.columns else table
+
+
+def is_seed(table: pd.DataFrame) -> pd.Series:
+    """Rows with the seed's pairing: sigmoid outputs trained with sparse_categorical_crossentropy."""
+    return (table.get("activation", pd.Series(index=table.index, dtype=object)) == SEED[0]) & \
+           (table.get("loss", pd.Series(index=table.index, dtype=object)) == SEED[1])
+
+
+def seed_trials(table: pd.DataFrame) -> Dict[str, pd.Series]:
+    """Path -> the finished seed-config trial with the most epochs (ties: the better objective)."""
+    seed = _finished(table[is_seed(table)])
+    if seed.empty:
+        return {}
+    seed = seed.assign(_e=pd.to_numeric(seed.get("epochs"), errors="coerce").fillna(0),
+                       _p=seed.get("path", pd.Series("", index=seed.index)).fillna("").astype(str))
+    ordered = seed.sort_values("_e", ascending=False, kind="stable")  # stable: table order breaks ties
+    return {p: g.iloc[0].drop(["_e", "_p"]) for p, g in sorted(ordered.groupby("_p", sort=False), key=lambda t: t[0])}
+
+
+def recommended(table: pd.DataFrame, best_run_id: Optional[str] = None) -> Optional[pd.Series]:
+    """The sweep's best finished trial, unless it is a mismatched head and a matched one finished."""
+    fin = _finished(table)
+    if fin.empty:
+        return None
+    best = fin[fin["run_id"] == best_run_id] if best_run_id and "run_id" in fin.columns else fin.iloc[:0]
+    row = best.iloc[0] if len(best) else fin.iloc[0]
+    if "mismatch" in fin.columns and bool(row.get("mismatch")):
+        matched = fin[~fin["mismatch"].fillna(False).astype(bool)]
+        if len(matched):
+            return matched.iloc[0]
+    return row
+
+
+def _level(m: Optional[float], s: Optional[float], m_first: Optional[float] = None) -> str:
+    if m is not None and m < COLLAPSE:
+        return ("the outputs have collapsed towards 0 (the loss renormalises them and only asks the true class to "
+                "be large relative to the others, so once the ranking is right every output drifts down)")
+    if m is not None and s is not None and s > SAT_SUM and m > SAT_MAX:
+        return ("the outputs have saturated: many are near 1 at once (the loss reads the logits before the sigmoid "
+                "and only fixes their differences; nothing pins their level)")
+    if m is not None and s is not None and m_first is not None and s < 1 and m < m_first / 2:
+        return ("the outputs are drifting towards 0: they no longer sum to 1 and the largest has lost more than "
+                "half its level while accuracy rose (the loss renormalises them and only asks the true class to be "
+                "large relative to the others, so once the ranking is right every output drifts down)")
+    return "their level is whatever training left it at"
+
+
+def _seed_paragraph(table: pd.DataFrame, seed_histories: Dict[str, pd.DataFrame]) -> str:
+    seed = table[is_seed(table)]
+    if seed.empty:
+        return ("This sweep has no trial with the seed's configuration (sigmoid outputs trained with "
+                "sparse_categorical_crossentropy), so it cannot show that configuration failing; add the "
+                "seed-mismatch heads to the search space to see it.")
+    fin = _finished(seed)
+    if fin.empty:
+        return (f"All {len(seed)} trial(s) with the seed's configuration (sigmoid + sparse_categorical_crossentropy) "
+                "failed, so this sweep has no numbers for it: see the diagnosis section.")
+    sums = pd.to_numeric(fin.get("val_prob_sum"), errors="coerce").dropna()
+    out = ["The seed's configuration, sigmoid outputs trained with sparse_categorical_crossentropy, does not give "
+           "probabilities. The loss treats each row of outputs as one distribution over the classes, but the "
+           "sigmoids are independent numbers: "
+           + (f"in this sweep's {len(fin)} finished seed-config trial(s) an example's outputs sum to "
+              f"{sums.mean():.3g} on average at the last epoch (from {sums.min():.3g} to {sums.max():.3g}), where a "
+              "distribution sums to exactly 1." if len(sums) else "their output sums were not recorded.")]
+    levels, paths = [], []
+    for path, row in seed_trials(table).items():
+        h = seed_histories.get(path)
+        name = f"Path {path}" if path else "The seed-config trial"
+        if isinstance(h, pd.DataFrame) and not h.empty and "val_max_prob" in h.columns:
+            first, last = h.iloc[0], h.iloc[-1]
+            m1, m2, s1, s2 = (_num(first.get("val_max_prob")), _num(last.get("val_max_prob")),
+                              _num(first.get("val_prob_sum")), _num(last.get("val_prob_sum")))
+            e = int(_num(last.get("epoch")) or len(h))
+            paths.append(f"{name} (trial {row['trial']}): after epoch 1 the largest output averages {_f(m1)} and the "
+                       f"outputs sum to {_f(s1)}; after epoch {e} the largest output averages {_f(m2)} and they sum "
+                       f"to {_f(s2)}: {_level(m2, s2, m1)}.")
+            levels += [v for v in (m1, m2) if v is not None]
+        else:
+            m2, s2 = _num(row.get("val_max_prob")), _num(row.get("val_prob_sum"))
+            paths.append(f"{name} (trial {row['trial']}, {_f(row.get('epochs'), '.0f')} epochs): at the end the largest "
+                       f"output averages {_f(m2)} and the outputs sum to {_f(s2)}: {_level(m2, s2)}.")
+            levels += [m2] if m2 is not None else []
+    lo, hi = (min(levels), max(levels)) if levels else (None, None)
+    if lo is not None and (hi - lo > 0.2 or hi > 2 * max(lo, 1e-12)):
+        spread = (f" Across epochs and paths the mean largest output ranges from {lo:.3g} to {hi:.3g}, so the same "
+                  "cut-off means a confident prediction for one model and nothing for another.")
+    elif lo is not None:
+        spread = (f" In this sweep the level moved little ({lo:.3g} to {hi:.3g}), but the loss holds it nowhere, "
+                  "so longer training or the other loss path can move it anywhere.")
+    else:
+        spread = ""
+    acc = pd.to_numeric(fin.get("val_accuracy"), errors="coerce").dropna()
+    out = [out[0], " ".join(paths)] if paths else out
+    out.append("That is why no fixed threshold can work: nothing in the loss pins the outputs' level, so it depends "
+               "on training length and loss path, and outputs that are not a distribution give a threshold no fixed "
+               "precision." + spread
+               + (f" The ranking can still be right (seed-config validation accuracy up to {acc.max():.1%}); it is "
+                  "the numbers that mean nothing." if len(acc) else ""))
+    return "\n\n".join(out)
+
+
+def verdict_text(table: pd.DataFrame, objective: str, calibration: Optional[dict] = None,
+                 threshold: Optional[dict] = None, seed_histories: Optional[Dict[str, pd.DataFrame]] = None,
+                 best_run_id: Optional[str] = None, hp_names: Iterable[str] = ()) -> str:
+    """Plain-language answer with this sweep's numbers; paragraphs separated by blank lines.
+
+    `table` is trial_table's frame (columns it lacks count as unknown), `calibration` and
+    `threshold` the recommended trial's calibration.json/threshold.json (else its metrics are
+    used), `seed_histories` path -> history of seed_trials(table). Pure: no MLflow.
+    """
+    paras = [_seed_paragraph(table, seed_histories or {})]
+    rec, fin = recommended(table, best_run_id), _finished(table)
+    if rec is None:
+        paras.append("No trial finished, so there is no configuration to recommend yet: rerun the sweep "
+                     "(finished trials are kept) and build the report again.")
+    else:
+        hps = ", ".join(f"{h}={rec[h]}" for h in hp_names if h in rec.index and pd.notna(rec[h]))
+        top = recommended(table.assign(mismatch=False), best_run_id)
+        why = (f"the best {objective} ({_f(rec.get(objective), '.4g')}) of the {len(fin)} finished trial(s)"
+               if top is None or top.name == rec.name else
+               f"the best {objective} ({_f(rec.get(objective), '.4g')}) among heads whose outputs match their loss; "
+               f"trial {top.get('trial')} scored {_f(top.get(objective), '.4g')} but its head does not give probabilities")
+        head = f"{rec.get('head_label', 'its head')}" + (f" ({hps})" if hps else "")
+        facts = (f"{why}, validation accuracy {_f(rec.get('val_accuracy'), '.1%')} and outputs that sum to "
+                 f"{_f(rec.get('val_prob_sum'))}.")
+        if bool(rec.get("mismatch")):
+            paras.append(f"No trial with a matched head finished, so the best available is trial {rec.get('trial')}: "
+                         f"{head}, with {facts} Its outputs are not probabilities either: add softmax with "
+                         "sparse_categorical_crossentropy to the search space and sweep again.")
+        else:
+            paras.append(f"Use trial {rec.get('trial')} instead: {head}. It has {facts}")
+        cal = calibration or {}
+        val, test = cal.get("val") or {}, cal.get("test") or {}
+        t = _num(cal.get("temperature", rec.get("temperature")))
+        e0 = _num(val.get("ece_before", rec.get("val_ece")))
+        e1 = _num(val.get("ece_after", rec.get("val_ece_calibrated")))
+        if t is None and e1 is None:
+            paras.append(f"No calibration was recorded for this trial, so only its raw validation ECE ({_f(e0)}) is "
+                         "known: fit a temperature on validation data before reading its outputs as probabilities.")
+        else:
+            side = " (T > 1: the raw model is over-confident)" if t and t > 1 else \
+                " (T < 1: the raw model is under-confident)" if t and t < 1 else ""
+            text = (f"Its raw largest output has a validation ECE of {_f(e0)}; temperature scaling with T = {_f(t)}"
+                    f"{side}, i.e. logits divided by T before the softmax, brings that to {_f(e1)}")
+            if _num(val.get("nll_before")) is not None:
+                text += f" and the NLL from {_f(val.get('nll_before'))} to {_f(val.get('nll_after'))}"
+            if test:
+                text += f"; on the test split ECE goes from {_f(test.get('ece_before'))} to {_f(test.get('ece_after'))}"
+            paras.append(text + ". Accuracy is unchanged: one temperature cannot reorder the classes.")
+        th = threshold or {"threshold": rec.get("threshold"), "val_coverage": rec.get("threshold_val_coverage"),
+                           "test_coverage": rec.get("threshold_test_coverage"),
+                           "test_precision": rec.get("threshold_test_precision")}
+        thr, target = _num(th.get("threshold")), _num(th.get("target_precision"))
+        goal = f"{target:.0%} precision" if target is not None else "the target precision"
+        if thr is None:
+            paras.append("No confidence threshold was recorded for this trial: choose one on validation data as the "
+                         "lowest calibrated largest probability whose kept predictions reach your target precision, "
+                         "then check it on held-out data.")
+        elif th.get("reached") is False:
+            paras.append(f"No threshold on the calibrated largest probability reaches {goal} on validation; the best, "
+                         f"{_f(thr)}, keeps {_f(th.get('val_coverage'), '.0%')} of examples at "
+                         f"{_f(th.get('val_precision'), '.1%')} precision: lower the target or add training data.")
+        else:
+            text = (f"To pick a threshold: accept a prediction only when its calibrated largest probability is at "
+                    f"least {_f(thr)}, the lowest cut-off reaching {goal} on validation; it keeps "
+                    f"{_f(th.get('val_coverage'), '.0%')} of the validation examples"
+                    + (f" at {_f(th.get('val_precision'), '.1%')} precision."
+                       if _num(th.get("val_precision")) is not None else "."))
+            if _num(th.get("test_coverage")) is not None:
+                text += (f" On the test split the same threshold keeps {_f(th.get('test_coverage'), '.0%')} at "
+                         f"{_f(th.get('test_precision'), '.1%')} precision.")
+                test_p = _num(th.get("test_precision"))
+                if target is not None and test_p is not None and test_p < target - 0.05:
+                    text += (" That is well below the target: the validation set is too small (or too unlike the "
+                             "test set) to set this threshold reliably; choose it on more labelled data.")
+            else:
+                text += " There is no test result for it: check it on held-out data before relying on it."
+            paras.append(text + " Pick it again whenever the model is retrained: it belongs to this model's calibration.")
+    failed = table[table["status"] != FINISHED] if "status" in table.columns else table.iloc[:0]
+    if len(failed):
+        listed = ", ".join(f"trial {r['trial']} ({r['status']})" for _, r in failed.iterrows())
+        paras.append(f"{len(failed)} trial(s) did not finish and are left out of these numbers: {listed}; the "
+                     "diagnosis section shows why.")
+    return "\n\n".join(paras)

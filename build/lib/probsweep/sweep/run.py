@@ -1,0 +1,77 @@
+"""run_sweep(cfg): Keras Tuner over the configured space, every trial a nested MLflow run under one parent.
+
+Run (or resume) the sweep, then write the comparison table, sweeps/<name>/best.yaml and the report.
+"""
+from __future__ import annotations
+
+import shutil
+
+from omegaconf import DictConfig, OmegaConf
+
+from probsweep import tracking
+from probsweep.config import ConfigError, flatten, sweep_dir as sweep_dir_of, validate
+from probsweep.data.loading import load_dataset
+from probsweep.report import tables as reporting
+from probsweep.report.page import build_report
+from probsweep.sweep import space as search
+from probsweep.sweep.tuner import SweepTuner, check_declarable, space_summary
+from probsweep.train.tracked import dataset_name
+
+
+def run_sweep(cfg: DictConfig) -> str:
+    """Run (or resume) the sweep; returns the parent run id."""
+
+    cfg = validate(cfg)
+    entries = search.parse(cfg.search.space)
+    search.check_space(cfg, entries)
+    check_declarable(entries)
+    if cfg.search.objective not in reporting.metric_names():
+        raise ConfigError(f"search.objective={cfg.search.objective!r} is not a logged metric: use one of "
+                          f"{', '.join(reporting.metric_names())}")
+    if cfg.tuner.kind == "hyperband" and any(e.name == "train.epochs" for e in entries):
+        raise ConfigError("tuner=hyperband sets the epochs itself: remove train.epochs from the search space")
+    sweep_dir = sweep_dir_of(cfg.sweep)
+    if cfg.sweep.restart and sweep_dir.exists():
+        shutil.rmtree(sweep_dir)
+    data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
+    experiment_id = tracking.setup(cfg.tracking.uri, cfg.sweep.name)
+    id_file = sweep_dir / "parent_run_id"
+    resume_id = id_file.read_text().strip() if id_file.exists() else None
+    resume_id = resume_id if resume_id and tracking.run_exists(resume_id) else None
+    if resume_id:
+        print(f"resuming sweep '{cfg.sweep.name}' (parent run {resume_id}); finished trials are kept")
+    with tracking.run(experiment_id, name=cfg.sweep.name, tags={"kind": "sweep", "sweep": cfg.sweep.name},
+                      run_id=resume_id) as parent:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        id_file.write_text(parent)
+        if not resume_id:
+            tracking.log_params(parent, {**{k: v for k, v in flatten(cfg).items() if k.startswith(("tuner.", "search.objective", "search.direction", "sweep."))},
+                                         **space_summary(entries)})
+            tracking.log_artifacts(parent, {"search_space.yaml": OmegaConf.to_yaml(cfg.search),
+                                            "base_config.yaml": OmegaConf.to_yaml(cfg)})
+            tracking.log_dataset(parent, data.frame, name=dataset_name(cfg.data), fingerprint=data.fingerprint)
+        tuner = SweepTuner(cfg, entries, data, experiment_id, parent, sweep_dir, overwrite=False)
+        tuner.search(verbose=1)
+        table = reporting.comparison_table(tracking.child_runs(experiment_id, parent), [e.name for e in entries],
+                                           cfg.search.objective, cfg.search.direction)
+        tracking.log_artifacts(parent, {"comparison.csv": table})
+        best_path = None
+        best = table[table["status"] == "FINISHED"].head(1)
+        if not best.empty:
+            row = best.iloc[0]
+            trial = tuner.oracle.get_trial(str(row["trial"]))
+            best_cfg = tuner.trial_config(dict(trial.hyperparameters.values))
+            best_path = sweep_dir / "best.yaml"
+            header = (f"# Best trial {row['trial']} of sweep '{cfg.sweep.name}' (MLflow run {row['run_id']}),\n"
+                      f"# {cfg.search.objective}={row[cfg.search.objective]:.5f}. Rerun: make best SWEEP={cfg.sweep.name}\n")
+            best_path.write_text(header + OmegaConf.to_yaml(best_cfg, resolve=True))
+            tracking.set_tags(parent, {"best_trial_id": row["trial"], "best_run_id": row["run_id"]})
+            tracking.log_metrics(parent, {f"best_{cfg.search.objective}": float(row[cfg.search.objective])})
+        report_path = build_report(experiment_id, parent, sweep_dir / "report")
+        tracking.log_artifacts(parent, {"report/index.html": report_path})
+    print("\n" + reporting.format_table(table))
+    if best_path:
+        print(f"\nbest config: {best_path}   rerun it: make best SWEEP={cfg.sweep.name}")
+    print(f"report: {report_path}   (rebuild it from MLflow: make report SWEEP={cfg.sweep.name})")
+    print(f"compare the trials in the MLflow UI: make ui   (experiment '{cfg.sweep.name}')")
+    return parent

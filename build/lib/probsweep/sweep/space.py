@@ -1,0 +1,128 @@
+"""The search space, declared in conf/search/*.yaml, mapped onto Keras Tuner hyperparameters.
+
+An entry is `<name>: {<kind>: ..., [step, sampling, when, default]}` where the name is a config key
+(`model.dropout`) and also the hyperparameter's name, the MLflow param and the table column.
+Kinds: `choice: [values]`, `choice: {label: {key: value, ...}}` (one pick sets several keys, e.g. a
+head and its loss), `float: [min, max]`, `int: [min, max]`, `boolean: true`. `when: {name: [values]}`
+makes the entry conditional (a Keras Tuner conditional scope): it only exists in trials where that
+other hyperparameter takes one of those values, which keeps invalid pairings out of the sweep.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from probsweep.config import ConfigError, check_combinations
+
+KINDS = ("choice", "float", "int", "boolean")
+OPTIONS = ("step", "sampling", "when", "default")
+
+
+@dataclass
+class Entry:
+    name: str
+    kind: str
+    spec: Any
+    step: Optional[float] = None
+    sampling: str = "linear"
+    when: Optional[Dict[str, List[Any]]] = None
+    default: Any = None
+
+    @property
+    def bundles(self) -> Optional[Dict[str, Dict[str, Any]]]:
+        """For `choice: {label: {key: value}}`: label -> overrides."""
+        return dict(self.spec) if self.kind == "choice" and isinstance(self.spec, dict) else None
+
+    def overrides(self, value: Any) -> Dict[str, Any]:
+        """The config keys this entry sets when it takes `value`."""
+        return dict(self.bundles[value]) if self.bundles else {self.name: value}
+
+
+def parse(space: Any) -> List[Entry]:
+    """Read `search.space`; a malformed entry raises ConfigError naming it."""
+    space = OmegaConf.to_container(space, resolve=True) if isinstance(space, DictConfig) else dict(space or {})
+    entries = []
+    for name, spec in space.items():
+        if not isinstance(spec, dict):
+            raise ConfigError(f"search.space.{name} must be a mapping like {{choice: [a, b]}} or {{float: [0, 1]}}")
+        kinds = [k for k in KINDS if k in spec]
+        unknown = sorted(set(spec) - set(KINDS) - set(OPTIONS))
+        if len(kinds) != 1 or unknown:
+            raise ConfigError(f"search.space.{name} needs exactly one of {', '.join(KINDS)}"
+                              + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+        kind = kinds[0]
+        body = spec[kind]
+        if kind in ("float", "int") and not (isinstance(body, list) and len(body) == 2):
+            raise ConfigError(f"search.space.{name}.{kind} must be [min, max]")
+        if kind == "choice" and not (isinstance(body, (list, dict)) and len(body) > 0):
+            raise ConfigError(f"search.space.{name}.choice must be a non-empty list or mapping")
+        entries.append(Entry(name, kind, body, spec.get("step"), spec.get("sampling", "linear"),
+                             spec.get("when"), spec.get("default")))
+    names = {e.name for e in entries}
+    for e in entries:
+        for parent in (e.when or {}):
+            if parent not in names:
+                raise ConfigError(f"search.space.{e.name}.when refers to '{parent}', which is not in the space")
+    return entries
+
+
+def declare(hp: Any, entries: List[Entry]) -> None:
+    """Register every entry on a Keras Tuner HyperParameters object (idempotent)."""
+    for e in entries:
+        if e.when:
+            (parent, values), = e.when.items()
+            with hp.conditional_scope(parent, list(values)):
+                _declare_one(hp, e)
+        else:
+            _declare_one(hp, e)
+
+
+def _declare_one(hp: Any, e: Entry) -> None:
+    if e.kind == "choice":
+        values = list(e.bundles) if e.bundles else list(e.spec)
+        hp.Choice(e.name, values, default=e.default if e.default is not None else values[0])
+    elif e.kind == "float":
+        hp.Float(e.name, float(e.spec[0]), float(e.spec[1]), step=e.step, sampling=e.sampling, default=e.default)
+    elif e.kind == "int":
+        hp.Int(e.name, int(e.spec[0]), int(e.spec[1]), step=int(e.step or 1), sampling=e.sampling, default=e.default)
+    else:
+        hp.Boolean(e.name, default=bool(e.default))
+
+
+def _set(cfg: DictConfig, name: str, key: str, value: Any) -> None:
+    try:
+        OmegaConf.update(cfg, key, value, merge=False)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"search.space.{name}: cannot set {key}={value!r} ({str(exc).splitlines()[0]}); "
+                          "fix the key or value in the search config") from None
+
+
+def apply(base: DictConfig, values: Dict[str, Any], entries: List[Entry], check: bool = True) -> DictConfig:
+    """The trial's config: `base` with the sampled keys overridden, checked by the same schema."""
+    cfg = copy.deepcopy(base)
+    by_name = {e.name: e for e in entries}
+    for name, value in values.items():
+        if name not in by_name:  # tuner bookkeeping such as Hyperband's tuner/epochs
+            continue
+        for key, v in by_name[name].overrides(value).items():
+            _set(cfg, name, key, v)
+    if check:
+        check_combinations(cfg)
+    return cfg
+
+
+def check_space(base: DictConfig, entries: List[Entry]) -> None:
+    """Before the first trial: every key exists and every value has the right type."""
+    for e in entries:
+        if e.kind == "choice":
+            values = list(e.bundles or e.spec)
+        elif e.kind == "boolean":
+            values = [True, False]
+        else:
+            values = list(e.spec)  # both bounds
+        for value in values:
+            apply(base, {e.name: value}, [e], check=False)

@@ -1,0 +1,141 @@
+"""Keras Tuner over the Hydra-declared space; every trial is a nested MLflow run.
+
+The only module that imports keras_tuner. A trial is the base config with the sampled keys
+overridden (probsweep.search.apply); the trial hook (SweepTuner.run_trial) opens the trial's
+MLflow run, trains through probsweep.runner, and returns the final-epoch metrics to the oracle.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any, Dict, List
+
+import keras_tuner as kt
+from keras_tuner.engine.base_tuner import BaseTuner
+from keras_tuner.src import config as kt_config
+from omegaconf import DictConfig
+
+from probsweep.sweep import space as search
+
+from probsweep import tracking
+from probsweep.config import ConfigError
+from probsweep.data.loading import Dataset
+from probsweep.train.tracked import log_inputs, tracked_fit
+
+log = logging.getLogger(__name__)
+HYPERBAND_EPOCHS = "tuner/epochs"
+# Keras Tuner prints every failed trial's traceback (DEBUG defaults to True). A failed trial here
+# prints one line; its traceback is kept in its MLflow run as error.txt.
+kt_config.DEBUG = False
+
+
+class SpaceHyperModel(kt.HyperModel):
+    """Declares the configured space; `build` returns the sampled values (the trial's overrides)."""
+
+    def __init__(self, entries: List[search.Entry]):
+        super().__init__(name="probsweep")
+        self.entries = entries
+
+    def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
+        search.declare(hp, self.entries)
+
+    def build(self, hp: kt.HyperParameters) -> Dict[str, Any]:
+        search.declare(hp, self.entries)
+        return dict(hp.values)
+
+
+class ResumableGridSearchOracle(kt.oracles.GridSearchOracle):
+    """Keras Tuner 1.4.8's grid oracle does not save where it is in the grid, so a resumed grid
+    sweep fails with a KeyError. This one saves the grid order and the pending queue with the state."""
+
+    def get_state(self) -> Dict[str, Any]:
+        state = super().get_state()
+        order, node = [], self._ordered_ids
+        index = node._next_index.get(None)  # the list keeps its head at key None
+        while index is not None:
+            order.append(node._memory[index])
+            index = node._next_index.get(index)
+        state["grid_order"], state["grid_pending"] = order, list(self._populate_next)
+        return state
+
+    def set_state(self, state: Dict[str, Any]) -> None:
+        super().set_state(state)
+        for trial_id in state.get("grid_order", []):
+            self._ordered_ids.insert(trial_id)
+        self._populate_next = list(state.get("grid_pending", []))
+
+
+def check_declarable(entries: List[search.Entry]) -> None:
+    """Keras Tuner's own checks (bounds, steps, sampling) before the first trial, as one line."""
+    try:
+        search.declare(kt.HyperParameters(), entries)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"search.space: {str(exc).splitlines()[0]}") from None
+
+
+def make_oracle(tuner_cfg: DictConfig, objective: str, direction: str) -> kt.Oracle:
+    obj = kt.Objective(objective, direction=direction)
+    common = dict(objective=obj, seed=tuner_cfg.seed, max_consecutive_failed_trials=5)
+    kind = tuner_cfg.kind
+    if kind == "random":
+        return kt.oracles.RandomSearchOracle(max_trials=tuner_cfg.max_trials, **common)
+    if kind == "grid":
+        return ResumableGridSearchOracle(max_trials=tuner_cfg.max_trials, **common)
+    if kind == "bayesian":
+        return kt.oracles.BayesianOptimizationOracle(max_trials=tuner_cfg.max_trials, **common)
+    if kind == "hyperband":
+        # Each Hyperband trial here trains from scratch for its `tuner/epochs` (no weight reuse),
+        # so its per-epoch curves in MLflow always start at epoch 1.
+        return kt.oracles.HyperbandOracle(max_epochs=tuner_cfg.max_epochs, factor=tuner_cfg.factor,
+                                          hyperband_iterations=1, **common)
+    raise ConfigError(f"tuner.kind={kind!r} must be random, grid, bayesian or hyperband (use tuner=<name>)")
+
+
+class SweepTuner(BaseTuner):
+    def __init__(self, base: DictConfig, entries: List[search.Entry], data: Dataset, experiment_id: str,
+                 parent_run_id: str, directory: Path, overwrite: bool):
+        self.base, self.entries, self.data = base, entries, data
+        self.experiment_id, self.parent_run_id = experiment_id, parent_run_id
+        super().__init__(
+            oracle=make_oracle(base.tuner, base.search.objective, base.search.direction),
+            hypermodel=SpaceHyperModel(entries),
+            directory=str(directory.parent), project_name=directory.name, overwrite=overwrite,
+        )
+
+    def trial_config(self, values: Dict[str, Any], check: bool = True) -> DictConfig:
+        cfg = search.apply(self.base, values, self.entries, check=check)
+        if HYPERBAND_EPOCHS in values:
+            cfg.train.epochs = int(values[HYPERBAND_EPOCHS])
+        return cfg
+
+    def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> Dict[str, float]:
+        values = dict(trial.hyperparameters.values)
+        shown = {k: v for k, v in values.items() if not k.startswith("tuner/")}
+        # A run left RUNNING by an earlier, killed attempt at this trial is ended first.
+        tracking.end_stale_runs(self.experiment_id, f"tags.trial_id = '{trial.trial_id}' and "
+                                f"tags.`mlflow.parentRunId` = '{self.parent_run_id}'")
+        tags = {"trial_id": trial.trial_id, "sweep": self.base.sweep.name, "kind": "trial"}
+        with tracking.run(self.experiment_id, name=f"trial-{trial.trial_id}", tags=tags,
+                          parent_run_id=self.parent_run_id) as run_id:
+            tracking.log_params(run_id, {k: v for k, v in shown.items() if "." not in k})  # bundle picks, e.g. head
+            try:
+                cfg = self.trial_config(values)
+            except ConfigError as exc:  # an invalid pairing: this trial fails, the sweep goes on
+                log_inputs(self.trial_config(values, check=False), self.data, run_id)  # same param keys as the others
+                raise kt.errors.FailedTrialError(str(exc)) from None
+            prefix = f"[trial #{int(trial.trial_id) + 1}] "  # Keras Tuner's own numbering in its display
+            print(f"{prefix}{', '.join(f'{k}={v}' for k, v in shown.items())}", flush=True)
+            outcome = tracked_fit(cfg, self.data, run_id, prefix=prefix)
+        # NaN (e.g. a test precision when no example passes the threshold) is no score for the oracle.
+        return {k: v for k, v in outcome.final.items() if isinstance(v, float) and not math.isnan(v)}
+
+    def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:
+        if trial.message:  # the traceback's last line says it all; the whole of it is in MLflow
+            trial.message = trial.message.strip().splitlines()[-1].split("FailedTrialError: ", 1)[-1]
+            print(f"[trial #{int(trial.trial_id) + 1}] FAILED, the sweep goes on: {trial.message}", flush=True)
+        super().on_trial_end(trial)
+
+
+def space_summary(entries: List[search.Entry]) -> Dict[str, str]:
+    return {f"space.{e.name}": f"{e.kind}: {e.spec}" + (f" when {e.when}" if e.when else "") for e in entries}

@@ -1,0 +1,251 @@
+"""Everything MLflow: where runs are stored, how they open and close, what they record.
+
+The only module that imports mlflow. Model and data code hand it plain values.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Dict, Iterator, Optional
+
+import mlflow
+import pandas as pd
+from mlflow.entities import Metric, RunStatus
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf
+
+from probsweep.config import PROJECT_ROOT, flatten
+
+log = logging.getLogger(__name__)
+STORE_DIR = PROJECT_ROOT / "mlruns"
+
+
+def resolve_uri(uri: Optional[str] = None) -> str:
+    """Config first, then $MLFLOW_TRACKING_URI, else a SQLite store with artifacts under mlruns/."""
+    if uri:
+        return uri
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{STORE_DIR / 'mlflow.db'}"
+
+
+def setup(uri: Optional[str], experiment: str) -> str:
+    """Point MLflow at the store and return the experiment's id, creating it if needed."""
+    uri = resolve_uri(uri)
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    artifacts = None
+    if uri.startswith("sqlite:///"):  # keep artifacts beside the database, not in ./mlartifacts
+        artifacts = (Path(uri[len("sqlite:///"):]).parent / "artifacts" / experiment).as_uri()
+    return client.create_experiment(experiment, artifact_location=artifacts)
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+@contextmanager
+def run(experiment_id: str, name: str, tags: Dict[str, str], parent_run_id: Optional[str] = None,
+        run_id: Optional[str] = None) -> Iterator[str]:
+    """Open (or reopen) a run; it always ends FINISHED, FAILED (error kept as a tag) or KILLED."""
+    client = MlflowClient()
+    if run_id is None:
+        all_tags = {"git_commit": git_commit(), **tags}
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        run_id = client.create_run(experiment_id, run_name=name, tags=all_tags).info.run_id
+    else:
+        client.update_run(run_id, status="RUNNING")
+        for k, v in tags.items():
+            client.set_tag(run_id, k, v)
+    try:
+        yield run_id
+    except KeyboardInterrupt:
+        client.set_terminated(run_id, status="KILLED")
+        raise
+    except BaseException as exc:
+        import traceback
+
+        client.set_tag(run_id, "error", f"{type(exc).__name__}: {exc}"[:4000])
+        client.log_text(run_id, traceback.format_exc(), "error.txt")
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    client.set_terminated(run_id, status="FINISHED")
+
+
+def end_stale_runs(experiment_id: str, filter_string: str) -> int:
+    """Runs left RUNNING by a process that died (kill -9, power loss) are marked KILLED."""
+    client = MlflowClient()
+    stale = client.search_runs([experiment_id], filter_string=f"attributes.status = 'RUNNING' and {filter_string}")
+    for r in stale:
+        client.set_terminated(r.info.run_id, status="KILLED")
+    return len(stale)
+
+
+def log_config(run_id: str, cfg: DictConfig) -> None:
+    """Params: the flattened resolved config (same keys in every run); artifact: config.yaml.
+
+    The search space itself is the sweep's, not the run's: it goes on the parent run.
+    """
+    log_params(run_id, {k: v for k, v in flatten(cfg).items() if not k.startswith("search.space.")})
+    MlflowClient().log_text(run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+
+
+def log_dataset(run_id: str, frame: pd.DataFrame, name: str, fingerprint: str) -> None:
+    client = MlflowClient()
+    client.set_tag(run_id, "data_fingerprint", fingerprint)
+    ds = mlflow.data.from_pandas(frame, name=name, targets="label")
+    client.log_inputs(run_id, datasets=[mlflow.entities.DatasetInput(ds._to_mlflow_entity(), tags=[
+        mlflow.entities.InputTag("mlflow.data.context", "training")])])
+
+
+def log_metrics(run_id: str, metrics: Dict[str, float], step: Optional[int] = None) -> None:
+    ts = int(time.time() * 1000)
+    MlflowClient().log_batch(run_id, metrics=[Metric(k, float(v), ts, step or 0) for k, v in metrics.items()])
+
+
+def set_tags(run_id: str, tags: Dict[str, Any]) -> None:
+    client = MlflowClient()
+    for k, v in tags.items():
+        client.set_tag(run_id, k, str(v))
+
+
+def log_artifacts(run_id: str, files: Dict[str, Any]) -> None:
+    """{relative path: str text | bytes | pandas DataFrame (as CSV) | Path of a file to copy}."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for rel, content in files.items():
+            dest = Path(tmp) / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, pd.DataFrame):
+                content.to_csv(dest, index=False)
+            elif isinstance(content, bytes):
+                dest.write_bytes(content)
+            elif isinstance(content, Path):
+                dest.write_bytes(content.read_bytes())
+            else:
+                dest.write_text(str(content))
+        MlflowClient().log_artifacts(run_id, tmp)
+
+
+
+def log_params(run_id: str, params: Dict[str, Any]) -> None:
+    """Values as strings (None as "None"), in batches of 100: MLflow's limit per call."""
+    items = [mlflow.entities.Param(k, str(v)[:6000]) for k, v in params.items()]
+    for i in range(0, len(items), 100):
+        MlflowClient().log_batch(run_id, params=items[i:i + 100])
+
+
+def run_exists(run_id: str) -> bool:
+    try:
+        MlflowClient().get_run(run_id)
+        return True
+    except mlflow.exceptions.MlflowException:
+        return False
+
+
+def child_runs(experiment_id: str, parent_run_id: str) -> pd.DataFrame:
+    """The sweep's trial runs as a pandas frame (params.*, metrics.* at their last step, tags.*)."""
+    return mlflow.search_runs(
+        [experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'", output_format="pandas"
+    )
+
+
+def experiment_id_of(name: str) -> Optional[str]:
+    found = MlflowClient().get_experiment_by_name(name)
+    return found.experiment_id if found else None
+
+
+def get_run(run_id: str):
+    return MlflowClient().get_run(run_id)
+
+
+def metric_history(run_id: str, key: str) -> pd.DataFrame:
+    hist = MlflowClient().get_metric_history(run_id, key)
+    return pd.DataFrame({"step": [m.step for m in hist], "value": [m.value for m in hist]})
+
+
+def log_keras_model(run_id: str, model: Any, example_texts: list, example_outputs, class_names: list,
+                    registered_name: Optional[str]) -> str:
+    """Save a text-in, probabilities-out Keras model with MLflow's Keras flavour; returns its URI."""
+    import numpy as np
+    from mlflow.models import infer_signature
+
+    example = np.array(list(example_texts), dtype=str).reshape(-1, 1)  # the Keras flavour wants tensor specs
+    signature = infer_signature(example, example_outputs)
+    requirements = [f"tensorflow-cpu=={_version('tensorflow-cpu')}", f"keras=={_version('keras')}"]
+    client = MlflowClient()
+    with tempfile.TemporaryDirectory() as tmp:
+        # mlflow.keras.log_model(input_example=...) in 3.17 writes the example before it creates the
+        # model folder (FileNotFoundError), so save into a folder made first, then log that folder.
+        path = Path(tmp) / "model"
+        path.mkdir()
+        mlflow.keras.save_model(model, str(path), signature=signature, input_example=example,
+                                pip_requirements=requirements)
+        client.log_artifacts(run_id, str(path), "model")
+    client.log_dict(run_id, {"classes": list(class_names)}, "model_classes.json")
+    uri = f"runs:/{run_id}/model"
+    if registered_name:
+        mlflow.register_model(uri, registered_name)
+    return uri
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def load_keras_model(model_uri: str):
+    return mlflow.keras.load_model(model_uri)
+
+
+def load_classes(model_uri: str) -> list:
+    """The class names logged beside the model (runs:/<id>/model or models:/<name>/<version>)."""
+    client = MlflowClient()
+    if model_uri.startswith("models:/"):
+        name, ref = model_uri[len("models:/"):].split("/", 1)
+        versions = client.search_model_versions(f"name = '{name}'")
+        if not versions:
+            raise ValueError(f"no registered model named '{name}': run `make best` first")
+        mv = max(versions, key=lambda v: int(v.version)) if ref == "latest" else client.get_model_version(name, ref)
+        run_id = mv.run_id
+    else:
+        run_id = model_uri[len("runs:/"):].split("/", 1)[0]
+    return mlflow.artifacts.load_dict(f"runs:/{run_id}/model_classes.json")["classes"]
+
+
+def read_artifact(run_id: str, path: str) -> Optional[Any]:
+    """An artifact as a pandas frame (.csv), a dict (.json), text (.txt, .yaml) or bytes; None if absent."""
+    import json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = Path(MlflowClient().download_artifacts(run_id, path, tmp))
+        except (mlflow.exceptions.MlflowException, OSError):
+            return None
+        if not local.is_file():
+            return None
+        if local.suffix == ".csv":
+            return pd.read_csv(local)
+        if local.suffix == ".json":
+            return json.loads(local.read_text())
+        if local.suffix in (".txt", ".yaml", ".html"):
+            return local.read_text()
+        return local.read_bytes()

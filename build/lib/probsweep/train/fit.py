@@ -1,0 +1,87 @@
+"""One training of the seed's model on a data set: plain Keras, no tracking.
+
+Callers (the `train` command, the tuner's trial hook) add their own callbacks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import keras
+import numpy as np
+
+from probsweep.config import ModelConfig, TrainConfig, head
+from probsweep.data.loading import Dataset
+from probsweep.train.model import HeadLoss, build_model, compile_model, encode_targets
+from probsweep.train.callbacks import ProbabilityMonitor
+
+
+EVAL_BATCH_CAP = 4096  # rows per inference batch: bounds memory on users' larger data sets
+
+
+@dataclass
+class Trained:
+    model: keras.Model
+    loss: HeadLoss  # loss.path says which code path the loss took (model.PATH_*)
+    monitor: ProbabilityMonitor
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Python, NumPy and TF seeds; with `deterministic`, TF op determinism too (same seed, same numbers)."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def fit(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Dataset, seed: int,
+        callbacks: Sequence[keras.callbacks.Callback] = ()) -> Trained:
+    """Build, compile and train; the monitor runs first so later callbacks see its metrics."""
+    seed_everything(seed, train_cfg.deterministic)
+    model = build_model(model_cfg, data.vocab_size, data.n_classes, data.x_train.shape[1], data.embedding_matrix)
+    loss = compile_model(model, model_cfg, train_cfg.learning_rate, train_cfg.jit_compile)
+    n = data.n_classes
+    val_in_scope = data.y_val >= 0
+    activation, loss_name = head(model_cfg)
+    monitor = ProbabilityMonitor(data.x_val, data.y_val, activation, loss_name, n_probes=train_cfg.probe_examples,
+                                 batch_size=eval_batch(len(data.y_val)))
+    model.fit(
+        batches(data.x_train, encode_targets(data.y_train, n, model_cfg.loss), train_cfg.batch_size, seed,
+                train_cfg.drop_remainder),
+        validation_data=(data.x_val[val_in_scope], encode_targets(data.y_val[val_in_scope], n, model_cfg.loss)),
+        epochs=train_cfg.epochs,
+        shuffle=False,  # `batches` reshuffles every epoch itself
+        validation_batch_size=eval_batch(len(data.y_val)),
+        callbacks=[monitor, *callbacks],
+        verbose=0,
+    )
+    return Trained(model=model, loss=loss, monitor=monitor)
+
+
+def batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, drop_remainder: bool):
+    """Reshuffled every epoch, like `fit(x, y, shuffle=True)`. With `drop_remainder`, each epoch leaves
+    out the last partial batch (different rows each time): one batch shape is one XLA compilation
+    instead of three (the partial batch, then a relaxed retrace at epoch 3), about 10 s per training."""
+    import tensorflow as tf
+
+    drop = drop_remainder and len(x) >= batch_size
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size, drop_remainder=drop).prefetch(tf.data.AUTOTUNE)
+
+
+def eval_batch(n: int) -> int:
+    """Evaluate and predict in one batch where it fits: with XLA every distinct batch shape is a
+    separate compilation (seconds each), and a split of 1,020 rows in batches of 32 has two shapes."""
+    return max(1, min(n, EVAL_BATCH_CAP))
+
+
+def predict_raw(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    return model.predict(x, batch_size=eval_batch(len(x)), verbose=0)
+
+
+def predict_texts(text_model: keras.Model, texts: Sequence[str]) -> np.ndarray:
+    """Raw outputs of a strings-in model (Keras wants a tf string tensor, not a NumPy array)."""
+    import tensorflow as tf
+
+    return text_model.predict(tf.constant([[t] for t in texts]), batch_size=256, verbose=0)

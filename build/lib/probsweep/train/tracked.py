@@ -1,0 +1,92 @@
+"""One tracked training: the same steps for `make train`, every sweep trial and `make best`.
+
+Opens nothing itself: the caller owns the MLflow run and passes its id.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+import keras
+from omegaconf import DictConfig
+
+from probsweep.probs import analysis
+
+from probsweep import tracking
+from probsweep.config import MismatchPath, head, is_mismatch
+from probsweep.data.loading import Dataset
+from probsweep.train.model import HeadLossMismatchWarning, mismatch_message
+from probsweep.train.callbacks import EpochLogger, ProgressLine
+from probsweep.train.fit import Trained, fit, predict_raw
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    trained: Trained
+    final: Dict[str, float]  # the last epoch's metrics: what this config gives if you train it as written
+
+
+def model_summary(model: keras.Model) -> str:
+    buf = io.StringIO()
+    model.summary(print_fn=lambda line, *a, **k: buf.write(line + "\n"), line_length=100)
+    return buf.getvalue()
+
+
+def head_tags(cfg: DictConfig) -> Dict[str, str]:
+    activation, loss = head(cfg.model)
+    return {"head": f"{activation}+{loss}", "head_loss_mismatch": str(is_mismatch(activation, loss)).lower()}
+
+
+def dataset_name(data_cfg: DictConfig) -> str:
+    return "embedded" if data_cfg.source == "embedded" else Path(data_cfg.path).name
+
+
+def log_inputs(cfg: DictConfig, data: Dataset, run_id: str) -> None:
+    """What a run was asked to do: the config (params + config.yaml), the data, the head's tags."""
+    tracking.log_config(run_id, cfg)
+    tracking.log_dataset(run_id, data.frame, name=dataset_name(cfg.data), fingerprint=data.fingerprint)
+    tracking.set_tags(run_id, head_tags(cfg))
+    # Rows dropped, split sizes, vector coverage: what the data became, beside what was asked for.
+    tracking.log_params(run_id, {f"data_report.{k}": v for k, v in data.report.items()})
+
+
+def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
+                extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> Outcome:
+    """Log config, data and head tags; train with per-epoch MLflow logging; log the artifacts."""
+    log_inputs(cfg, data, run_id)
+    activation, loss = head(cfg.model)
+    if is_mismatch(activation, loss):  # say it before training, not after
+        message = mismatch_message(activation, loss, MismatchPath(cfg.model.mismatch_path).value)
+        log.warning("%s", message)
+        tracking.set_tags(run_id, {"head_loss_mismatch_warning": message})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", HeadLossMismatchWarning)  # already said above
+        trained = fit(cfg.model, cfg.train, data, cfg.seed, callbacks=[
+            EpochLogger(lambda m, step: tracking.log_metrics(run_id, m, step=step)), *extra_callbacks,
+            *([ProgressLine(prefix, cfg.train.epochs)] if cfg.train.verbose else []),
+        ])
+    # Which code path the loss took is only known once Keras has traced it.
+    tracking.set_tags(run_id, {"loss_path": trained.loss.path or "unknown"})
+    history, probes = trained.monitor.history, trained.monitor.probe_frame()
+    has_test = len(data.y_test) > 0
+    found = analysis.analyse(
+        trained.monitor.last_raw, data.y_val,  # the last epoch's validation outputs: no second pass
+        predict_raw(trained.model, data.x_test) if has_test else None, data.y_test if has_test else None,
+        activation, loss, is_mismatch(activation, loss), trained.loss.path, history, probes, cfg.train.target_precision,
+    )
+    tracking.log_metrics(run_id, found.metrics, step=len(history))
+    tracking.set_tags(run_id, found.tags)
+    tracking.log_artifacts(run_id, {
+        "history.csv": history,
+        "model_summary.txt": model_summary(trained.model),
+        "probes.csv": probes,
+        **found.files,
+    })
+    final = {k: float(v) for k, v in history.iloc[-1].items() if k != "epoch"}
+    return Outcome(trained=trained, final={**final, **found.metrics})
