@@ -96,6 +96,16 @@ def test_two_workers_on_a_server_over_postgresql(tmp_path, postgres_uri):
         assert "tracking server" not in run.output  # the given server is used, none is started
         assert re.search(r"\[worker-[01] trial #\d\] epoch 2/2", run.output)  # progress lines name the worker
         assert client.get_run(parent.info.run_id).data.tags["best_run_id"] in {r.info.run_id for r in finished}
+        # a worker on other data stops with one line, before it asks the chief for anything
+        env = {**os.environ, "MLFLOW_TRACKING_URI": url, "PROBSWEEP_PARENT_RUN_ID": parent.info.run_id,
+               "KERASTUNER_TUNER_ID": "worker-x", "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": "9"}
+        other = subprocess.run([sys.executable, "-m", "probsweep.cli.worker", *TINY, "search=smoke", "sweep.name=pg",
+                                f"sweep.dir={tmp_path / 'sweeps'}", "data.synthetic.label_noise=0.2"],
+                               env=env, capture_output=True, text=True, timeout=TIMEOUT)
+        assert other.returncode == 2 and "Traceback" not in other.stderr
+        errors = [ln for ln in other.stderr.splitlines() if ln.startswith("error:")]
+        assert len(errors) == 1 and "worker-x: this worker's data (fingerprint" in errors[0]
+        assert len(client.search_runs([parent.info.experiment_id])) == 5  # it opened no run
     finally:
         tracking.stop_server(server)
 
