@@ -1,8 +1,9 @@
 """The typed schema behind every Hydra config: one definition per key, and the one place defaults live.
 
-The dataclasses below hold every key's type AND its default value. The YAML files of `conf/` hold
-only what choosing a config-group option changes (data=file sets data.source, tuner=bayesian its
-kind, trial budget and seed, search=quick its space); they never restate a default. Hydra composes
+The dataclasses below hold every key's type AND its default value. The YAML files of `conf/`
+(src/probsweep/conf/, shipped inside the package) hold only what choosing a config-group option
+changes (data=file sets data.source, tuner=bayesian its kind, trial budget and seed, search=quick its
+space); they never restate a default. Hydra composes
 `conf/` on top of this schema; `validate` merges the result onto it again, so an unknown key or a
 wrong type fails before any training starts, with the key named. Tests may build the dataclasses
 directly (DataConfig(), ModelConfig()) and get the same values as `make train`.
@@ -18,8 +19,18 @@ from typing import Any, Dict, Optional, Tuple
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CONF_DIR = PROJECT_ROOT / "conf"
+PACKAGE_DIR = Path(__file__).resolve().parent
+CONF_DIR = PACKAGE_DIR / "conf"  # package data: found the same from a checkout and from an installed wheel
+
+
+def project_root() -> Path:
+    """Where sweeps/ and mlruns/ go: the checkout this package runs from (src/ layout beside
+    pyproject.toml, whatever the working directory), or for an installed package the working directory."""
+    checkout = PACKAGE_DIR.parents[1]
+    return checkout if (checkout / "pyproject.toml").is_file() else Path.cwd()
+
+
+PROJECT_ROOT = project_root()
 
 
 SPLITS = ("train", "val", "test")  # the data splits, and the values data.split_column may hold

@@ -6,7 +6,6 @@ ops they agree within TOLERANCE.
 from __future__ import annotations
 
 import argparse
-import sys
 from types import SimpleNamespace
 from typing import Optional
 
@@ -19,7 +18,8 @@ from probsweep.data.loading import load_dataset
 from probsweep.probs.metrics import FINAL
 from probsweep.train.tracked import tracked_fit
 from probsweep.train.fit import predict_texts
-from . import friendly_errors
+
+from . import command
 
 TOLERANCE = 1e-3  # absolute, on each final-epoch metric
 COMPARED = FINAL  # the final-epoch metrics of the comparison table
@@ -66,12 +66,14 @@ def best(sweep_name: str, sweeps_root: Optional[str] = None) -> dict:
     return {"run_id": run_id, "model_uri": model_uri, "max_diff": worst, "trial_run_id": trial_run_id}
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweep", nargs="?", default="seed-question", help="sweep name (sweeps/<name>/best.yaml)")
-    args = parser.parse_args(argv)
-    friendly_errors(lambda: best(args.sweep))
+parser = argparse.ArgumentParser(prog="probsweep best", description=(__doc__ or "").splitlines()[0])
+parser.add_argument("sweep", nargs="?", default="seed-question", help="sweep name (sweeps/<name>/best.yaml)")
+
+
+@command(parser)
+def main(args: argparse.Namespace) -> None:
+    best(args.sweep)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()
