@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
+from conftest import compose_config
 from probsweep.config import CONF_DIR, Config, ConfigError, flatten, validate
 from probsweep.head import Head
-from conftest import compose_config
 
 
 @pytest.mark.parametrize("group", ["data", "model", "train", "tuner", "search"])

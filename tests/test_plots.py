@@ -15,7 +15,7 @@ def bins(calibrated_too=True):
     rows = []
     for split in ("val", "test"):
         for cal in ([False, True] if calibrated_too else [False]):
-            for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+            for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
                 empty = i % 3 == 0
                 rows.append({"split": split, "calibrated": cal, "bin_lower": lo, "bin_upper": hi,
                              "count": 0 if empty else 10 + i, "confidence": np.nan if empty else (lo + hi) / 2,

@@ -13,14 +13,15 @@ import importlib.util
 import runpy
 import signal
 import sys
-from typing import Any, Callable, List, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 # Hydra's detail lines, useful in a debugger, noise on a terminal.
 _DETAIL = ("full_key:", "reference_type=", "object_type=", "Set the environment variable HYDRA_FULL_ERROR")
 WHERE_KEYS = "Keys and allowed values: src/probsweep/config.py and src/probsweep/conf/"
 
 
-def check_overrides(argv: List[str]) -> None:
+def check_overrides(argv: list[str]) -> None:
     """Compose once before Hydra does, so a bad override ends in one line (exit 2), not Hydra's five."""
     if any(a.startswith("-") for a in argv):  # --help, --cfg, -m: Hydra's own flags
         return
@@ -61,7 +62,7 @@ def friendly_errors(job: Callable[[], Any]) -> None:
         sys.exit(130)
 
 
-def command(parser: Optional[argparse.ArgumentParser] = None) -> Callable[[Callable[[Any], Any]], Callable[..., None]]:
+def command(parser: argparse.ArgumentParser | None = None) -> Callable[[Callable[[Any], Any]], Callable[..., None]]:
     """The one decorator of every entry point: `@command()` above `def main(cfg)`, or
     `@command(parser)` above `def main(args)`.
 
@@ -72,7 +73,7 @@ def command(parser: Optional[argparse.ArgumentParser] = None) -> Callable[[Calla
 
     def decorate(job: Callable[[Any], Any]) -> Callable[..., None]:
         @functools.wraps(job)
-        def main(argv: Optional[Sequence[str]] = None) -> None:
+        def main(argv: Sequence[str] | None = None) -> None:
             args = list(sys.argv[1:] if argv is None else argv)
             if parser is not None:
                 parsed = parser.parse_args(args)

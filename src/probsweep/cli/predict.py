@@ -21,7 +21,7 @@ def predict(model_uri: str, texts: list, top: int = 3) -> list:
     classes = tracking.load_classes(model_uri)
     outputs = predict_texts(model, texts)
     results = []
-    for text, row in zip(texts, outputs):
+    for text, row in zip(texts, outputs, strict=True):
         best = np.argsort(row)[::-1][:top]
         results.append([(classes[i], float(row[i])) for i in best])
         shown = "  ".join(f"{classes[i]} {row[i]:.4f}" for i in best)

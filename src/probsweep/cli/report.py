@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Optional
 
 from probsweep.config import ConfigError, locate_sweep
 
@@ -18,7 +17,7 @@ from . import command
 DEFAULT_SWEEP = "seed-question"
 
 
-def report(sweep_name: str, sweeps_dir: Optional[str] = None) -> Path:
+def report(sweep_name: str, sweeps_dir: str | None = None) -> Path:
     """Build sweeps/<name>/report/index.html from the sweep's MLflow runs; returns its path."""
     folder, parent_run_id = locate_sweep(sweep_name, sweeps_dir)
     # MLflow loads only once the sweep is known to exist: errors stay instant.

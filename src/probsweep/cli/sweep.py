@@ -13,7 +13,9 @@ from . import command
 
 def sweep(cfg: DictConfig) -> str:
     """Run (or resume) the sweep; returns the parent run id."""
-    from probsweep.sweep.run import run_sweep  # TensorFlow, MLflow and Keras Tuner load once the command line is known good
+    from probsweep.sweep.run import (
+        run_sweep,  # TensorFlow, MLflow and Keras Tuner load once the command line is known good
+    )
 
     return run_sweep(cfg)
 

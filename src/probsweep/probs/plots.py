@@ -7,6 +7,7 @@ missing columns or no data at all give a figure that says so rather than an exce
 from __future__ import annotations
 
 import io
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -90,7 +91,7 @@ def probe_plot(probes: pd.DataFrame, top: int = 5, title: str = "", max_probes: 
         return _empty(title)
     ids = list(dict.fromkeys(probes["probe"]))[:max_probes]
     fig, axes = plt.subplots(1, len(ids), figsize=(3.6 * len(ids), 3.4), sharey=True, squeeze=False)
-    for ax, pid in zip(axes[0], ids):
+    for ax, pid in zip(axes[0], ids, strict=True):
         wide = (probes[probes["probe"] == pid].pivot_table(index="epoch", columns="class", values="output")
                 .sort_index().apply(pd.to_numeric, errors="coerce"))
         epochs = wide.index.to_numpy()

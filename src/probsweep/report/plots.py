@@ -1,7 +1,7 @@
 """The report's sweep-level figures (per-epoch curves by head, hyperparameter effects), as PNG bytes."""
 from __future__ import annotations
 
-from typing import Dict, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import matplotlib
 
@@ -10,19 +10,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from probsweep.probs.metrics import CURVES as CURVE_METRICS  # noqa: E402
+from probsweep.probs.metrics import METRICS
 from probsweep.probs.plots import _empty, _png
 
-from probsweep.probs.metrics import CURVES as CURVE_METRICS, METRICS  # noqa: E402
 
-
-def head_colors(heads: Iterable[str]) -> Dict[str, str]:
+def head_colors(heads: Iterable[str]) -> dict[str, str]:
     """One colour per head, in sorted order, so every figure of a report agrees on them."""
-    palette = plt.get_cmap("tab10").colors
+    palette = plt.get_cmap("tab10").colors  # type: ignore[attr-defined]  # a ListedColormap
     return {h: matplotlib.colors.to_hex(palette[i % len(palette)])
             for i, h in enumerate(sorted({str(h) for h in heads}))}
 
 
-def epoch_curves(histories: Dict[str, pd.DataFrame], heads: Dict[str, str],
+def epoch_curves(histories: dict[str, pd.DataFrame], heads: dict[str, str],
                  metrics: Sequence[str] = CURVE_METRICS) -> bytes:
     """One panel per metric, one line per trial, coloured by head, legend by head.
 
@@ -36,7 +36,7 @@ def epoch_curves(histories: Dict[str, pd.DataFrame], heads: Dict[str, str],
     ncols = min(3, len(metrics))
     nrows = int(np.ceil(len(metrics) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, 3.2 * nrows), squeeze=False)
-    for ax, metric in zip(axes.flat, metrics):
+    for ax, metric in zip(axes.flat, metrics, strict=False):
         positive = True
         for label, h in histories.items():
             if metric not in h.columns:
@@ -71,15 +71,19 @@ def effects_plot(effects: pd.DataFrame) -> bytes:
     if effects is None or effects.empty or not need <= set(effects.columns):
         return _empty("hyperparameter effects")
     hps, metrics = list(dict.fromkeys(effects["hp"])), list(dict.fromkeys(effects["metric"]))
-    fig, axes = plt.subplots(len(hps), len(metrics), squeeze=False,
-                             figsize=(4.2 * len(metrics), 0.5 + 0.45 * max(2, effects.groupby("hp").size().max()) * len(hps)))
+    fig, axes = plt.subplots(
+        len(hps),
+        len(metrics),
+        squeeze=False,
+        figsize=(4.2 * len(metrics), 0.5 + 0.45 * max(2, effects.groupby("hp").size().max()) * len(hps)),
+    )
     for i, hp in enumerate(hps):
         for j, metric in enumerate(metrics):
             ax = axes[i][j]
             e = effects[(effects["hp"] == hp) & (effects["metric"] == metric)]
             y = np.arange(len(e))
             ax.errorbar(e["mean"], y, xerr=e["std"].fillna(0), fmt="o", color="#1f77b4", capsize=3)
-            for yy, (m, n) in enumerate(zip(e["mean"], e["count"])):
+            for yy, (m, n) in enumerate(zip(e["mean"], e["count"], strict=True)):
                 if pd.notna(m):
                     ax.annotate(f"n={int(n)}", (m, yy), xytext=(4, 4), textcoords="offset points", fontsize=7)
             ax.set_yticks(y, [str(v) for v in e["value"]], fontsize=8)

@@ -5,7 +5,6 @@ Embedding -> Bidirectional(GRU) -> Conv1D -> concat(global avg, global max) -> D
 from __future__ import annotations
 
 import warnings
-from typing import Optional
 
 import keras
 import numpy as np
@@ -29,7 +28,7 @@ def build_model(
     vocab_size: int,
     n_classes: int,
     max_len: int,
-    embedding_matrix: Optional[np.ndarray] = None,
+    embedding_matrix: np.ndarray | None = None,
 ) -> keras.Model:
     """The seed's architecture with every size taken from `cfg`."""
     tokens = keras.Input(shape=(max_len,), dtype="int32", name="tokens")
@@ -44,7 +43,9 @@ def build_model(
         reset_after=False,
     )
     x = layers.Bidirectional(gru, name="bidirectional")(x)
-    x = layers.Conv1D(cfg.conv_filters, cfg.kernel_size, padding="valid", kernel_initializer="glorot_uniform", name="conv1d")(x)
+    x = layers.Conv1D(
+        cfg.conv_filters, cfg.kernel_size, padding="valid", kernel_initializer="glorot_uniform", name="conv1d"
+    )(x)
     x = layers.Concatenate(name="concatenate")(
         [layers.GlobalAveragePooling1D(name="avg_pool")(x), layers.GlobalMaxPooling1D(name="max_pool")(x)]
     )
@@ -76,7 +77,7 @@ class HeadLoss(keras.losses.Loss):
         self.from_logits = head.from_logits
         self.label_smoothing = float(label_smoothing)
         self.strip_cached_logits = strip_cached_logits
-        self.path: Optional[str] = None
+        self.path: str | None = None
 
     def call(self, y_true, y_pred):
         if self.strip_cached_logits:
@@ -97,8 +98,11 @@ def make_loss(cfg: ModelConfig) -> HeadLoss:
     head = Head.of(cfg)
     if head.mismatch:
         warnings.warn(head.explain(), HeadLossMismatchWarning, stacklevel=2)
-    return HeadLoss(head, label_smoothing=cfg.label_smoothing,
-                    strip_cached_logits=head.mismatch and head.mismatch_path.value == PATH_B)
+    return HeadLoss(
+        head,
+        label_smoothing=cfg.label_smoothing,
+        strip_cached_logits=head.mismatch and head.mismatch_path.value == PATH_B,
+    )
 
 
 def compile_model(model: keras.Model, cfg: ModelConfig, learning_rate: float, jit_compile: bool) -> HeadLoss:
