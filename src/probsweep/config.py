@@ -92,6 +92,11 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
+    # The body before the head, built with hydra.utils.instantiate (README, "Bring your own model"):
+    # a dotted path to a function (vocab_size, n_classes, max_len, embedding_matrix, **keys) returning a
+    # keras.Model from token ids to features. It receives the keys below that it names, plus `kwargs`.
+    _target_: str = "probsweep.train.model.seed_body"
+    kwargs: dict[str, Any] = field(default_factory=dict)  # your builder's own keyword arguments
     embed_dim: int = 100  # the seed's 100-dimensional vectors; must equal the dimension of data.vectors_path
     trainable_embedding: bool = False  # the seed froze its pretrained vectors
     gru_units: int = 32  # per direction
@@ -103,6 +108,10 @@ class ModelConfig:
     loss: Loss = Loss.sparse_categorical_crossentropy  # ... with a softmax loss: the mismatch users come to diagnose
     label_smoothing: float = 0.0  # needs one-hot targets: not with the sparse loss
     mismatch_path: MismatchPath = MismatchPath.A  # A: Keras 3/TF reads cached logits; B: clip + renormalise
+
+
+HEAD_KEYS = ("activation", "loss", "label_smoothing", "mismatch_path")  # build_model's head and the loss
+BODY_KEYS = tuple(k for k in ModelConfig.__dataclass_fields__ if k not in ("_target_", "kwargs", *HEAD_KEYS))
 
 
 @dataclass

@@ -1,4 +1,7 @@
-"""The report's sweep-level figures (per-epoch curves by head, hyperparameter effects), as PNG bytes."""
+"""The report's sweep-level figures (per-epoch curves by head, hyperparameter effects).
+
+Each `*_figure` function returns the matplotlib Figure; its twin renders it to PNG bytes for the page.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -9,10 +12,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from probsweep.probs.metrics import CURVES as CURVE_METRICS  # noqa: E402
 from probsweep.probs.metrics import METRICS
-from probsweep.probs.plots import _empty, _png
+from probsweep.probs.plots import _empty_figure, _png
 
 
 def head_colors(heads: Iterable[str]) -> dict[str, str]:
@@ -22,8 +26,8 @@ def head_colors(heads: Iterable[str]) -> dict[str, str]:
             for i, h in enumerate(sorted({str(h) for h in heads}))}
 
 
-def epoch_curves(histories: dict[str, pd.DataFrame], heads: dict[str, str],
-                 metrics: Sequence[str] = CURVE_METRICS) -> bytes:
+def epoch_curves_figure(histories: dict[str, pd.DataFrame], heads: dict[str, str],
+                        metrics: Sequence[str] = CURVE_METRICS) -> Figure:
     """One panel per metric, one line per trial, coloured by head, legend by head.
 
     The output sum is drawn on a log axis (when positive) with the line y=1 a distribution
@@ -31,7 +35,7 @@ def epoch_curves(histories: dict[str, pd.DataFrame], heads: dict[str, str],
     """
     histories = {k: v for k, v in (histories or {}).items() if v is not None and not v.empty}
     if not histories:
-        return _empty("per-epoch curves")
+        return _empty_figure("per-epoch curves")
     colors = head_colors(heads.get(k, "unknown") for k in histories)
     ncols = min(3, len(metrics))
     nrows = int(np.ceil(len(metrics) / ncols))
@@ -58,10 +62,16 @@ def epoch_curves(histories: dict[str, pd.DataFrame], heads: dict[str, str],
     fig.legend(handles, list(colors), loc="lower center", ncol=min(3, len(colors)), fontsize=8,
                bbox_to_anchor=(0.5, -0.02 - 0.03 * (len(colors) // 3)))
     fig.tight_layout(rect=(0, 0.04 + 0.03 * (len(colors) // 3), 1, 1))
-    return _png(fig)
+    return fig
 
 
-def effects_plot(effects: pd.DataFrame) -> bytes:
+def epoch_curves(histories: dict[str, pd.DataFrame], heads: dict[str, str],
+                 metrics: Sequence[str] = CURVE_METRICS) -> bytes:
+    """`epoch_curves_figure` as PNG bytes, for the report."""
+    return _png(epoch_curves_figure(histories, heads=heads, metrics=metrics))
+
+
+def effects_figure(effects: pd.DataFrame) -> Figure:
     """Grouped mean ± std of each metric per hyperparameter value (rows: hps, columns: metrics).
 
     `effects` is long: hp, value, metric, mean, std, count (see report.effects_table). The
@@ -69,7 +79,7 @@ def effects_plot(effects: pd.DataFrame) -> bytes:
     """
     need = {"hp", "value", "metric", "mean", "std", "count"}
     if effects is None or effects.empty or not need <= set(effects.columns):
-        return _empty("hyperparameter effects")
+        return _empty_figure("hyperparameter effects")
     hps, metrics = list(dict.fromkeys(effects["hp"])), list(dict.fromkeys(effects["metric"]))
     fig, axes = plt.subplots(
         len(hps),
@@ -94,4 +104,9 @@ def effects_plot(effects: pd.DataFrame) -> bytes:
             if j == 0:
                 ax.set_ylabel(hp)
     fig.tight_layout()
-    return _png(fig)
+    return fig
+
+
+def effects_plot(effects: pd.DataFrame) -> bytes:
+    """`effects_figure` as PNG bytes, for the report."""
+    return _png(effects_figure(effects))

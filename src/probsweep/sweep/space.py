@@ -9,11 +9,12 @@ other hyperparameter takes one of those values, which keeps invalid pairings out
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from probsweep.config import ConfigError, check_combinations, one_line
@@ -94,8 +95,11 @@ def _declare_one(hp: Any, e: Entry) -> None:
 
 
 def _set(cfg: DictConfig, name: str, key: str, value: Any) -> None:
+    # model.kwargs is the schema's one open mapping (a custom builder's own arguments): keys may be new.
+    free = open_dict(cfg.model.kwargs) if key.startswith("model.kwargs.") else contextlib.nullcontext()
     try:
-        OmegaConf.update(cfg, key, value, merge=False)
+        with free:
+            OmegaConf.update(cfg, key, value, merge=False)
     except OmegaConfBaseException as exc:
         raise ConfigError(f"search.space.{name}: cannot set {key}={value!r} ({one_line(exc)}); "
                           "fix the key or value in the search config") from None
