@@ -88,3 +88,11 @@ def test_custom_body_trains_through_the_tracked_path_and_its_mismatched_head_is_
     assert "average_body" in text and "max_pool" in text and "bidirectional" not in text
     names = {f.path for f in client.list_artifacts(run_id)}
     assert {"diagnosis.txt", "reliability.png", "probes.csv"} <= names
+
+
+def test_a_sweep_with_a_builder_that_cannot_work_stops_before_the_first_trial(tiny, store):
+    from probsweep.sweep.run import run_sweep
+
+    with pytest.raises(ConfigError, match="model.kwargs.pools"):
+        run_sweep(tiny(f"model._target_={CUSTOM}", "+model.kwargs.pools=max"))
+    assert not (store["tmp"] / "sweeps").exists()  # no sweep folder, no parent run: nothing started

@@ -17,6 +17,7 @@ from probsweep.report import tables as reporting
 from probsweep.report.page import build_report
 from probsweep.sweep import space as search
 from probsweep.sweep.tuner import SweepTuner, check_declarable, space_summary
+from probsweep.train.model import body_arguments
 from probsweep.train.tracked import dataset_name
 
 
@@ -27,6 +28,7 @@ def run_sweep(cfg: DictConfig) -> str:
     entries = search.parse(cfg.search.space)
     search.check_space(cfg, entries)
     check_declarable(entries)
+    body_arguments(cfg.model)  # a model._target_ that cannot be built fails here, not in every trial
     objective = METRICS.get(cfg.search.objective)
     if objective is None or not objective.per_epoch:
         raise ConfigError(f"search.objective={cfg.search.objective!r} is not a per-epoch metric: use one of "
