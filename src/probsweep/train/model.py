@@ -28,6 +28,9 @@ class HeadLossMismatchWarning(UserWarning):
     pass
 
 
+DATA_ARGUMENTS = ("vocab_size", "n_classes", "max_len", "embedding_matrix")  # every body builder receives these
+
+
 def build_model(
     cfg: ModelConfig,
     vocab_size: int,
@@ -39,7 +42,8 @@ def build_model(
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
-    builder = {"_target_": cfg._target_, **body_arguments(cfg)}
+    # _convert_: the builder gets plain lists and dicts from model.kwargs, not OmegaConf containers.
+    builder = {"_target_": cfg._target_, "_convert_": "all", **body_arguments(cfg)}
     try:
         body = instantiate(builder, vocab_size=vocab_size, n_classes=n_classes, max_len=max_len,
                            embedding_matrix=embedding_matrix)
@@ -85,8 +89,6 @@ def body_arguments(cfg: ModelConfig) -> dict[str, Any]:
         raise ConfigError(f"model._target_={target} needs {', '.join(unset)}: set model.kwargs.{unset[0]}=...")
     return arguments
 
-
-DATA_ARGUMENTS = ("vocab_size", "n_classes", "max_len", "embedding_matrix")  # every builder receives these
 
 
 def body_features(body: Any, target: str) -> Any:
