@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 EPOCHS = 8  # lease renewals per trial: a default-sweep trial trains 1 to 32 epochs
 
 
-def fake_worker(port: int, tuner_id: str, seconds: float, barrier, out: "mp.Queue") -> None:
+def fake_worker(port: int, tuner_id: str, seconds: float, barrier, out: mp.Queue) -> None:
     os.environ.update(KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port), KERASTUNER_TUNER_ID=tuner_id)
     from keras_tuner.src.distribute.oracle_client import OracleClient
     from keras_tuner.src.engine.trial import TrialStatus

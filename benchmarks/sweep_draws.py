@@ -20,8 +20,8 @@ import keras_tuner as kt  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
-from probsweep.sweep import space as search  # noqa: E402
 from probsweep.config import CONF_DIR  # noqa: E402
+from probsweep.sweep import space as search  # noqa: E402
 
 
 def draws(entries, seed: int, n: int):

@@ -38,7 +38,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--tiny", action="store_true")
     args = parser.parse_args()
-    print(f"{args.trials} trials of {args.epochs} epochs, {'tiny' if args.tiny else 'seed'} model, {os.cpu_count()} cores")
+    model = "tiny" if args.tiny else "seed"
+    print(f"{args.trials} trials of {args.epochs} epochs, {model} model, {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
         walls = {w: run(w, args.trials, args.epochs, args.tiny, tmp) for w in (1, 2)}
     for w, wall in walls.items():

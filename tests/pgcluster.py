@@ -11,9 +11,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 
@@ -28,14 +28,16 @@ def _free_port() -> int:
 def throwaway_cluster(database: str = "mlflow") -> Iterator[str]:
     """Yields a SQLAlchemy URI (postgresql+psycopg://...) of a fresh database; removes everything after."""
     if not (PG_BIN / "initdb").exists():
-        raise RuntimeError(f"PostgreSQL 15 binaries not found in {PG_BIN} (apt-get install postgresql-15, or set PG_BIN)")
+        raise RuntimeError(f"PostgreSQL 15 binaries not found in {PG_BIN} (apt-get install postgresql-15, "
+                           "or set PG_BIN)")
     as_pg: list = []
     folder = Path(tempfile.mkdtemp(prefix="probsweep-pg-"))
     if os.geteuid() == 0:
         try:
             pwd.getpwnam("postgres")
         except KeyError:
-            raise RuntimeError("no 'postgres' user: run .ci/run once (it creates it), or `useradd -r postgres`") from None
+            raise RuntimeError("no 'postgres' user: run .ci/run once (it creates it), "
+                               "or `useradd -r postgres`") from None
         shutil.chown(folder, "postgres", "postgres")
         as_pg = ["runuser", "-u", "postgres", "--"]
     data, port = folder / "data", _free_port()

@@ -165,10 +165,10 @@ def test_the_oracle_listens_on_loopback_unless_a_host_is_configured():
 
     import keras_tuner as kt
 
+    from conftest import compose_config
     from probsweep.config import ConfigError
     from probsweep.sweep.chief import serve
     from probsweep.sweep.tuner import make_oracle
-    from conftest import compose_config
 
     def addresses(port):  # local addresses listening on `port`, as the kernel lists them (hex)
         rows = [ln.split() for f in ("/proc/net/tcp", "/proc/net/tcp6") for ln in open(f).readlines()[1:]]

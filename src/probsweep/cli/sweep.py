@@ -7,17 +7,13 @@
 """
 from __future__ import annotations
 
-import sys
-from typing import Sequence
+from collections.abc import Sequence
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from probsweep.config import CONF_DIR, is_distributed, register
-from . import check_overrides, friendly_errors
+from probsweep.config import is_distributed
 
-register()
+from . import command
 
 
 def sweep(cfg: DictConfig, overrides: Sequence[str] = ()) -> str:
@@ -32,12 +28,12 @@ def sweep(cfg: DictConfig, overrides: Sequence[str] = ()) -> str:
     return run_sweep(cfg)
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+@command()
 def main(cfg: DictConfig) -> None:
-    overrides = list(HydraConfig.get().overrides.task)
-    friendly_errors(lambda: sweep(cfg, overrides))
+    from hydra.core.hydra_config import HydraConfig
+
+    sweep(cfg, list(HydraConfig.get().overrides.task))  # the workers compose the same config
 
 
 if __name__ == "__main__":
-    check_overrides(sys.argv[1:])
     main()

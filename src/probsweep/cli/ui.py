@@ -1,14 +1,21 @@
-"""`make ui`: the MLflow UI on the project's store, on 127.0.0.1 only (never all interfaces)."""
+"""`make ui`: the MLflow UI on the project's store, on 127.0.0.1 only (never all interfaces).
+
+The same server as `make server` (cli/server.py), over the store the other commands use.
+"""
 from __future__ import annotations
 
-import sys
+import argparse
 
-from probsweep.cli.server import main as serve
+from . import command
+from .server import make_parser, serve
+
+parser = make_parser("probsweep ui", (__doc__ or "").splitlines()[0], store_options=False)
 
 
-def main(argv=None) -> None:
-    serve(list(argv or []), banner="MLflow UI")
+@command(parser)
+def main(args: argparse.Namespace) -> None:
+    serve(args, banner="MLflow UI")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -10,8 +10,9 @@ trial up if its lease expires.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 from concurrent import futures
-from typing import Callable, List, Optional, Tuple
 
 import keras_tuner as kt
 from keras_tuner.src.distribute import oracle_chief
@@ -20,7 +21,7 @@ from keras_tuner.src.engine.trial import Trial, TrialStatus
 LEASE_METRIC = "probsweep/epoch"  # the epoch-end report; never a metric of the trial
 
 
-class LeaseMixin:
+class LeaseMixin(kt.Oracle):
     """Mixed in before a Keras Tuner oracle class on the chief (see `leased`)."""
 
     seen: dict
@@ -55,7 +56,7 @@ class LeaseMixin:
         super().end_trial(trial)
 
     @kt.synchronized
-    def release(self, tuner_id: str, why: str) -> Optional[str]:
+    def release(self, tuner_id: str, why: str) -> str | None:
         """Give up on a worker: its ongoing trial goes back to the retry queue; the chief stops waiting for it."""
         self.tuner_ids.discard(tuner_id)
         trial = self.ongoing_trials.pop(tuner_id, None)
@@ -71,10 +72,11 @@ class LeaseMixin:
         """A worker that will not ask again: the chief stops waiting for it (its trial keeps its lease)."""
         self.tuner_ids.discard(tuner_id)
 
-    def expire_leases(self, lease: float) -> List[str]:
+    def expire_leases(self, lease: float) -> list[str]:
         now = time.monotonic()
         late = [tid for tid, t in list(self.ongoing_trials.items()) if now - self.seen.get(t.trial_id, now) > lease]
-        return [t for t in (self.release(tid, f"reported no epoch for {lease:g}s (sweep.trial_lease)") for tid in late) if t]
+        why = f"reported no epoch for {lease:g}s (sweep.trial_lease)"
+        return [t for t in (self.release(tid, why) for tid in late) if t]
 
     def finished(self) -> bool:
         """Every worker that asked has been told STOPPED, and nothing is out."""
@@ -85,7 +87,7 @@ def leased(oracle_cls: type) -> type:
     return type(f"Leased{oracle_cls.__name__}", (LeaseMixin, oracle_cls), {"seen": None})
 
 
-def serve(oracle: kt.Oracle, host: str, port: int) -> Tuple[object, object, int]:
+def serve(oracle: Any, host: str, port: int) -> tuple[Any, Any, int]:
     """Keras Tuner's OracleServicer on host:port (0 = a free port); returns (server, servicer, port)."""
     import grpc
     from keras_tuner.src import protos

@@ -16,9 +16,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence
 
 from omegaconf import DictConfig
 
@@ -35,7 +35,7 @@ TERM_GRACE = 30.0  # seconds a worker gets to end its run as KILLED before SIGKI
 @dataclass
 class Worker:
     tuner_id: str
-    proc: Optional[subprocess.Popen] = None
+    proc: subprocess.Popen | None = None
     crashes: int = 0
     state: str = "running"  # running | done | dead
 
@@ -45,10 +45,11 @@ def threads_per_worker(n: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(n, 1))
 
 
-def worker_args(overrides: Sequence[str]) -> List[str]:
+def worker_args(overrides: Sequence[str]) -> list[str]:
     """The sweep's own command-line overrides, so every worker composes the same config; the store
     comes from MLFLOW_TRACKING_URI (the server), and only the chief may restart the sweep folder."""
-    return [o for o in overrides if not o.lstrip("+~").startswith(("tracking.uri=", "sweep.restart="))] + ["tracking.uri=null"]
+    kept = [o for o in overrides if not o.lstrip("+~").startswith(("tracking.uri=", "sweep.restart="))]
+    return [*kept, "tracking.uri=null"]
 
 
 def launch(cfg: DictConfig, overrides: Sequence[str] = ()) -> str:
@@ -102,19 +103,20 @@ def launch(cfg: DictConfig, overrides: Sequence[str] = ()) -> str:
     return parent
 
 
-def supervise(workers: List[Worker], start: Callable[[str], subprocess.Popen], oracle, servicer, sw: DictConfig,
+def supervise(workers: list[Worker], start: Callable[[str], subprocess.Popen], oracle, servicer, sw: DictConfig,
               end_runs_of: Callable[[str], int], poll: float = 0.5) -> None:
     """Until every trial has ended: restart dead workers (capped), expire leases. Never spins."""
     while True:
         for w in workers:
-            code = w.proc.poll() if w.state == "running" else None
+            code = w.proc.poll() if w.proc is not None and w.state == "running" else None
             if code is None:
                 continue
             if code == 0:
                 w.state = "done"
                 continue
             if code == 2:  # a config or data error: restarting cannot help
-                raise ConfigError(f"{w.tuner_id} stopped on the error above; the sweep stops (the same command resumes)")
+                raise ConfigError(f"{w.tuner_id} stopped on the error above; the sweep stops "
+                                  "(the same command resumes)")
             killed = end_runs_of(w.tuner_id)
             w.crashes += 1
             if w.crashes <= sw.max_restarts:
@@ -144,7 +146,7 @@ def supervise(workers: List[Worker], start: Callable[[str], subprocess.Popen], o
         time.sleep(poll)
 
 
-def stop(workers: List[Worker]) -> None:
+def stop(workers: list[Worker]) -> None:
     """SIGTERM every running worker (it ends its run as KILLED), SIGKILL any still there after TERM_GRACE."""
     alive = [w.proc for w in workers if w.proc is not None and w.proc.poll() is None]
     for p in alive:
