@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 from concurrent import futures
+from typing import Any
 
 import keras_tuner as kt
 from keras_tuner.src.distribute import oracle_chief
