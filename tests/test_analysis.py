@@ -50,6 +50,28 @@ def test_calibration_lowers_ece_and_threshold_reaches_target_on_val():
     assert out.files["reliability.png"].startswith(b"\x89PNG")
     assert "thresholds.json" not in out.files  # per-class thresholds are for sigmoid heads
     assert out.tags["diagnosis_flags"] == ""
+    # Test figures beside the validation ones, from the raw test outputs.
+    assert out.metrics["test_accuracy"] == metrics.accuracy(p_test, y_test)
+    assert out.metrics["test_brier"] == metrics.brier(p_test, y_test)
+    assert out.metrics["test_nll"] == metrics.nll(p_test, y_test)
+    np.testing.assert_allclose(out.calibrated["test"].sum(axis=1), 1.0)
+
+
+def test_probes_and_per_class_table_name_classes_by_label():
+    p_val, y_val = overconfident_softmax(n=60, k=3, seed=6)
+    probes = pd.DataFrame([{"epoch": e, "probe": i, "class": k, "output": float(p_val[i, k])}
+                           for e in (1, 2) for i in (0, 5) for k in range(3)])
+    names = ["weather", "music", "alarm"]
+    out = analyse(p_val, y_val, None, None, "softmax", "sparse_categorical_crossentropy", False, None,
+                  history_frame(), probes, target_precision=0.9, class_names=names)
+    logged = out.files["probes.csv"]
+    assert set(logged["label"]) == set(names)
+    assert list(logged[logged["probe"] == 5]["true_label"].unique()) == [names[y_val[5]]]
+    table = out.files["per_class.csv"]
+    assert list(table["label"]) == names and table["val_n"].sum() == 60
+    for k, name in enumerate(names):
+        pred = p_val.argmax(axis=1)
+        assert table.set_index("label").loc[name, "val_recall"] == (pred[y_val == k] == k).mean()
 
 
 def test_sigmoid_mismatch_gets_flags_and_per_class_thresholds():
@@ -58,11 +80,12 @@ def test_sigmoid_mismatch_gets_flags_and_per_class_thresholds():
     raw = np.full((400, 4), 0.001) + rng.uniform(0, 0.001, (400, 4))
     raw[np.arange(400), y] = 0.03  # the seed after 128 epochs: right argmax, every output near 0
     out = analyse(raw, y, None, None, "sigmoid", "sparse_categorical_crossentropy", True, "B",
-                  history_frame(), pd.DataFrame(), target_precision=0.95)
+                  history_frame(), pd.DataFrame(), target_precision=0.95, class_names=["book", "cancel", "pay", "track"])
     flags = out.tags["diagnosis_flags"].split(",")
     assert {"not_a_distribution", "head_loss_mismatch", "collapse"} <= set(flags)
     assert out.tags["diag.collapse"] == "true"
-    assert set(json.loads(out.files["thresholds.json"])) == {"0", "1", "2", "3"}
+    assert set(json.loads(out.files["thresholds.json"])) == {"book", "cancel", "pay", "track"}  # by label, not index
+    assert list(out.files["per_class.csv"]["label"]) == ["book", "cancel", "pay", "track"]
     assert "test_ece" not in out.metrics
 
 

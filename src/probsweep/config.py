@@ -120,6 +120,7 @@ class TunerConfig:
 class SearchConfig:
     objective: str = "val_brier"
     direction: str = "min"  # min | max
+    baseline: bool = True  # fit the linear baseline (TF-IDF + logistic regression) before the first trial
     space: Dict[str, Any] = field(default_factory=dict)
 
 

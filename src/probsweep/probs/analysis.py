@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ class Analysis:
     metrics: Dict[str, float] = field(default_factory=dict)
     tags: Dict[str, str] = field(default_factory=dict)
     files: Dict[str, Any] = field(default_factory=dict)
+    calibrated: Dict[str, np.ndarray] = field(default_factory=dict)  # split -> calibrated probabilities (not logged)
 
 
 def reliability_bins(p: np.ndarray, y: np.ndarray, n_bins: int = N_BINS) -> pd.DataFrame:
@@ -43,9 +44,10 @@ def reliability_bins(p: np.ndarray, y: np.ndarray, n_bins: int = N_BINS) -> pd.D
 
 def analyse(raw_val: np.ndarray, y_val: np.ndarray, raw_test: Optional[np.ndarray], y_test: Optional[np.ndarray],
             activation: str, loss: str, mismatch: bool, loss_path: Optional[str], history: pd.DataFrame,
-            probes: pd.DataFrame, target_precision: float) -> Analysis:
+            probes: pd.DataFrame, target_precision: float, class_names: Optional[Sequence[str]] = None) -> Analysis:
     out = Analysis()
     has_test = raw_test is not None and len(raw_test) > 0
+    names = [str(c) for c in class_names] if class_names is not None else [str(k) for k in range(raw_val.shape[1])]
     splits = {"val": (raw_val, y_val), **({"test": (raw_test, y_test)} if has_test else {})}
 
     # 1. Temperature scaling on validation (for sigmoid heads, on the sigmoid's own logits).
@@ -66,9 +68,14 @@ def analyse(raw_val: np.ndarray, y_val: np.ndarray, raw_test: Optional[np.ndarra
             bins.append(reliability_bins(p, y[inside]).assign(split=s, calibrated=flag))
     out.metrics.update({"temperature": temperature, "val_ece_calibrated": report["val"]["ece_after"],
                         "val_nll_calibrated": report["val"]["nll_after"]})
+    out.calibrated = calibrated
     if has_test:
-        out.metrics.update({"test_ece": report["test"]["ece_before"], "test_ece_calibrated": report["test"]["ece_after"],
-                            "test_nll": report["test"]["nll_before"], "test_nll_calibrated": report["test"]["nll_after"]})
+        # Test figures of the raw outputs, measured once here and never used to choose anything.
+        in_test = y_test >= 0
+        if in_test.any():
+            out.metrics.update(metrics.probability_metrics(metrics.to_probabilities(raw_test, activation, loss)[in_test],
+                                                           y_test[in_test], prefix="test_"))
+        out.metrics.update({"test_ece_calibrated": report["test"]["ece_after"], "test_nll_calibrated": report["test"]["nll_after"]})
     bins_frame = pd.concat(bins, ignore_index=True)[["split", "calibrated", "bin_lower", "bin_upper", "count", "confidence", "accuracy"]]
     out.files["calibration.json"] = json.dumps(report, indent=2)
     out.files["reliability.csv"] = bins_frame
@@ -93,7 +100,8 @@ def analyse(raw_val: np.ndarray, y_val: np.ndarray, raw_test: Optional[np.ndarra
     out.files["coverage.csv"] = cal.coverage_curve(conf_val, correct_val)
     if activation == "sigmoid":  # independent outputs: one threshold per class
         per_class = cal.per_class_thresholds(metrics.to_probabilities(raw_val, activation, loss)[in_val], y_val[in_val], target_precision)
-        out.files["thresholds.json"] = json.dumps({str(k): v for k, v in per_class.items()}, indent=2)
+        out.files["thresholds.json"] = json.dumps({names[k]: v for k, v in per_class.items()}, indent=2)
+    out.files["per_class.csv"] = per_class_table(calibrated, splits, names)
 
     # 3. Out-of-scope rejection, when the data marks such examples (y == -1).
     if (~in_val).any():
@@ -113,5 +121,22 @@ def analyse(raw_val: np.ndarray, y_val: np.ndarray, raw_test: Optional[np.ndarra
     out.tags.update({f"diag.{f.name}": "true" for f in flags})
     out.files["diagnosis.txt"] = diagnosis.to_text(flags)
     if not probes.empty:
+        probes = probes.assign(label=[names[k] for k in probes["class"]], true_label=[names[y_val[i]] for i in probes["probe"]])
+        out.files["probes.csv"] = probes
         out.files["probes.png"] = plots.probe_plot(probes, title=f"{activation} + {loss}: probe outputs by epoch")
     return out
+
+
+def per_class_table(calibrated: Dict[str, np.ndarray], splits: Dict[str, tuple], names: Sequence[str]) -> pd.DataFrame:
+    """Per class, by label: examples, recall and precision of the argmax on each split (calibration keeps the argmax)."""
+    frame = pd.DataFrame({"label": list(names)})
+    for s, (_, y) in splits.items():
+        pred, k = calibrated[s].argmax(axis=1), np.arange(len(names))
+        inside = y >= 0
+        n = np.bincount(y[inside], minlength=len(names))
+        hits = np.bincount(y[inside][pred[inside] == y[inside]], minlength=len(names))
+        predicted = np.bincount(pred[inside], minlength=len(names))
+        frame[f"{s}_n"] = n[k]
+        frame[f"{s}_recall"] = np.where(n > 0, hits / np.maximum(n, 1), np.nan)
+        frame[f"{s}_precision"] = np.where(predicted > 0, hits / np.maximum(predicted, 1), np.nan)
+    return frame

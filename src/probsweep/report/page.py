@@ -25,12 +25,12 @@ from probsweep.report import plots
 
 from probsweep import tracking
 from probsweep.report.tables import curves_text, effects_table, head_summary, trial_table
-from probsweep.report.verdict import FINISHED, SEED, recommended, seed_trials, verdict_text
+from probsweep.report.verdict import BASELINE, FINISHED, SEED, handed_over, recommended, seed_trials, verdict_text
 
 __all__ = ["build_report"]
 
 SHOWN = ["val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece", "val_ece_calibrated",
-         "temperature", "threshold", "threshold_val_coverage"]
+         "temperature", "threshold", "threshold_val_coverage", "test_accuracy", "oos_recall", "oos_auroc"]
 CSS = """body{font-family:system-ui,sans-serif;max-width:1250px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;font-size:.82em;margin:.5em 0}th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}
@@ -65,7 +65,7 @@ def _frame_html(frame: pd.DataFrame) -> str:
 
 
 def _trial_name(row) -> str:
-    return f"trial {row['trial']}"
+    return BASELINE if row["trial"] == BASELINE else f"trial {row['trial']}"
 
 
 def _figures(rows: Dict[str, pd.Series], shown: Dict[str, str]) -> tuple:
@@ -86,9 +86,12 @@ def _trials_html(table: pd.DataFrame, hp_names: List[str], objective: str, direc
         "head_label": "head (activation+loss)", "val_max_prob": "max prob", "val_prob_sum": "prob sum",
         "val_entropy_norm": "entropy (norm)", "val_ece": "ECE", "val_ece_calibrated": "ECE after T",
         "temperature": "T", "threshold_val_coverage": "val coverage"})
-    n_fin = int((table["status"] == FINISHED).sum()) if len(table) else 0
-    return (f"<p>{len(table)} trial(s), {n_fin} finished, sorted by {html.escape(objective)} ({html.escape(direction)}); "
-            "unfinished trials last. ECE is of the raw largest output, ECE after T after temperature scaling; the "
+    trials = table[table["trial"] != BASELINE] if len(table) else table
+    n_fin = int((trials["status"] == FINISHED).sum()) if len(trials) else 0
+    base = ("; the last row, <b>baseline</b>, is the linear baseline (TF-IDF + logistic regression) fitted before the "
+            "first trial, analysed the same way" if len(trials) < len(table) else "")
+    return (f"<p>{len(trials)} trial(s), {n_fin} finished, sorted by {html.escape(objective)} ({html.escape(direction)}); "
+            f"unfinished trials after them{base}. Test columns are measured once after training and choose nothing. ECE is of the raw largest output, ECE after T after temperature scaling; the "
             "threshold and its coverage are on the calibrated largest probability.</p>" + _frame_html(shown))
 
 
@@ -120,6 +123,18 @@ def _diagnosis_html(rows: Dict[str, pd.Series]) -> str:
     return "".join(out) or '<p class="note">No trials.</p>'
 
 
+def _classes_html(chosen, shown: int = 8) -> str:
+    """The classes the model to use gets wrong most often on validation, by label."""
+    per_class = tracking.read_artifact(chosen["run_id"], "per_class.csv") if chosen is not None else None
+    if not isinstance(per_class, pd.DataFrame) or per_class.empty or "val_recall" not in per_class.columns:
+        return ""
+    worst = per_class.sort_values(["val_recall", "label"]).head(shown)
+    worst = worst[[c for c in ("label", "val_n", "val_recall", "val_precision", "test_recall") if c in worst.columns]]
+    return (f"<h3>Hardest classes for {html.escape(_trial_name(chosen))}</h3><p>The {len(worst)} classes with the lowest "
+            "validation recall (share of a class's examples predicted as it) and their precision; all classes are in "
+            "the run's per_class.csv.</p>" + _frame_html(worst))
+
+
 def build_report(experiment_id: str, parent_run_id: str, out_dir: Path) -> Path:
     """Write out_dir/index.html for the sweep under `parent_run_id` and return its path."""
     parent = tracking.get_run(parent_run_id)
@@ -129,13 +144,13 @@ def build_report(experiment_id: str, parent_run_id: str, out_dir: Path) -> Path:
     hp_names = [k[len("space."):] for k in sorted(params) if k.startswith("space.")]  # the sweep's space summary
     runs = tracking.child_runs(experiment_id, parent_run_id)
     if "tags.kind" in runs.columns:
-        runs = runs[runs["tags.kind"].fillna("trial") == "trial"]
+        runs = runs[runs["tags.kind"].fillna("trial").isin(["trial", "baseline"])]
     if not hp_names and "params.head" in runs.columns:
         hp_names = ["head"]
     table = trial_table(runs, hp_names, objective, direction)
     rows = {r["run_id"]: r for _, r in table.iterrows()}
-    hist = {rid: h for rid in rows if isinstance(h := tracking.read_artifact(rid, "history.csv"), pd.DataFrame)
-            and not h.empty}
+    hist = {rid: h for rid in rows if rows[rid]["trial"] != BASELINE
+            and isinstance(h := tracking.read_artifact(rid, "history.csv"), pd.DataFrame) and not h.empty}
     table["epochs"] = [len(hist[rid]) if rid in hist else e for rid, e in zip(table["run_id"], table["epochs"])]
     rows = {r["run_id"]: r for _, r in table.iterrows()}
     histories = {_trial_name(rows[rid]): h for rid, h in hist.items()}
@@ -147,7 +162,10 @@ def build_report(experiment_id: str, parent_run_id: str, out_dir: Path) -> Path:
              for name in ("calibration", "threshold")}
     found = {k: v if isinstance(v, dict) else None for k, v in found.items()}
     verdict = verdict_text(table, objective, found["calibration"], found["threshold"],
-                           {p: hist[r["run_id"]] for p, r in seeds.items() if r["run_id"] in hist}, best_run_id, hp_names)
+                           {p: hist[r["run_id"]] for p, r in seeds.items() if r["run_id"] in hist}, best_run_id, hp_names,
+                           direction)
+    chosen = handed_over(table, objective, direction, best_run_id)
+    classes = _classes_html(chosen)
 
     shown = {best_run_id: f"best trial by {objective}"} if best_run_id in rows else {}
     if rec is not None:
@@ -158,7 +176,7 @@ def build_report(experiment_id: str, parent_run_id: str, out_dir: Path) -> Path:
     seed_note = "" if seeds else (f'<p class="note">This sweep has no finished trial with the seed\'s configuration '
                                   f"({SEED[0]} + {SEED[1]}), so only the best trial is shown.</p>")
     sections = {
-        "verdict": ("Verdict", f'<div class="verdict">{_paras(verdict)}</div>'),
+        "verdict": ("Verdict", f'<div class="verdict">{_paras(verdict)}</div>{classes}'),
         "trials": ("Trials", _trials_html(table, hp_names, objective, direction)),
         "curves": ("Per-epoch curves", _paras(curves_text(head_summary(histories, heads)))
                    + _img(plots.epoch_curves(histories, heads), "per-epoch curves by head")

@@ -14,11 +14,13 @@ import numpy as np
 import pandas as pd
 
 from probsweep.probs import metrics
-from probsweep.report.verdict import FINISHED, _f  # one status name and one number format for tables and verdict alike
+from probsweep.report.verdict import BASELINE, FINISHED, _f  # one status name and one number format for tables and verdict alike
 
 SHOWN_METRICS = ["val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece", "val_brier", "val_nll", "val_loss"]
 EXTRA_METRICS = ["temperature", "val_ece_calibrated", "val_nll_calibrated", "threshold", "threshold_val_coverage",
-                 "threshold_test_coverage", "threshold_test_precision"]
+                 "threshold_test_coverage", "threshold_test_precision", "test_accuracy", "test_brier", "test_nll",
+                 "test_ece", "test_ece_calibrated", "oos_threshold", "oos_in_scope_accuracy", "oos_recall", "oos_auroc",
+                 "epoch_seconds"]
 
 
 def metric_names() -> List[str]:
@@ -31,7 +33,10 @@ def comparison_table(runs: pd.DataFrame, hp_names: List[str], objective: str, di
     """One row per trial: its hyperparameters, the objective and the final-epoch metrics, best first."""
     if runs.empty:
         return pd.DataFrame(columns=["trial", "status", *hp_names, objective, *SHOWN_METRICS])
-    table = pd.DataFrame({"trial": runs["tags.trial_id"], "status": runs["status"], "run_id": runs["run_id"]})
+    # The baseline run (tag kind=baseline) becomes one row whose trial is "baseline", after the trials.
+    base = (runs["tags.kind"] == "baseline").to_numpy() if "tags.kind" in runs else np.zeros(len(runs), bool)
+    trial = runs["tags.trial_id"] if "tags.trial_id" in runs else pd.Series([None] * len(runs), index=runs.index)
+    table = pd.DataFrame({"trial": trial.where(~base, BASELINE), "status": runs["status"], "run_id": runs["run_id"]})
     for name in hp_names:
         col = f"params.{name}"
         table[name] = runs[col] if col in runs else None
@@ -41,10 +46,11 @@ def comparison_table(runs: pd.DataFrame, hp_names: List[str], objective: str, di
     # A trial interrupted and rerun has a KILLED run beside its FINISHED one: keep one row per trial.
     rank = table["status"].map({"FINISHED": 0, "RUNNING": 1, "FAILED": 2}).fillna(3)
     table = table.assign(_rank=rank).sort_values(["trial", "_rank"]).drop_duplicates("trial").drop(columns="_rank")
-    finished = table["status"] == "FINISHED"
+    finished, is_base = table["status"] == "FINISHED", table["trial"] == BASELINE
     ordered = pd.concat([
-        table[finished].sort_values(objective, ascending=direction == "min", na_position="last"),
-        table[~finished].sort_values("trial"),
+        table[finished & ~is_base].sort_values(objective, ascending=direction == "min", na_position="last"),
+        table[~finished & ~is_base].sort_values("trial"),
+        table[is_base],
     ])
     return ordered.reset_index(drop=True)
 
@@ -115,6 +121,7 @@ def effects_table(table: pd.DataFrame, hp_names: Iterable[str], metrics: Iterabl
     """
     cols = ["hp", "value", "metric", "mean", "std", "count"]
     fin = table[table["status"] == FINISHED] if "status" in table.columns else table
+    fin = fin[fin["trial"] != BASELINE] if "trial" in fin.columns else fin  # the baseline has no hyperparameters
     rows = []
     for hp in hp_names:
         if hp not in fin.columns or fin.empty:

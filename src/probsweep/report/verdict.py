@@ -14,9 +14,11 @@ from typing import Dict, Iterable, Optional
 import numpy as np
 import pandas as pd
 
-__all__ = ["is_seed", "seed_trials", "recommended", "verdict_text"]
+__all__ = ["is_seed", "seed_trials", "recommended", "baseline_row", "beats_baseline", "handed_over", "verdict_text"]
 
 FINISHED = "FINISHED"
+BASELINE = "baseline"  # the `trial` value of the linear baseline's row in the trial table
+BASELINE_NAME = "TF-IDF (word 1-2-grams, character 2-5-grams) + logistic regression"
 SEED = ("sigmoid", "sparse_categorical_crossentropy")  # the seed's head and loss
 COLLAPSE, SAT_SUM, SAT_MAX = 0.1, 2.0, 0.9  # as in probsweep.diagnosis
 
@@ -35,7 +37,30 @@ def _f(x, spec: str = ".3g") -> str:
 
 
 def _finished(table: pd.DataFrame) -> pd.DataFrame:
-    return table[table["status"] == FINISHED] if "status" in table.columns else table
+    """Finished trials; the baseline row is not a trial."""
+    fin = table[table["status"] == FINISHED] if "status" in table.columns else table
+    return fin[fin["trial"] != BASELINE] if "trial" in fin.columns else fin
+
+
+def baseline_row(table: pd.DataFrame) -> Optional[pd.Series]:
+    """The baseline's row (finished if one finished), or None when the sweep fitted none."""
+    if "trial" not in table.columns:
+        return None
+    rows = table[table["trial"] == BASELINE]
+    if rows.empty:
+        return None
+    done = rows[rows["status"] == FINISHED] if "status" in rows.columns else rows
+    return (done if len(done) else rows).iloc[0]
+
+
+def beats_baseline(rec: Optional[pd.Series], base: Optional[pd.Series], objective: str, direction: str) -> Optional[bool]:
+    """True when the trial is strictly better than the baseline on the objective (validation); a tie goes
+    to the simpler model. None when either number is missing."""
+    a = _num(rec.get(objective)) if rec is not None else None
+    b = _num(base.get(objective)) if base is not None and base.get("status", FINISHED) == FINISHED else None
+    if a is None or b is None:
+        return None
+    return a < b if direction == "min" else a > b
 
 
 def is_seed(table: pd.DataFrame) -> pd.Series:
@@ -137,9 +162,72 @@ def _seed_paragraph(table: pd.DataFrame, seed_histories: Dict[str, pd.DataFrame]
     return "\n\n".join(out)
 
 
+def _name_of(row: pd.Series) -> str:
+    return "the baseline" if row.get("trial") == BASELINE else f"trial {row.get('trial')}"
+
+
+def _baseline_paragraph(table: pd.DataFrame, rec: Optional[pd.Series], objective: str, direction: str) -> str:
+    """Did tuning beat the simple thing? With the numbers, and which model to use."""
+    base = baseline_row(table)
+    if base is None:
+        return ("This sweep fitted no linear baseline (search.baseline=false), so it cannot say whether the tuned "
+                "network beats the simple thing; leave search.baseline on to see it.")
+    if base.get("status") != FINISHED:
+        return f"The linear baseline ({BASELINE_NAME}) did not finish ({base.get('status')}): see its run's error."
+    b_acc, b_test = _f(base.get("val_accuracy"), ".1%"), _num(base.get("test_accuracy"))
+    if rec is None:
+        return (f"Only the linear baseline ({BASELINE_NAME}) finished: validation accuracy {b_acc}"
+                + (f", test accuracy {b_test:.1%}" if b_test is not None else "") + ". Use it: `make best` registers it.")
+    wins = beats_baseline(rec, base, objective, direction)
+    better = "lower" if direction == "min" else "higher"
+    r_test = _num(rec.get("test_accuracy"))
+    numbers = (f"{objective} {_f(rec.get(objective), '.4g')} against the baseline's {_f(base.get(objective), '.4g')} on "
+               f"validation ({better} is better); validation accuracy {_f(rec.get('val_accuracy'), '.1%')} against {b_acc}"
+               + (f", test accuracy {r_test:.1%} against {b_test:.1%}" if r_test is not None and b_test is not None else ""))
+    if wins is None:
+        return (f"The linear baseline ({BASELINE_NAME}) finished, but {objective} is missing for it or for trial "
+                f"{rec.get('trial')}, so they cannot be compared on it: validation accuracy {_f(rec.get('val_accuracy'), '.1%')} "
+                f"against {b_acc}.")
+    if wins:
+        return (f"Trial {rec.get('trial')} beats the linear baseline ({BASELINE_NAME}): {numbers}. `make best` "
+                f"registers trial {rec.get('trial')}.")
+    return (f"Trial {rec.get('trial')} does NOT beat the linear baseline ({BASELINE_NAME}): {numbers}. Use the "
+            f"baseline: `make best` registers it instead of the network, with its own temperature "
+            f"(T = {_f(base.get('temperature'))}) and threshold ({_f(base.get('threshold'))} on the calibrated largest "
+            f"probability, keeping {_f(base.get('threshold_val_coverage'), '.0%')} of validation examples). In this "
+            f"sweep the network, as searched, does not reach what a linear model fitted in {_f(base.get('epoch_seconds'), '.0f')} s does.")
+
+
+def _oos_paragraph(chosen: pd.Series, other: Optional[pd.Series]) -> str:
+    """Out-of-scope rejection of the model `make best` hands over (and the other one, for comparison)."""
+    if _num(chosen.get("oos_threshold")) is None:
+        return ""
+
+    def figures(row: pd.Series) -> str:
+        return (f"in-scope accuracy {_f(row.get('oos_in_scope_accuracy'), '.1%')}, out-of-scope recall "
+                f"{_f(row.get('oos_recall'), '.1%')}, AUROC {_f(row.get('oos_auroc'), '.3f')}")
+
+    text = (f"Out-of-scope queries: with {_name_of(chosen)}, reject a prediction as out of scope when its calibrated "
+            f"largest probability is below {_f(chosen.get('oos_threshold'), '.3f')} (chosen on validation, where it "
+            f"maximises accuracy with out-of-scope as one more class). On the test split this gives {figures(chosen)} "
+            "(a rejected in-scope query counts as an error; AUROC is how well the largest probability separates "
+            "in-scope from out-of-scope queries, whatever the threshold).")
+    if other is not None and _num(other.get("oos_threshold")) is not None:
+        text += f" For comparison, {_name_of(other)}: threshold {_f(other.get('oos_threshold'), '.3f')}, {figures(other)}."
+    return text
+
+
+def handed_over(table: pd.DataFrame, objective: str, direction: str, best_run_id: Optional[str] = None) -> Optional[pd.Series]:
+    """The row of the model `make best` registers: the recommended trial, or the baseline when it is better."""
+    rec, base = recommended(table, best_run_id), baseline_row(table)
+    if base is not None and base.get("status") == FINISHED and (rec is None or beats_baseline(rec, base, objective, direction) is False):
+        return base
+    return rec
+
+
 def verdict_text(table: pd.DataFrame, objective: str, calibration: Optional[dict] = None,
                  threshold: Optional[dict] = None, seed_histories: Optional[Dict[str, pd.DataFrame]] = None,
-                 best_run_id: Optional[str] = None, hp_names: Iterable[str] = ()) -> str:
+                 best_run_id: Optional[str] = None, hp_names: Iterable[str] = (), direction: str = "min") -> str:
     """Plain-language answer with this sweep's numbers; paragraphs separated by blank lines.
 
     `table` is trial_table's frame (columns it lacks count as unknown), `calibration` and
@@ -214,7 +302,13 @@ def verdict_text(table: pd.DataFrame, objective: str, calibration: Optional[dict
             else:
                 text += " There is no test result for it: check it on held-out data before relying on it."
             paras.append(text + " Pick it again whenever the model is retrained: it belongs to this model's calibration.")
-    failed = table[table["status"] != FINISHED] if "status" in table.columns else table.iloc[:0]
+    paras.append(_baseline_paragraph(table, rec, objective, direction))
+    chosen = handed_over(table, objective, direction, best_run_id)
+    if chosen is not None:
+        other = rec if chosen.get("trial") == BASELINE else baseline_row(table)
+        paras.append(_oos_paragraph(chosen, other if other is not None and other.get("status") == FINISHED else None))
+    paras = [p for p in paras if p]
+    failed = table[(table["status"] != FINISHED) & (table.get("trial") != BASELINE)] if "status" in table.columns else table.iloc[:0]
     if len(failed):
         listed = ", ".join(f"trial {r['trial']} ({r['status']})" for _, r in failed.iterrows())
         paras.append(f"{len(failed)} trial(s) did not finish and are left out of these numbers: {listed}; the "

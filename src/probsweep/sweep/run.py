@@ -15,7 +15,8 @@ from probsweep.report import tables as reporting
 from probsweep.report.page import build_report
 from probsweep.sweep import space as search
 from probsweep.sweep.tuner import SweepTuner, check_declarable, space_summary
-from probsweep.train.tracked import dataset_name
+from probsweep.report.verdict import BASELINE
+from probsweep.train.tracked import dataset_name, tracked_baseline
 
 
 def run_sweep(cfg: DictConfig) -> str:
@@ -50,13 +51,15 @@ def run_sweep(cfg: DictConfig) -> str:
             tracking.log_artifacts(parent, {"search_space.yaml": OmegaConf.to_yaml(cfg.search),
                                             "base_config.yaml": OmegaConf.to_yaml(cfg)})
             tracking.log_dataset(parent, data.frame, name=dataset_name(cfg.data), fingerprint=data.fingerprint)
+        if cfg.search.baseline:
+            baseline_run(cfg, data, experiment_id, parent)
         tuner = SweepTuner(cfg, entries, data, experiment_id, parent, sweep_dir, overwrite=False)
         tuner.search(verbose=1)
         table = reporting.comparison_table(tracking.child_runs(experiment_id, parent), [e.name for e in entries],
                                            cfg.search.objective, cfg.search.direction)
         tracking.log_artifacts(parent, {"comparison.csv": table})
         best_path = None
-        best = table[table["status"] == "FINISHED"].head(1)
+        best = table[(table["status"] == "FINISHED") & (table["trial"] != BASELINE)].head(1)
         if not best.empty:
             row = best.iloc[0]
             trial = tuner.oracle.get_trial(str(row["trial"]))
@@ -75,3 +78,14 @@ def run_sweep(cfg: DictConfig) -> str:
     print(f"report: {report_path}   (rebuild it from MLflow: make report SWEEP={cfg.sweep.name})")
     print(f"compare the trials in the MLflow UI: make ui   (experiment '{cfg.sweep.name}')")
     return parent
+
+
+def baseline_run(cfg: DictConfig, data, experiment_id: str, parent: str) -> None:
+    """The linear baseline as the parent's first child run; a resumed sweep keeps a finished one."""
+    runs = tracking.child_runs(experiment_id, parent)
+    if "tags.kind" in runs and ((runs["tags.kind"] == "baseline") & (runs["status"] == "FINISHED")).any():
+        return
+    tracking.end_stale_runs(experiment_id, f"tags.kind = 'baseline' and tags.`mlflow.parentRunId` = '{parent}'")
+    with tracking.run(experiment_id, name="baseline", tags={"kind": "baseline", "sweep": cfg.sweep.name},
+                      parent_run_id=parent) as run_id:
+        tracked_baseline(cfg, data, run_id)

@@ -12,15 +12,20 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence
 
 import keras
+import numpy as np
+import pandas as pd
 from omegaconf import DictConfig
 
 from probsweep.probs import analysis
+from probsweep.probs import metrics as prob_metrics
 
 from probsweep import tracking
-from probsweep.config import MismatchPath, head, is_mismatch
+from probsweep.config import MismatchPath, flatten, head, is_mismatch
 from probsweep.data.loading import Dataset
 from probsweep.train.model import HeadLossMismatchWarning, mismatch_message
 from probsweep.train.callbacks import EpochLogger, ProgressLine
+from probsweep.train import baseline
+from probsweep.train.baseline import Baseline
 from probsweep.train.fit import Trained, fit, predict_raw
 
 log = logging.getLogger(__name__)
@@ -30,6 +35,7 @@ log = logging.getLogger(__name__)
 class Outcome:
     trained: Trained
     final: Dict[str, float]  # the last epoch's metrics: what this config gives if you train it as written
+    calibrated: Dict[str, np.ndarray]  # split -> calibrated probabilities, as the analysis computed them
 
 
 def model_summary(model: keras.Model) -> str:
@@ -79,6 +85,7 @@ def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
         trained.monitor.last_raw, data.y_val,  # the last epoch's validation outputs: no second pass
         predict_raw(trained.model, data.x_test) if has_test else None, data.y_test if has_test else None,
         activation, loss, is_mismatch(activation, loss), trained.loss.path, history, probes, cfg.train.target_precision,
+        class_names=data.class_names,
     )
     tracking.log_metrics(run_id, found.metrics, step=len(history))
     tracking.set_tags(run_id, found.tags)
@@ -89,4 +96,47 @@ def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
         **found.files,
     })
     final = {k: float(v) for k, v in history.iloc[-1].items() if k != "epoch"}
-    return Outcome(trained=trained, final={**final, **found.metrics})
+    return Outcome(trained=trained, final={**final, **found.metrics}, calibrated=found.calibrated)
+
+
+@dataclass
+class BaselineOutcome:
+    baseline: Baseline
+    final: Dict[str, float]  # the same keys as a trial's final metrics
+    calibrated: Dict[str, np.ndarray]
+
+
+def tracked_baseline(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "[baseline] ") -> BaselineOutcome:
+    """The linear baseline as one run: fitted on the training texts, analysed exactly like a trial.
+
+    Its outputs are a softmax over the classes, so it goes through `analysis.analyse` as a
+    softmax + sparse categorical head; its one "epoch" row carries the same keys as a trial's.
+    """
+    tracking.log_params(run_id, {k: v for k, v in flatten(cfg).items() if k.startswith(("data.", "seed", "train.target_precision"))}
+                        | {f"baseline.{k}": v for k, v in baseline.PARAMS.items()})
+    tracking.log_dataset(run_id, data.frame, name=dataset_name(cfg.data), fingerprint=data.fingerprint)
+    tracking.log_params(run_id, {f"data_report.{k}": v for k, v in data.report.items()})
+    tracking.set_tags(run_id, {"head": f"baseline: {baseline.NAME}", "head_loss_mismatch": "false"})
+    train_texts = data.frame.text[data.frame.split == "train"].tolist()  # the rows behind x_train, in order
+    fitted = baseline.fit_baseline(train_texts, data.y_train, cfg.seed)
+    p_train, p_val = fitted.predict_proba(train_texts), fitted.predict_proba(data.texts_val)
+    has_test = len(data.y_test) > 0
+    p_test = fitted.predict_proba(data.texts_test) if has_test else None
+    in_val = data.y_val >= 0
+    row = {"epoch": 1, "accuracy": prob_metrics.accuracy(p_train, data.y_train), "loss": prob_metrics.nll(p_train, data.y_train),
+           **prob_metrics.probability_metrics(p_val[in_val], data.y_val[in_val], prefix="val_"),
+           "epoch_seconds": fitted.fit_seconds}  # the whole fit: a linear model has no epochs
+    row["val_loss"] = row["val_nll"]  # the log-loss logistic regression minimises, as Keras's val_loss is the model's
+    history = pd.DataFrame([row])
+    tracking.log_metrics(run_id, {k: v for k, v in row.items() if k != "epoch"}, step=1)
+    found = analysis.analyse(p_val, data.y_val, p_test, data.y_test if has_test else None, "softmax",
+                             "sparse_categorical_crossentropy", False, None, history, pd.DataFrame(),
+                             cfg.train.target_precision, class_names=data.class_names)
+    tracking.log_metrics(run_id, found.metrics, step=1)
+    tracking.set_tags(run_id, found.tags)
+    tracking.log_artifacts(run_id, {"history.csv": history, "model_summary.txt": repr(fitted.pipeline), **found.files})
+    final = {k: float(v) for k, v in row.items() if k != "epoch"}
+    test = f"  test_acc {found.metrics['test_accuracy']:.4g}" if "test_accuracy" in found.metrics else ""
+    print(f"{prefix}{baseline.NAME}: val_acc {row['val_accuracy']:.4g}{test}  val_brier {row['val_brier']:.4g}  "
+          f"({fitted.fit_seconds:.1f}s)", flush=True)
+    return BaselineOutcome(fitted, {**final, **found.metrics}, found.calibrated)
