@@ -6,7 +6,7 @@ and, through the same analysis as a trial, validation/test accuracy, ECE before 
 temperature scaling and, where the data has out-of-scope rows, the rejection figures.
 
     PYTHONPATH=src .venv/bin/python benchmarks/baseline.py                    # the embedded data
-    PYTHONPATH=src .venv/bin/python benchmarks/baseline.py data=csv data.path=intents.csv \\
+    PYTHONPATH=src .venv/bin/python benchmarks/baseline.py data=file data.path=intents.csv \\
         data.split_column=split data.oos_label=oos
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ from probsweep.config import CONF_DIR, register, validate  # noqa: E402
 from probsweep.data.loading import load_dataset  # noqa: E402
 from probsweep.probs.analysis import analyse  # noqa: E402
 from probsweep.train.baseline import fit_baseline  # noqa: E402
+from probsweep.train.tracked import BASELINE_HEAD  # noqa: E402
 
 
 def main(argv) -> None:
@@ -48,9 +49,9 @@ def main(argv) -> None:
         predict_s = time.perf_counter() - t
         print(f"repeat {i + 1}: fit {fitted.fit_seconds:.1f} s, predict val+test {predict_s:.1f} s")
     has_test = len(data.y_test) > 0
-    found = analyse(p_val, data.y_val, p_test if has_test else None, data.y_test if has_test else None, "softmax",
-                    "sparse_categorical_crossentropy", False, None, pd.DataFrame(), pd.DataFrame(),
-                    cfg.train.target_precision, class_names=data.class_names)
+    found = analyse(BASELINE_HEAD, p_val, data.y_val, raw_test=p_test if has_test else None,
+                    y_test=data.y_test if has_test else None, target_precision=cfg.train.target_precision,
+                    class_names=data.class_names)
     m = found.metrics
     in_val = data.y_val >= 0
     val_acc = (p_val[in_val].argmax(axis=1) == data.y_val[in_val]).mean()

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from probsweep.probs.analysis import analyse
 from probsweep.probs.serving import CalibratedClassifier
 from probsweep.train.baseline import fit_baseline
+from probsweep.train.tracked import BASELINE_HEAD
 
 WORDS = {0: ["alpha", "apple", "anchor"], 1: ["bravo", "banana", "bridge"], 2: ["charlie", "cherry", "castle"]}
 FILLER = ["the", "a", "of", "please", "my", "now"]
@@ -40,8 +40,7 @@ def test_served_baseline_gives_the_analysis_calibrated_probabilities(tmp_path):
     val, y_val = texts_of(8, seed=2)
     test, y_test = texts_of(8, seed=3)
     fitted = fit_baseline(train, y_train, seed=0)
-    found = analyse(fitted.predict_proba(val), y_val, fitted.predict_proba(test), y_test, "softmax",
-                    "sparse_categorical_crossentropy", False, None, pd.DataFrame(), pd.DataFrame(), 0.95,
+    found = analyse(BASELINE_HEAD, fitted.predict_proba(val), y_val, raw_test=fitted.predict_proba(test), y_test=y_test,
                     class_names=["a-class", "b-class", "c-class"])
     served = CalibratedClassifier(kind="sklearn", activation="softmax", loss="sparse_categorical_crossentropy",
                                   temperature=found.metrics["temperature"], threshold=found.metrics["threshold"],

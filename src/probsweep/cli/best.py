@@ -16,16 +16,18 @@ import keras
 from omegaconf import OmegaConf
 
 from probsweep import tracking
-from probsweep.config import ConfigError, head, sweep_dir as sweep_dir_of, validate
+from probsweep.config import ConfigError, locate_sweep, sweep_dir, validate
 from probsweep.data.loading import load_dataset
 from probsweep.data.synthetic import OOS_LABEL  # the embedded data's out-of-scope label
+from probsweep.head import Head
+from probsweep.probs.metrics import FINAL
 from probsweep.probs.serving import CalibratedClassifier
 from probsweep.report.verdict import BASELINE_NAME
-from probsweep.train.tracked import tracked_baseline, tracked_fit
+from probsweep.train.tracked import BASELINE_HEAD, tracked_baseline, tracked_fit
 from . import friendly_errors
 
 TOLERANCE = 1e-3  # absolute, on each final metric
-COMPARED = ["val_accuracy", "val_loss", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece", "val_brier", "val_nll"]
+COMPARED = FINAL  # the final metrics of the comparison table
 ALIAS = "champion"
 
 
@@ -53,14 +55,13 @@ def _threshold(final: dict, target: float) -> tuple:
 
 
 def best(sweep_name: str, sweeps_root: Optional[str] = None) -> dict:
-    sweep_dir = sweep_dir_of(SimpleNamespace(name=sweep_name, dir=sweeps_root))
-    best_yaml = sweep_dir / "best.yaml"
+    best_yaml = sweep_dir(SimpleNamespace(name=sweep_name, dir=sweeps_root)) / "best.yaml"
     if not best_yaml.exists():
         raise ConfigError(f"{best_yaml} does not exist: run `make sweep` "
                           f"(with sweep.name={sweep_name}) until it finishes, or pass SWEEP=<name>")
     cfg = validate(OmegaConf.load(best_yaml))
     experiment_id = tracking.setup(cfg.tracking.uri, sweep_name)
-    parent_id = (sweep_dir / "parent_run_id").read_text().strip()
+    _, parent_id = locate_sweep(sweep_name, sweeps_root)
     trial_run_id = tracking.get_run(parent_id).data.tags["best_run_id"]
     trial = tracking.get_run(trial_run_id)
     objective, direction = cfg.search.objective, cfg.search.direction
@@ -82,13 +83,13 @@ def best(sweep_name: str, sweeps_root: Optional[str] = None) -> dict:
                       tags=tags) as run_id:
         if use_baseline:
             outcome = tracked_baseline(cfg, data, run_id, prefix="[best] ")
-            model, kind, (activation, loss) = outcome.baseline.pipeline, "sklearn", ("softmax", "sparse_categorical_crossentropy")
+            model, kind, head = outcome.baseline.pipeline, "sklearn", BASELINE_HEAD
         else:
             outcome = tracked_fit(cfg, data, run_id, prefix="[best] ")
-            model, kind, (activation, loss) = text_model(data.vectorizer, outcome.trained.model), "keras", head(cfg.model)
+            model, kind, head = text_model(data.vectorizer, outcome.trained.model), "keras", Head.of(cfg.model)
         threshold, why = _threshold(outcome.final, cfg.train.target_precision)
         oos_label = (cfg.data.oos_label or OOS_LABEL) if "oos_threshold" in outcome.final else None
-        classifier = CalibratedClassifier(kind=kind, activation=activation, loss=loss,
+        classifier = CalibratedClassifier(kind=kind, activation=head.activation.value, loss=head.loss.value,
                                           temperature=float(outcome.final["temperature"]), threshold=float(threshold),
                                           threshold_kind=why, classes=list(data.class_names),
                                           oos_label=oos_label, model=model)

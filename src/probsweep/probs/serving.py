@@ -20,6 +20,7 @@ from typing import Any, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from probsweep.head import Head
 from probsweep.probs import calibration as cal
 
 META = "serving.json"
@@ -50,7 +51,7 @@ class CalibratedClassifier:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated class probabilities: softmax(logits / T), rows sum to 1."""
-        return cal.apply_temperature(cal.logits_from_outputs(self.raw(texts), self.activation, self.loss), self.temperature)
+        return cal.apply_temperature(cal.logits_from_outputs(self.raw(texts), Head(self.activation, self.loss)), self.temperature)
 
     def predict(self, texts: Sequence[str]) -> pd.DataFrame:
         """One row per text: the calibrated probability of every class (columns named by class), the top

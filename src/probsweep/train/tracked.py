@@ -9,26 +9,27 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, Sequence
 
 import keras
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from probsweep import tracking
+from probsweep.config import flatten
+from probsweep.data.loading import Dataset
+from probsweep.head import Head
 from probsweep.probs import analysis
 from probsweep.probs import metrics as prob_metrics
-
-from probsweep import tracking
-from probsweep.config import MismatchPath, flatten, head, is_mismatch
-from probsweep.data.loading import Dataset
-from probsweep.train.model import HeadLossMismatchWarning, mismatch_message
+from probsweep.train.model import HeadLossMismatchWarning
 from probsweep.train.callbacks import EpochLogger, ProgressLine
 from probsweep.train import baseline
 from probsweep.train.baseline import Baseline
 from probsweep.train.fit import Trained, fit, predict_raw
 
 log = logging.getLogger(__name__)
+BASELINE_HEAD = Head("softmax", "sparse_categorical_crossentropy")  # logistic regression's outputs: a softmax
 
 
 @dataclass
@@ -44,11 +45,6 @@ def model_summary(model: keras.Model) -> str:
     return buf.getvalue()
 
 
-def head_tags(cfg: DictConfig) -> Dict[str, str]:
-    activation, loss = head(cfg.model)
-    return {"head": f"{activation}+{loss}", "head_loss_mismatch": str(is_mismatch(activation, loss)).lower()}
-
-
 def dataset_name(data_cfg: DictConfig) -> str:
     return "embedded" if data_cfg.source == "embedded" else Path(data_cfg.path).name
 
@@ -57,7 +53,8 @@ def log_inputs(cfg: DictConfig, data: Dataset, run_id: str) -> None:
     """What a run was asked to do: the config (params + config.yaml), the data, the head's tags."""
     tracking.log_config(run_id, cfg)
     tracking.log_dataset(run_id, data.frame, name=dataset_name(cfg.data), fingerprint=data.fingerprint)
-    tracking.set_tags(run_id, head_tags(cfg))
+    head = Head.of(cfg.model)
+    tracking.set_tags(run_id, {"head": head.label, "head_loss_mismatch": str(head.mismatch).lower()})
     # Rows dropped, split sizes, vector coverage: what the data became, beside what was asked for.
     tracking.log_params(run_id, {f"data_report.{k}": v for k, v in data.report.items()})
 
@@ -66,9 +63,9 @@ def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
                 extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> Outcome:
     """Log config, data and head tags; train with per-epoch MLflow logging; log the artifacts."""
     log_inputs(cfg, data, run_id)
-    activation, loss = head(cfg.model)
-    if is_mismatch(activation, loss):  # say it before training, not after
-        message = mismatch_message(activation, loss, MismatchPath(cfg.model.mismatch_path).value)
+    head = Head.of(cfg.model)
+    if head.mismatch:  # say it before training, not after
+        message = head.explain()
         log.warning("%s", message)
         tracking.set_tags(run_id, {"head_loss_mismatch_warning": message})
     with warnings.catch_warnings():
@@ -82,9 +79,9 @@ def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
     history, probes = trained.monitor.history, trained.monitor.probe_frame()
     has_test = len(data.y_test) > 0
     found = analysis.analyse(
-        trained.monitor.last_raw, data.y_val,  # the last epoch's validation outputs: no second pass
-        predict_raw(trained.model, data.x_test) if has_test else None, data.y_test if has_test else None,
-        activation, loss, is_mismatch(activation, loss), trained.loss.path, history, probes, cfg.train.target_precision,
+        head, trained.monitor.last_raw, data.y_val,  # the last epoch's validation outputs: no second pass
+        raw_test=predict_raw(trained.model, data.x_test) if has_test else None, y_test=data.y_test if has_test else None,
+        loss_path=trained.loss.path, history=history, probes=probes, target_precision=cfg.train.target_precision,
         class_names=data.class_names,
     )
     tracking.log_metrics(run_id, found.metrics, step=len(history))
@@ -109,8 +106,8 @@ class BaselineOutcome:
 def tracked_baseline(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "[baseline] ") -> BaselineOutcome:
     """The linear baseline as one run: fitted on the training texts, analysed exactly like a trial.
 
-    Its outputs are a softmax over the classes, so it goes through `analysis.analyse` as a
-    softmax + sparse categorical head; its one "epoch" row carries the same keys as a trial's.
+    Its outputs are a softmax over the classes, so it goes through `analysis.analyse` as
+    BASELINE_HEAD; its one "epoch" row carries the same keys as a trial's.
     """
     tracking.log_params(run_id, {k: v for k, v in flatten(cfg).items() if k.startswith(("data.", "seed", "train.target_precision"))}
                         | {f"baseline.{k}": v for k, v in baseline.PARAMS.items()})
@@ -129,9 +126,8 @@ def tracked_baseline(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = 
     row["val_loss"] = row["val_nll"]  # the log-loss logistic regression minimises, as Keras's val_loss is the model's
     history = pd.DataFrame([row])
     tracking.log_metrics(run_id, {k: v for k, v in row.items() if k != "epoch"}, step=1)
-    found = analysis.analyse(p_val, data.y_val, p_test, data.y_test if has_test else None, "softmax",
-                             "sparse_categorical_crossentropy", False, None, history, pd.DataFrame(),
-                             cfg.train.target_precision, class_names=data.class_names)
+    found = analysis.analyse(BASELINE_HEAD, p_val, data.y_val, raw_test=p_test, y_test=data.y_test if has_test else None,
+                             history=history, target_precision=cfg.train.target_precision, class_names=data.class_names)
     tracking.log_metrics(run_id, found.metrics, step=1)
     tracking.set_tags(run_id, found.tags)
     tracking.log_artifacts(run_id, {"history.csv": history, "model_summary.txt": repr(fitted.pipeline), **found.files})
