@@ -9,6 +9,7 @@ temperature scaling and, where the data has out-of-scope rows, the rejection fig
     PYTHONPATH=src .venv/bin/python benchmarks/baseline.py data=file data.path=intents.csv \\
         data.split_column=split data.oos_label=oos
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,9 +40,11 @@ def main(argv) -> None:
     data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
     train = data.frame.text[data.frame.split == "train"].tolist()
     r = data.report
-    print(f"data: {r['n_train']} train / {r['n_val']} val / {r['n_test']} test, {data.n_classes} classes, "
-          f"{r['n_oos']} out-of-scope; mean {pd.Series(train).str.split().str.len().mean():.1f} words per training "
-          f"text; loaded in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"data: {r['n_train']} train / {r['n_val']} val / {r['n_test']} test, {data.n_classes} classes, "
+        f"{r['n_oos']} out-of-scope; mean {pd.Series(train).str.split().str.len().mean():.1f} words per training "
+        f"text; loaded in {time.perf_counter() - t0:.1f} s"
+    )
     for i in range(args.repeats):
         fitted = fit_baseline(train, data.y_train, cfg.seed)
         t = time.perf_counter()
@@ -49,18 +52,28 @@ def main(argv) -> None:
         predict_s = time.perf_counter() - t
         print(f"repeat {i + 1}: fit {fitted.fit_seconds:.1f} s, predict val+test {predict_s:.1f} s")
     has_test = len(data.y_test) > 0
-    found = analyse(BASELINE_HEAD, p_val, data.y_val, raw_test=p_test if has_test else None,
-                    y_test=data.y_test if has_test else None, target_precision=cfg.train.target_precision,
-                    class_names=data.class_names)
+    found = analyse(
+        BASELINE_HEAD,
+        p_val,
+        data.y_val,
+        raw_test=p_test if has_test else None,
+        y_test=data.y_test if has_test else None,
+        target_precision=cfg.train.target_precision,
+        class_names=data.class_names,
+    )
     m = found.metrics
     in_val = data.y_val >= 0
     val_acc = (p_val[in_val].argmax(axis=1) == data.y_val[in_val]).mean()
-    print(f"val accuracy {val_acc:.4f}  test accuracy {m.get('test_accuracy', float('nan')):.4f}  "
-          f"test ECE {m.get('test_ece', float('nan')):.4f} -> {m.get('test_ece_calibrated', float('nan')):.4f} "
-          f"after T = {m['temperature']:.3g}")
+    print(
+        f"val accuracy {val_acc:.4f}  test accuracy {m.get('test_accuracy', float('nan')):.4f}  "
+        f"test ECE {m.get('test_ece', float('nan')):.4f} -> {m.get('test_ece_calibrated', float('nan')):.4f} "
+        f"after T = {m['temperature']:.3g}"
+    )
     if "oos_threshold" in m:
-        print(f"out of scope: threshold {m['oos_threshold']:.3f} (validation); in-scope accuracy "
-              f"{m['oos_in_scope_accuracy']:.4f}, out-of-scope recall {m['oos_recall']:.4f}, AUROC {m['oos_auroc']:.4f}")
+        print(
+            f"out of scope: threshold {m['oos_threshold']:.3f} (validation); in-scope accuracy "
+            f"{m['oos_in_scope_accuracy']:.4f}, out-of-scope recall {m['oos_recall']:.4f}, AUROC {m['oos_auroc']:.4f}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """The linear baseline (TF-IDF + logistic regression) on hand-made texts, and served with its calibration."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,11 +41,24 @@ def test_served_baseline_gives_the_analysis_calibrated_probabilities(tmp_path):
     val, y_val = texts_of(8, seed=2)
     test, y_test = texts_of(8, seed=3)
     fitted = fit_baseline(train, y_train, seed=0)
-    found = analyse(BASELINE_HEAD, fitted.predict_proba(val), y_val, raw_test=fitted.predict_proba(test), y_test=y_test,
-                    class_names=["a-class", "b-class", "c-class"])
-    served = CalibratedClassifier(kind="sklearn", activation="softmax", loss="sparse_categorical_crossentropy",
-                                  temperature=found.metrics["temperature"], threshold=found.metrics["threshold"],
-                                  threshold_kind="test", classes=["a-class", "b-class", "c-class"], model=fitted.pipeline)
+    found = analyse(
+        BASELINE_HEAD,
+        fitted.predict_proba(val),
+        y_val,
+        raw_test=fitted.predict_proba(test),
+        y_test=y_test,
+        class_names=["a-class", "b-class", "c-class"],
+    )
+    served = CalibratedClassifier(
+        kind="sklearn",
+        activation="softmax",
+        loss="sparse_categorical_crossentropy",
+        temperature=found.metrics["temperature"],
+        threshold=found.metrics["threshold"],
+        threshold_kind="test",
+        classes=["a-class", "b-class", "c-class"],
+        model=fitted.pipeline,
+    )
     loaded = CalibratedClassifier.load(served.save(tmp_path / "bundle"))
     out = loaded.predict(test)
     assert list(out.columns[:3]) == ["a-class", "b-class", "c-class"]

@@ -1,4 +1,5 @@
 """The sweep end to end on a tiny data set: nested runs, failures, resume, best rerun, the UI."""
+
 from __future__ import annotations
 
 import json
@@ -17,26 +18,34 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 import probsweep.sweep.tuner
+from conftest import TINY, compose_config
 from probsweep.cli.best import TOLERANCE, best
 from probsweep.cli.predict import predict
 from probsweep.cli.sweep import sweep
 from probsweep.config import ConfigError, validate
-from conftest import TINY, compose_config
 
 pytestmark = pytest.mark.slow
 
 # Grid over three heads: two train, one is an invalid pairing (smoothing with the sparse loss).
-SPACE = {"head": {"choice": {
-    "softmax-sparse": {"model.activation": "softmax", "model.loss": "sparse_categorical_crossentropy"},
-    "sigmoid-binary": {"model.activation": "sigmoid", "model.loss": "binary_crossentropy"},
-    "smoothed-sparse": {"model.activation": "softmax", "model.loss": "sparse_categorical_crossentropy",
-                        "model.label_smoothing": 0.1},
-}}}
+SPACE = {
+    "head": {
+        "choice": {
+            "softmax-sparse": {"model.activation": "softmax", "model.loss": "sparse_categorical_crossentropy"},
+            "sigmoid-binary": {"model.activation": "sigmoid", "model.loss": "binary_crossentropy"},
+            "smoothed-sparse": {
+                "model.activation": "softmax",
+                "model.loss": "sparse_categorical_crossentropy",
+                "model.label_smoothing": 0.1,
+            },
+        }
+    }
+}
 
 
 def sweep_config(store, name, *extra):
-    cfg = compose_config([*TINY, f"sweep.dir={store['sweeps']}", f"sweep.name={name}", "tuner=grid",
-                          "tuner.max_trials=3", *extra])
+    cfg = compose_config(
+        [*TINY, f"sweep.dir={store['sweeps']}", f"sweep.name={name}", "tuner=grid", "tuner.max_trials=3", *extra]
+    )
     OmegaConf.update(cfg, "search.space", SPACE, merge=False)
     return cfg
 
@@ -80,20 +89,26 @@ def test_baseline_run_under_the_parent_logs_the_same_metrics_as_a_trial(finished
     assert len(baseline) == 1 and baseline[0].info.status == "FINISHED"
     assert set(trials[0].data.metrics) == set(trials[1].data.metrics)
     assert set(trials[0].data.metrics) <= set(baseline[0].data.metrics)
-    assert {"test_accuracy", "test_brier", "test_nll", "val_ece", "threshold", "temperature"} <= set(baseline[0].data.metrics)
+    assert {"test_accuracy", "test_brier", "test_nll", "val_ece", "threshold", "temperature"} <= set(
+        baseline[0].data.metrics
+    )
     assert {"test_accuracy", "test_brier", "test_nll"} <= set(trials[0].data.metrics)
     assert 0.0 <= baseline[0].data.metrics["test_accuracy"] <= 1.0
     table = client.download_artifacts(parent, "comparison.csv", str(finished["tmp"]))
     import pandas as pd
+
     assert list(pd.read_csv(table)["trial"].astype(str))[-1] == "baseline"  # one row, after the trials
 
 
 def test_class_names_in_thresholds_json_and_the_report(finished):
     client = finished["client"]
     sigmoid = [r for r in runs_of(client, "tiny") if r.data.params.get("head") == "sigmoid-binary"][0]
-    thresholds = json.loads(open(client.download_artifacts(sigmoid.info.run_id, "thresholds.json", str(finished["tmp"]))).read())
+    thresholds = json.loads(
+        open(client.download_artifacts(sigmoid.info.run_id, "thresholds.json", str(finished["tmp"]))).read()
+    )
     config = compose_config([*TINY])
     from probsweep.data.loading import load_dataset
+
     names = load_dataset(config.data, config.model.embed_dim, config.seed).class_names
     assert set(thresholds) == set(names)
     page = open(os.path.join(finished["sweeps"], "tiny", "report", "index.html"), encoding="utf-8").read()
@@ -131,8 +146,8 @@ def test_best_yaml_composes_on_its_own(finished):
 
 def served_equals_analysis(result, cfg, uri):
     """The registered model, loaded by `uri`, gives the calibrated probabilities the analysis computed."""
-    from probsweep.data.loading import load_dataset
     from probsweep import tracking
+    from probsweep.data.loading import load_dataset
 
     data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
     out = tracking.load_served_model(uri).predict(pd.DataFrame({"text": data.texts_test}))
@@ -163,7 +178,9 @@ def test_best_rerun_reproduces_the_better_model_and_serves_calibrated_probabilit
     out = predict("models:/probsweep-best@staging", ["lorem ipsum", "another text"], top=2)
     printed = capsys.readouterr().out
     assert len(out) == 2 and printed.count("-> ") == 2
-    assert all(("accepted" in line) or ("rejected (below threshold" in line) for line in printed.splitlines() if "-> " in line)
+    assert all(
+        ("accepted" in line) or ("rejected (below threshold" in line) for line in printed.splitlines() if "-> " in line
+    )
 
 
 def cfg_classes(frame):
@@ -181,8 +198,13 @@ def test_ui_answers_the_runs_search_rest_call(finished):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "MLFLOW_TRACKING_URI": finished["uri"]}
-    proc = subprocess.Popen([sys.executable, "-m", "probsweep.cli.ui", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "probsweep.cli.ui", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert "http://127.0.0.1:" in proc.stdout.readline()
         exp_id = finished["client"].get_experiment_by_name("tiny").experiment_id
@@ -190,8 +212,11 @@ def test_ui_answers_the_runs_search_rest_call(finished):
         deadline, answer = time.monotonic() + 90, None
         while time.monotonic() < deadline and answer is None:
             try:
-                req = urllib.request.Request(f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/search", data=body,
-                                             headers={"Content-Type": "application/json"})
+                req = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/search",
+                    data=body,
+                    headers={"Content-Type": "application/json"},
+                )
                 answer = json.loads(urllib.request.urlopen(req, timeout=5).read())
             except OSError:
                 time.sleep(1)
@@ -233,7 +258,8 @@ def test_resume_after_interrupt_reruns_only_the_unfinished_trial(store, monkeypa
 
 
 def test_typo_in_search_space_fails_before_the_first_trial(store):
-    cfg = compose_config([*TINY, f"sweep.dir={store['sweeps']}", "search=quick", "+search.space.model.dropuot.choice=[0.1]"])
+    typo = "+search.space.model.dropuot.choice=[0.1]"
+    cfg = compose_config([*TINY, f"sweep.dir={store['sweeps']}", "search=quick", typo])
     with pytest.raises(ConfigError, match="dropuot"):
         sweep(cfg)
     assert MlflowClient(store["uri"]).get_experiment_by_name("seed-question") is None
@@ -267,16 +293,33 @@ def test_sweep_writes_a_self_contained_report_with_every_section(finished):
 
 
 def test_a_sweep_runs_on_a_users_csv_file(store):
-    from probsweep.data import synthetic
     from probsweep.config import SyntheticConfig
+    from probsweep.data import synthetic
 
-    tiny_data = SyntheticConfig(n_classes=4, n_groups=2, train_per_class=10, val_per_class=4, test_per_class=4,
-                                min_len=5, max_len=20, vocab_words=60)
+    tiny_data = SyntheticConfig(
+        n_classes=4,
+        n_groups=2,
+        train_per_class=10,
+        val_per_class=4,
+        test_per_class=4,
+        min_len=5,
+        max_len=20,
+        vocab_words=60,
+    )
     frame, _ = synthetic.generate(tiny_data, 16, seed=1)
     path = store["tmp"] / "mine.csv"
     frame.rename(columns={"text": "body", "label": "topic"}).drop(columns="split").to_csv(path, index=False)
-    cfg = sweep_config(store, "csv", "data=file", f"data.path={path}", "data.text_column=body",
-                       "data.label_column=topic", "data.max_len=20", "tuner.max_trials=1", "search.baseline=false")
+    cfg = sweep_config(
+        store,
+        "csv",
+        "data=file",
+        f"data.path={path}",
+        "data.text_column=body",
+        "data.label_column=topic",
+        "data.max_len=20",
+        "tuner.max_trials=1",
+        "search.baseline=false",
+    )
     parent = sweep(cfg)
     client = MlflowClient(store["uri"])
     trials = [r for r in runs_of(client, "csv") if r.data.tags.get("kind") == "trial"]
@@ -285,7 +328,10 @@ def test_a_sweep_runs_on_a_users_csv_file(store):
     # No baseline to beat: `make best` hands over the Keras model, served calibrated from raw strings.
     result = best("csv", store["sweeps"])
     assert result["served"] == "trial"
-    served_equals_analysis(result, validate(OmegaConf.load(os.path.join(store["sweeps"], "csv", "best.yaml"))),
-                           result["alias_uri"])
-    assert trials[0].data.params["data.path"] == str(path) and trials[0].data.params["data_report.split"] == "stratified"
+    served_equals_analysis(
+        result, validate(OmegaConf.load(os.path.join(store["sweeps"], "csv", "best.yaml"))), result["alias_uri"]
+    )
+    assert (
+        trials[0].data.params["data.path"] == str(path) and trials[0].data.params["data_report.split"] == "stratified"
+    )
     assert client.get_run(parent).data.tags["data_fingerprint"] == trials[0].data.tags["data_fingerprint"]

@@ -2,6 +2,7 @@
 
 The only module that imports mlflow. Model and data code hand it plain values.
 """
+
 from __future__ import annotations
 
 import logging
@@ -9,14 +10,17 @@ import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+from typing import Any
 
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.data.pandas_dataset import from_pandas
 from mlflow.entities import Metric
+from mlflow.pyfunc import PythonModel
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
@@ -26,7 +30,7 @@ log = logging.getLogger(__name__)
 STORE_DIR = PROJECT_ROOT / "mlruns"
 
 
-def resolve_uri(uri: Optional[str] = None) -> str:
+def resolve_uri(uri: str | None = None) -> str:
     """Config first, then $MLFLOW_TRACKING_URI, else a SQLite store with artifacts under mlruns/."""
     if uri:
         return uri
@@ -35,16 +39,16 @@ def resolve_uri(uri: Optional[str] = None) -> str:
     return f"sqlite:///{STORE_DIR / 'mlflow.db'}"
 
 
-def sqlite_path(uri: str) -> Optional[Path]:
+def sqlite_path(uri: str) -> Path | None:
     """The database file of a `sqlite:///...` store URI, with its folder created; None for any other store."""
     if not uri.startswith("sqlite:///"):
         return None
-    path = Path(uri[len("sqlite:///"):])
+    path = Path(uri[len("sqlite:///") :])
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def setup(uri: Optional[str], experiment: str) -> str:
+def setup(uri: str | None, experiment: str) -> str:
     """Point MLflow at the store and return the experiment's id, creating it if needed."""
     uri = resolve_uri(uri)
     db = sqlite_path(uri)
@@ -68,8 +72,9 @@ def git_commit() -> str:
 
 
 @contextmanager
-def run(experiment_id: str, name: str, tags: Dict[str, str], parent_run_id: Optional[str] = None,
-        run_id: Optional[str] = None) -> Iterator[str]:
+def run(
+    experiment_id: str, name: str, tags: dict[str, str], parent_run_id: str | None = None, run_id: str | None = None
+) -> Iterator[str]:
     """Open (or reopen) a run; it always ends FINISHED, FAILED (error kept as a tag) or KILLED."""
     client = MlflowClient()
     if run_id is None:
@@ -117,23 +122,29 @@ def log_config(run_id: str, cfg: DictConfig) -> None:
 def log_dataset(run_id: str, frame: pd.DataFrame, name: str, fingerprint: str) -> None:
     client = MlflowClient()
     client.set_tag(run_id, "data_fingerprint", fingerprint)
-    ds = mlflow.data.from_pandas(frame, name=name, targets="label")
-    client.log_inputs(run_id, datasets=[mlflow.entities.DatasetInput(ds._to_mlflow_entity(), tags=[
-        mlflow.entities.InputTag("mlflow.data.context", "training")])])
+    ds = from_pandas(frame, name=name, targets="label")
+    client.log_inputs(
+        run_id,
+        datasets=[
+            mlflow.entities.DatasetInput(
+                ds._to_mlflow_entity(), tags=[mlflow.entities.InputTag("mlflow.data.context", "training")]
+            )
+        ],
+    )
 
 
-def log_metrics(run_id: str, metrics: Dict[str, float], step: Optional[int] = None) -> None:
+def log_metrics(run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
     ts = int(time.time() * 1000)
     MlflowClient().log_batch(run_id, metrics=[Metric(k, float(v), ts, step or 0) for k, v in metrics.items()])
 
 
-def set_tags(run_id: str, tags: Dict[str, Any]) -> None:
+def set_tags(run_id: str, tags: dict[str, Any]) -> None:
     client = MlflowClient()
     for k, v in tags.items():
         client.set_tag(run_id, k, str(v))
 
 
-def log_artifacts(run_id: str, files: Dict[str, Any]) -> None:
+def log_artifacts(run_id: str, files: dict[str, Any]) -> None:
     """{relative path: str text | bytes | pandas DataFrame (as CSV) | Path of a file to copy}."""
     with tempfile.TemporaryDirectory() as tmp:
         for rel, content in files.items():
@@ -150,12 +161,11 @@ def log_artifacts(run_id: str, files: Dict[str, Any]) -> None:
         MlflowClient().log_artifacts(run_id, tmp)
 
 
-
-def log_params(run_id: str, params: Dict[str, Any]) -> None:
+def log_params(run_id: str, params: dict[str, Any]) -> None:
     """Values as strings (None as "None"), in batches of 100: MLflow's limit per call."""
     items = [mlflow.entities.Param(k, str(v)[:6000]) for k, v in params.items()]
     for i in range(0, len(items), 100):
-        MlflowClient().log_batch(run_id, params=items[i:i + 100])
+        MlflowClient().log_batch(run_id, params=items[i : i + 100])
 
 
 def run_exists(run_id: str) -> bool:
@@ -177,7 +187,7 @@ def get_run(run_id: str):
     return MlflowClient().get_run(run_id)
 
 
-class ServedModel(mlflow.pyfunc.PythonModel):
+class ServedModel(PythonModel):
     """MLflow's face of probsweep.probs.serving.CalibratedClassifier: texts in, calibrated probabilities,
     top class and accept/reject decision out.
 
@@ -200,8 +210,9 @@ class ServedModel(mlflow.pyfunc.PythonModel):
         return self.classifier.predict([str(t) for t in np.asarray(texts).reshape(-1)])
 
 
-def log_served_model(run_id: str, classifier: Any, example_texts: list, registered_name: Optional[str],
-                     alias: str = "champion") -> Dict[str, Any]:
+def log_served_model(
+    run_id: str, classifier: Any, example_texts: list, registered_name: str | None, alias: str = "champion"
+) -> dict[str, Any]:
     """Save `classifier` (a probs.serving.CalibratedClassifier) as a pyfunc model under the run, register it
     and point `alias` at the new version. Returns the run's model URI, the version and the alias URI."""
     from mlflow.models import infer_signature
@@ -217,12 +228,18 @@ def log_served_model(run_id: str, classifier: Any, example_texts: list, register
         # MLflow warns that a python_model object is cloudpickled; ServedModel holds no state and is
         # pickled by reference (its code travels in code_paths), so the warning says nothing here.
         logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
-        mlflow.pyfunc.save_model(str(path), python_model=ServedModel(), artifacts={"bundle": str(bundle)},
-                                 signature=signature, input_example=example, pip_requirements=requirements,
-                                 code_paths=[str(Path(__file__).parent)])
+        mlflow.pyfunc.save_model(
+            str(path),
+            python_model=ServedModel(),
+            artifacts={"bundle": str(bundle)},
+            signature=signature,
+            input_example=example,
+            pip_requirements=requirements,
+            code_paths=[str(Path(__file__).parent)],
+        )
         client.log_artifacts(run_id, str(path), "model")
     uri = f"runs:/{run_id}/model"
-    out: Dict[str, Any] = {"model_uri": uri, "version": None, "alias_uri": None}
+    out: dict[str, Any] = {"model_uri": uri, "version": None, "alias_uri": None}
     if registered_name:
         version = mlflow.register_model(uri, registered_name).version
         client.set_registered_model_alias(registered_name, alias, version)
@@ -245,11 +262,13 @@ def load_served_model(model_uri: str):
         return mlflow.pyfunc.load_model(model_uri)
     except mlflow.exceptions.MlflowException as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"cannot load model {model_uri}: {first}; run `make best` first, or pass --model "
-                          "with an existing runs:/ or models:/ URI") from None
+        raise ConfigError(
+            f"cannot load model {model_uri}: {first}; run `make best` first, or pass --model "
+            "with an existing runs:/ or models:/ URI"
+        ) from None
 
 
-def read_artifact(run_id: str, path: str) -> Optional[Any]:
+def read_artifact(run_id: str, path: str) -> Any | None:
     """An artifact as a pandas frame (.csv), a dict (.json), text (.txt, .yaml) or bytes; None if absent."""
     import json
 

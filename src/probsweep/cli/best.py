@@ -5,12 +5,12 @@ The better one is chosen on the sweep's objective on validation (a tie goes to t
 simpler model). Its original run's final metrics are printed beside the rerun's: under the same seed
 they agree within TOLERANCE. The registered model serves calibrated probabilities and a decision.
 """
+
 from __future__ import annotations
 
 import argparse
-import sys
 from types import SimpleNamespace
-from typing import Optional
+from typing import Any
 
 import keras
 from omegaconf import OmegaConf
@@ -23,8 +23,9 @@ from probsweep.head import Head
 from probsweep.probs.metrics import FINAL
 from probsweep.probs.serving import CalibratedClassifier
 from probsweep.report.verdict import BASELINE_NAME
-from probsweep.train.tracked import BASELINE_HEAD, tracked_baseline, tracked_fit
-from . import friendly_errors
+from probsweep.train.tracked import BASELINE_HEAD, BaselineOutcome, Outcome, tracked_baseline, tracked_fit
+
+from . import command
 
 TOLERANCE = 1e-3  # absolute, on each final metric
 COMPARED = FINAL  # the final metrics of the comparison table
@@ -39,7 +40,7 @@ def text_model(vectorizer, model: keras.Model) -> keras.Model:
     return keras.Model(texts, inference(vectorizer(texts)), name="text_classifier")
 
 
-def _baseline_run_id(experiment_id: str, parent_id: str) -> Optional[str]:
+def _baseline_run_id(experiment_id: str, parent_id: str) -> str | None:
     runs = tracking.child_runs(experiment_id, parent_id)
     if runs.empty or "tags.kind" not in runs:
         return None
@@ -50,15 +51,21 @@ def _baseline_run_id(experiment_id: str, parent_id: str) -> Optional[str]:
 def _threshold(final: dict, target: float) -> tuple:
     """The out-of-scope rejection threshold where the data has such examples, else the target-precision one."""
     if "oos_threshold" in final:
-        return final["oos_threshold"], "out-of-scope rejection: maximises accuracy with out-of-scope as a class, on validation"
-    return final["threshold"], f"the lowest calibrated largest probability reaching {target:.0%} precision on validation"
+        return final[
+            "oos_threshold"
+        ], "out-of-scope rejection: maximises accuracy with out-of-scope as a class, on validation"
+    return final[
+        "threshold"
+    ], f"the lowest calibrated largest probability reaching {target:.0%} precision on validation"
 
 
-def best(sweep_name: str, sweeps_root: Optional[str] = None) -> dict:
+def best(sweep_name: str, sweeps_root: str | None = None) -> dict:
     best_yaml = sweep_dir(SimpleNamespace(name=sweep_name, dir=sweeps_root)) / "best.yaml"
     if not best_yaml.exists():
-        raise ConfigError(f"{best_yaml} does not exist: run `make sweep` "
-                          f"(with sweep.name={sweep_name}) until it finishes, or pass SWEEP=<name>")
+        raise ConfigError(
+            f"{best_yaml} does not exist: run `make sweep` "
+            f"(with sweep.name={sweep_name}) until it finishes, or pass SWEEP=<name>"
+        )
     cfg = validate(OmegaConf.load(best_yaml))
     experiment_id = tracking.setup(cfg.tracking.uri, sweep_name)
     _, parent_id = locate_sweep(sweep_name, sweeps_root)
@@ -68,32 +75,48 @@ def best(sweep_name: str, sweeps_root: Optional[str] = None) -> dict:
     baseline_id = _baseline_run_id(experiment_id, parent_id)
     base = tracking.get_run(baseline_id) if baseline_id else None
     t_score, b_score = trial.data.metrics.get(objective), base.data.metrics.get(objective) if base else None
-    use_baseline = b_score is not None and t_score is not None and not (
-        t_score < b_score if direction == "min" else t_score > b_score)
-    original = base if use_baseline else trial
+    use_baseline = (
+        b_score is not None
+        and t_score is not None
+        and not (t_score < b_score if direction == "min" else t_score > b_score)
+    )
+    original: Any = base if use_baseline else trial
     trial_name = f"trial {trial.data.tags.get('trial_id', '?')}"
     name = f"the linear baseline ({BASELINE_NAME})" if use_baseline else trial_name
     if b_score is not None and t_score is not None:
-        print(f"{objective} on validation: {trial_name} {t_score:.5g}, "
-              f"baseline {b_score:.5g} ({'lower' if direction == 'min' else 'higher'} is better): handing over {name}")
+        print(
+            f"{objective} on validation: {trial_name} {t_score:.5g}, "
+            f"baseline {b_score:.5g} ({'lower' if direction == 'min' else 'higher'} is better): handing over {name}"
+        )
 
     data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
     tags = {"kind": "best", "rerun_of_run_id": original.info.run_id, "sweep": sweep_name}
-    with tracking.run(experiment_id, name=f"best-rerun-of-{'baseline' if use_baseline else trial_name.replace(' ', '-')}",
-                      tags=tags) as run_id:
+    with tracking.run(
+        experiment_id, name=f"best-rerun-of-{'baseline' if use_baseline else trial_name.replace(' ', '-')}", tags=tags
+    ) as run_id:
+        outcome: Outcome | BaselineOutcome
         if use_baseline:
             outcome = tracked_baseline(cfg, data, run_id, prefix="[best] ")
             model, kind, head = outcome.baseline.pipeline, "sklearn", BASELINE_HEAD
         else:
-            outcome = tracked_fit(cfg, data, run_id, prefix="[best] ")
-            model, kind, head = text_model(data.vectorizer, outcome.trained.model), "keras", Head.of(cfg.model)
+            outcome = fitted = tracked_fit(cfg, data, run_id, prefix="[best] ")
+            model, kind, head = text_model(data.vectorizer, fitted.trained.model), "keras", Head.of(cfg.model)
         threshold, why = _threshold(outcome.final, cfg.train.target_precision)
         oos_label = (cfg.data.oos_label or OOS_LABEL) if "oos_threshold" in outcome.final else None
-        classifier = CalibratedClassifier(kind=kind, activation=head.activation.value, loss=head.loss.value,
-                                          temperature=float(outcome.final["temperature"]), threshold=float(threshold),
-                                          threshold_kind=why, classes=list(data.class_names),
-                                          oos_label=oos_label, model=model)
-        served = tracking.log_served_model(run_id, classifier, list(data.texts_val[:3]), cfg.tracking.registered_model, ALIAS)
+        classifier = CalibratedClassifier(
+            kind=kind,
+            activation=head.activation.value,
+            loss=head.loss.value,
+            temperature=float(outcome.final["temperature"]),
+            threshold=float(threshold),
+            threshold_kind=why,
+            classes=list(data.class_names),
+            oos_label=oos_label,
+            model=model,
+        )
+        served = tracking.log_served_model(
+            run_id, classifier, list(data.texts_val[:3]), cfg.tracking.registered_model, ALIAS
+        )
         tracking.set_tags(run_id, {"served_model": BASELINE_NAME if use_baseline else "keras"})
     rows = []
     for key in COMPARED:
@@ -101,31 +124,54 @@ def best(sweep_name: str, sweeps_root: Optional[str] = None) -> dict:
         rows.append((key, a, b, None if a is None or b is None else abs(a - b)))
     print(f"\n{'metric':<18}{'original':>12}{'rerun':>12}{'|diff|':>12}")
     for key, a, b, d in rows:
-        print(f"{key:<18}{a if a is not None else float('nan'):>12.5f}{b if b is not None else float('nan'):>12.5f}"
-              f"{d if d is not None else float('nan'):>12.2e}")
+        print(
+            f"{key:<18}{a if a is not None else float('nan'):>12.5f}{b if b is not None else float('nan'):>12.5f}"
+            f"{d if d is not None else float('nan'):>12.2e}"
+        )
     worst = max((d for *_, d in rows if d is not None), default=float("nan"))
-    print(f"\noriginal run and rerun {'agree' if worst <= TOLERANCE else 'DIFFER'} within {TOLERANCE:g} "
-          f"(largest difference {worst:.2e})")
+    print(
+        f"\noriginal run and rerun {'agree' if worst <= TOLERANCE else 'DIFFER'} within {TOLERANCE:g} "
+        f"(largest difference {worst:.2e})"
+    )
     f = outcome.final
-    print(f"\nhanded over: {name}; test accuracy {f.get('test_accuracy', float('nan')):.3f}, temperature {classifier.temperature:.3g}")
+    print(
+        f"\nhanded over: {name}; test accuracy {f.get('test_accuracy', float('nan')):.3f}, "
+        f"temperature {classifier.temperature:.3g}"
+    )
     print(f"threshold {classifier.threshold:.3g} on the calibrated largest probability ({why})")
     if "oos_threshold" in f:
-        print(f"out of scope on {'test' if 'test_accuracy' in f else 'validation'}: in-scope accuracy "
-              f"{f['oos_in_scope_accuracy']:.1%}, out-of-scope recall {f['oos_recall']:.1%}, AUROC {f['oos_auroc']:.3f}")
+        print(
+            f"out of scope on {'test' if 'test_accuracy' in f else 'validation'}: in-scope accuracy "
+            f"{f['oos_in_scope_accuracy']:.1%}, out-of-scope recall {f['oos_recall']:.1%}, AUROC {f['oos_auroc']:.3f}"
+        )
     where = served["alias_uri"] or served["model_uri"]
-    print(f"model: {served['model_uri']}" + (f"  registered as {where} (version {served['version']})" if served["alias_uri"] else ""))
+    print(
+        f"model: {served['model_uri']}"
+        + (f"  registered as {where} (version {served['version']})" if served["alias_uri"] else "")
+    )
     print('predict: make predict TEXT="some text"')
-    return {"run_id": run_id, "model_uri": served["model_uri"], "alias_uri": served["alias_uri"], "version": served["version"],
-            "max_diff": worst, "trial_run_id": trial_run_id, "original_run_id": original.info.run_id,
-            "served": "baseline" if use_baseline else "trial", "calibrated": outcome.calibrated, "final": outcome.final}
+    return {
+        "run_id": run_id,
+        "model_uri": served["model_uri"],
+        "alias_uri": served["alias_uri"],
+        "version": served["version"],
+        "max_diff": worst,
+        "trial_run_id": trial_run_id,
+        "original_run_id": original.info.run_id,
+        "served": "baseline" if use_baseline else "trial",
+        "calibrated": outcome.calibrated,
+        "final": outcome.final,
+    }
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweep", nargs="?", default="seed-question", help="sweep name (sweeps/<name>/best.yaml)")
-    args = parser.parse_args(argv)
-    friendly_errors(lambda: best(args.sweep))
+parser = argparse.ArgumentParser(prog="probsweep best", description=(__doc__ or "").splitlines()[0])
+parser.add_argument("sweep", nargs="?", default="seed-question", help="sweep name (sweeps/<name>/best.yaml)")
+
+
+@command(parser)
+def main(args: argparse.Namespace) -> None:
+    best(args.sweep)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

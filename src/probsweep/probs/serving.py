@@ -10,16 +10,19 @@ Saved as a folder: the inner model (model.keras or model.joblib) beside serving.
 of it (the pyfunc wrapper, the registry) is probsweep.tracking's. Keras and scikit-learn load only
 when a model of their kind does.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, List, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from probsweep.config import Activation, Loss
 from probsweep.head import Head
 from probsweep.probs import calibration as cal
 
@@ -36,8 +39,8 @@ class CalibratedClassifier:
     temperature: float
     threshold: float  # on the calibrated largest probability
     threshold_kind: str  # what the threshold was chosen for, in words
-    classes: List[str]
-    oos_label: Optional[str] = None  # set: a prediction below the threshold is "out of scope"
+    classes: list[str]
+    oos_label: str | None = None  # set: a prediction below the threshold is "out of scope"
     model: Any = field(default=None, repr=False, compare=False)
 
     def raw(self, texts: Sequence[str]) -> np.ndarray:
@@ -51,7 +54,8 @@ class CalibratedClassifier:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated class probabilities: softmax(logits / T), rows sum to 1."""
-        return cal.apply_temperature(cal.logits_from_outputs(self.raw(texts), Head(self.activation, self.loss)), self.temperature)
+        head = Head(Activation(self.activation), Loss(self.loss))
+        return cal.apply_temperature(cal.logits_from_outputs(self.raw(texts), head), self.temperature)
 
     def predict(self, texts: Sequence[str]) -> pd.DataFrame:
         """One row per text: the calibrated probability of every class (columns named by class), the top
@@ -62,14 +66,17 @@ class CalibratedClassifier:
         frame["prediction"] = [self.classes[k] for k in top]
         frame["confidence"] = p.max(axis=1)
         below = "out of scope" if self.oos_label else "rejected"
-        frame["decision"] = np.where(frame["confidence"] >= self.threshold, "accepted",
-                                     f"{below} (below threshold {self.threshold:.3g})")
+        frame["decision"] = np.where(
+            frame["confidence"] >= self.threshold, "accepted", f"{below} (below threshold {self.threshold:.3g})"
+        )
         return frame
 
     def save(self, folder: Path) -> Path:
         clash = set(self.classes) & set(DECISION_COLUMNS)
         if clash:
-            raise ValueError(f"class names {sorted(clash)} clash with the served columns {DECISION_COLUMNS}: rename them")
+            raise ValueError(
+                f"class names {sorted(clash)} clash with the served columns {DECISION_COLUMNS}: rename them"
+            )
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / FILES[self.kind]
@@ -84,7 +91,7 @@ class CalibratedClassifier:
         return folder
 
     @classmethod
-    def load(cls, folder: Path) -> "CalibratedClassifier":
+    def load(cls, folder: Path) -> CalibratedClassifier:
         folder = Path(folder)
         meta = json.loads((folder / META).read_text())
         path = folder / FILES[meta["kind"]]

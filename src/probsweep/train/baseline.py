@@ -6,11 +6,12 @@ term frequency, then a multinomial logistic regression. It takes the raw texts, 
 vocabulary cap, sequence length or embedding, and its softmax outputs go through the same analysis
 as a trial's (calibration, thresholds, out-of-scope rejection). Knows nothing of MLflow.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, Sequence
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -22,7 +23,7 @@ NAME = "TF-IDF + logistic regression"
 # sparse TF-IDF features with a few dozen examples per class; L-BFGS converges in about 20 iterations
 # on 150 classes x 7,500 texts. min_df = 2 drops n-grams seen in one training text only: a third less
 # fitting time there (benchmarks/baseline.py), same accuracy.
-PARAMS: Dict[str, object] = {"word_ngrams": (1, 2), "char_ngrams": (2, 5), "min_df": 2, "C": 10.0, "max_iter": 1000}
+PARAMS: dict[str, object] = {"word_ngrams": (1, 2), "char_ngrams": (2, 5), "min_df": 2, "C": 10.0, "max_iter": 1000}
 
 
 @dataclass
@@ -39,12 +40,23 @@ class Baseline:
 
 def make_pipeline(seed: int) -> Pipeline:
     p = PARAMS
-    features = FeatureUnion([
-        ("word", TfidfVectorizer(analyzer="word", ngram_range=p["word_ngrams"], min_df=p["min_df"], sublinear_tf=True)),
-        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=p["char_ngrams"], min_df=p["min_df"], sublinear_tf=True)),
-    ])
-    return Pipeline([("tfidf", features),
-                     ("logreg", LogisticRegression(C=p["C"], max_iter=p["max_iter"], random_state=seed))])
+    features = FeatureUnion(
+        [
+            (
+                "word",
+                TfidfVectorizer(analyzer="word", ngram_range=p["word_ngrams"], min_df=p["min_df"], sublinear_tf=True),
+            ),
+            (
+                "char",
+                TfidfVectorizer(
+                    analyzer="char_wb", ngram_range=p["char_ngrams"], min_df=p["min_df"], sublinear_tf=True
+                ),
+            ),
+        ]
+    )
+    return Pipeline(
+        [("tfidf", features), ("logreg", LogisticRegression(C=p["C"], max_iter=p["max_iter"], random_state=seed))]
+    )
 
 
 def fit_baseline(texts: Sequence[str], y: np.ndarray, seed: int) -> Baseline:

@@ -2,14 +2,15 @@
 
 Opens nothing itself: the caller owns the MLflow run and passes its id.
 """
+
 from __future__ import annotations
 
 import io
 import logging
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Sequence
 
 import keras
 import numpy as np
@@ -17,26 +18,27 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from probsweep import tracking
-from probsweep.config import flatten
+from probsweep.config import Activation, Loss, flatten
 from probsweep.data.loading import Dataset
 from probsweep.head import Head
 from probsweep.probs import analysis
 from probsweep.probs import metrics as prob_metrics
-from probsweep.train.model import HeadLossMismatchWarning
-from probsweep.train.callbacks import EpochLogger, ProgressLine
 from probsweep.train import baseline
 from probsweep.train.baseline import Baseline
+from probsweep.train.callbacks import EpochLogger, ProgressLine
 from probsweep.train.fit import Trained, fit, predict_raw
+from probsweep.train.model import HeadLossMismatchWarning
 
 log = logging.getLogger(__name__)
-BASELINE_HEAD = Head("softmax", "sparse_categorical_crossentropy")  # logistic regression's outputs: a softmax
+# Logistic regression's outputs are a softmax over the classes.
+BASELINE_HEAD = Head(Activation.softmax, Loss.sparse_categorical_crossentropy)
 
 
 @dataclass
 class Outcome:
     trained: Trained
-    final: Dict[str, float]  # the last epoch's metrics: what this config gives if you train it as written
-    calibrated: Dict[str, np.ndarray]  # split -> calibrated probabilities, as the analysis computed them
+    final: dict[str, float]  # the last epoch's metrics: what this config gives if you train it as written
+    calibrated: dict[str, np.ndarray]  # split -> calibrated probabilities, as the analysis computed them
 
 
 def model_summary(model: keras.Model) -> str:
@@ -59,8 +61,13 @@ def log_inputs(cfg: DictConfig, data: Dataset, run_id: str) -> None:
     tracking.log_params(run_id, {f"data_report.{k}": v for k, v in data.report.items()})
 
 
-def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
-                extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> Outcome:
+def tracked_fit(
+    cfg: DictConfig,
+    data: Dataset,
+    run_id: str,
+    prefix: str = "",
+    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> Outcome:
     """Log config, data and head tags; train with per-epoch MLflow logging; log the artifacts."""
     log_inputs(cfg, data, run_id)
     head = Head.of(cfg.model)
@@ -70,28 +77,45 @@ def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
         tracking.set_tags(run_id, {"head_loss_mismatch_warning": message})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HeadLossMismatchWarning)  # already said above
-        trained = fit(cfg.model, cfg.train, data, cfg.seed, callbacks=[
-            EpochLogger(lambda m, step: tracking.log_metrics(run_id, m, step=step)), *extra_callbacks,
-            *([ProgressLine(prefix, cfg.train.epochs)] if cfg.train.verbose else []),
-        ])
+        trained = fit(
+            cfg.model,
+            cfg.train,
+            data,
+            cfg.seed,
+            callbacks=[
+                EpochLogger(lambda m, step: tracking.log_metrics(run_id, m, step=step)),
+                *extra_callbacks,
+                *([ProgressLine(prefix, cfg.train.epochs)] if cfg.train.verbose else []),
+            ],
+        )
     # Which code path the loss took is only known once Keras has traced it.
     tracking.set_tags(run_id, {"loss_path": trained.loss.path or "unknown"})
     history, probes = trained.monitor.history, trained.monitor.probe_frame()
     has_test = len(data.y_test) > 0
+    assert trained.monitor.last_raw is not None, "the monitor keeps the last epoch's outputs"
     found = analysis.analyse(
-        head, trained.monitor.last_raw, data.y_val,  # the last epoch's validation outputs: no second pass
-        raw_test=predict_raw(trained.model, data.x_test) if has_test else None, y_test=data.y_test if has_test else None,
-        loss_path=trained.loss.path, history=history, probes=probes, target_precision=cfg.train.target_precision,
+        head,
+        trained.monitor.last_raw,
+        data.y_val,  # the last epoch's validation outputs: no second pass
+        raw_test=predict_raw(trained.model, data.x_test) if has_test else None,
+        y_test=data.y_test if has_test else None,
+        loss_path=trained.loss.path,
+        history=history,
+        probes=probes,
+        target_precision=cfg.train.target_precision,
         class_names=data.class_names,
     )
     tracking.log_metrics(run_id, found.metrics, step=len(history))
     tracking.set_tags(run_id, found.tags)
-    tracking.log_artifacts(run_id, {
-        "history.csv": history,
-        "model_summary.txt": model_summary(trained.model),
-        "probes.csv": probes,
-        **found.files,
-    })
+    tracking.log_artifacts(
+        run_id,
+        {
+            "history.csv": history,
+            "model_summary.txt": model_summary(trained.model),
+            "probes.csv": probes,
+            **found.files,
+        },
+    )
     final = {k: float(v) for k, v in history.iloc[-1].items() if k != "epoch"}
     return Outcome(trained=trained, final={**final, **found.metrics}, calibrated=found.calibrated)
 
@@ -99,8 +123,8 @@ def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
 @dataclass
 class BaselineOutcome:
     baseline: Baseline
-    final: Dict[str, float]  # the same keys as a trial's final metrics
-    calibrated: Dict[str, np.ndarray]
+    final: dict[str, float]  # the same keys as a trial's final metrics
+    calibrated: dict[str, np.ndarray]
 
 
 def tracked_baseline(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "[baseline] ") -> BaselineOutcome:
@@ -109,8 +133,11 @@ def tracked_baseline(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = 
     Its outputs are a softmax over the classes, so it goes through `analysis.analyse` as
     BASELINE_HEAD; its one "epoch" row carries the same keys as a trial's.
     """
-    tracking.log_params(run_id, {k: v for k, v in flatten(cfg).items() if k.startswith(("data.", "seed", "train.target_precision"))}
-                        | {f"baseline.{k}": v for k, v in baseline.PARAMS.items()})
+    tracking.log_params(
+        run_id,
+        {k: v for k, v in flatten(cfg).items() if k.startswith(("data.", "seed", "train.target_precision"))}
+        | {f"baseline.{k}": v for k, v in baseline.PARAMS.items()},
+    )
     tracking.log_dataset(run_id, data.frame, name=dataset_name(cfg.data), fingerprint=data.fingerprint)
     tracking.log_params(run_id, {f"data_report.{k}": v for k, v in data.report.items()})
     tracking.set_tags(run_id, {"head": f"baseline: {baseline.NAME}", "head_loss_mismatch": "false"})
@@ -120,19 +147,34 @@ def tracked_baseline(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = 
     has_test = len(data.y_test) > 0
     p_test = fitted.predict_proba(data.texts_test) if has_test else None
     in_val = data.y_val >= 0
-    row = {"epoch": 1, "accuracy": prob_metrics.accuracy(p_train, data.y_train), "loss": prob_metrics.nll(p_train, data.y_train),
-           **prob_metrics.probability_metrics(p_val[in_val], data.y_val[in_val], prefix="val_"),
-           "epoch_seconds": fitted.fit_seconds}  # the whole fit: a linear model has no epochs
+    row = {
+        "epoch": 1,
+        "accuracy": prob_metrics.accuracy(p_train, data.y_train),
+        "loss": prob_metrics.nll(p_train, data.y_train),
+        **prob_metrics.probability_metrics(p_val[in_val], data.y_val[in_val], prefix="val_"),
+        "epoch_seconds": fitted.fit_seconds,
+    }  # the whole fit: a linear model has no epochs
     row["val_loss"] = row["val_nll"]  # the log-loss logistic regression minimises, as Keras's val_loss is the model's
     history = pd.DataFrame([row])
     tracking.log_metrics(run_id, {k: v for k, v in row.items() if k != "epoch"}, step=1)
-    found = analysis.analyse(BASELINE_HEAD, p_val, data.y_val, raw_test=p_test, y_test=data.y_test if has_test else None,
-                             history=history, target_precision=cfg.train.target_precision, class_names=data.class_names)
+    found = analysis.analyse(
+        BASELINE_HEAD,
+        p_val,
+        data.y_val,
+        raw_test=p_test,
+        y_test=data.y_test if has_test else None,
+        history=history,
+        target_precision=cfg.train.target_precision,
+        class_names=data.class_names,
+    )
     tracking.log_metrics(run_id, found.metrics, step=1)
     tracking.set_tags(run_id, found.tags)
     tracking.log_artifacts(run_id, {"history.csv": history, "model_summary.txt": repr(fitted.pipeline), **found.files})
     final = {k: float(v) for k, v in row.items() if k != "epoch"}
     test = f"  test_acc {found.metrics['test_accuracy']:.4g}" if "test_accuracy" in found.metrics else ""
-    print(f"{prefix}{baseline.NAME}: val_acc {row['val_accuracy']:.4g}{test}  val_brier {row['val_brier']:.4g}  "
-          f"({fitted.fit_seconds:.1f}s)", flush=True)
+    print(
+        f"{prefix}{baseline.NAME}: val_acc {row['val_accuracy']:.4g}{test}  val_brier {row['val_brier']:.4g}  "
+        f"({fitted.fit_seconds:.1f}s)",
+        flush=True,
+    )
     return BaselineOutcome(fitted, {**final, **found.metrics}, found.calibrated)
