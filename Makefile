@@ -40,10 +40,10 @@ worker: $(STAMP) ## One worker for a chief elsewhere: ARGS="sweep.oracle_host=H 
 server: $(STAMP) ## MLflow tracking server for workers (SERVER_HOST=127.0.0.1 PORT=5000; SERVER_ARGS="--backend-store-uri ...")
 	$(PROBSWEEP) server --host $(SERVER_HOST) --port $(PORT) $(SERVER_ARGS)
 
-best: $(STAMP) ## Retrain the best config of SWEEP (default seed-question), log and register the model
+best: $(STAMP) ## Retrain the better of SWEEP's best trial and its baseline; register it as @champion
 	$(PROBSWEEP) best $(SWEEP)
 
-predict: $(STAMP) ## Top classes for TEXT="..." or FILE=texts.txt with the registered best model
+predict: $(STAMP) ## Calibrated probabilities and accept/reject for TEXT="..." or FILE=texts.txt (@champion)
 	$(PROBSWEEP) predict $(if $(FILE),--file "$(FILE)") $(if $(TEXT),"$(TEXT)") $(ARGS)
 
 report: $(STAMP) ## Rebuild sweeps/$(SWEEP)/report/index.html from MLflow alone (no retraining)

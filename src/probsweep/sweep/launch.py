@@ -26,7 +26,7 @@ from probsweep import tracking
 from probsweep.config import ConfigError
 from probsweep.data.loading import load_dataset
 from probsweep.sweep.chief import serve
-from probsweep.sweep.run import checked, finish, parent_run, prepare_dir
+from probsweep.sweep.run import baseline_run, checked, finish, parent_run, prepare_dir
 from probsweep.sweep.tuner import SweepTuner
 
 TERM_GRACE = 30.0  # seconds a worker gets to end its run as KILLED before SIGKILL
@@ -93,6 +93,8 @@ def launch(cfg: DictConfig, overrides: Sequence[str] = ()) -> str:
         try:
             for w in workers:
                 w.proc = start(w.tuner_id)
+            if cfg.search.baseline:  # here, while the workers start up
+                baseline_run(cfg, data, experiment_id, parent)
             supervise(workers, start, tuner.oracle, servicer, sw,
                       lambda w: tracking.end_stale_runs(experiment_id, f"tags.worker = '{w}' and {children}"))
         finally:
