@@ -23,7 +23,7 @@ def test_default_config_is_the_seed():
     assert (cfg.model.embed_dim, cfg.model.gru_units, cfg.model.conv_filters, cfg.model.kernel_size) == (100, 32, 32, 3)
     assert (cfg.data.max_len, cfg.data.synthetic.n_classes, cfg.train.learning_rate) == (150, 102, 0.001)
     assert cfg.model.activation.value == "sigmoid" and cfg.model.loss.value == "sparse_categorical_crossentropy"
-    assert cfg.train.jit_compile is True and cfg.model.trainable_embedding is False
+    assert cfg.train.jit_compile is True and cfg.model.trainable_embedding == "auto"
 
 
 def test_unknown_key_and_bad_value_fail_with_one_line():

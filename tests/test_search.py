@@ -7,6 +7,7 @@ import pytest
 from probsweep.sweep import space as search
 from probsweep.config import ConfigError, validate
 from probsweep.sweep.tuner import check_declarable
+from probsweep.report.tables import metric_names
 from conftest import compose_config
 
 SPACE = {
@@ -56,3 +57,28 @@ def test_values_of_the_wrong_type_and_keras_tuner_rules_fail_before_any_trial():
         search.check_space(base, search.parse({"model.activation": {"choice": ["softmax", "tanhh"]}}))
     with pytest.raises(ConfigError, match="step"):
         check_declarable(search.parse({"train.epochs": {"int": [1, 30], "sampling": "log"}}))
+
+
+def test_tune_space_parses_declares_and_keeps_to_probability_heads():
+    cfg = validate(compose_config(["search=tune"]))
+    entries = search.parse(cfg.search.space)
+    search.check_space(cfg, entries)
+    check_declarable(entries)
+    hp = kt.HyperParameters()
+    search.declare(hp, entries)
+    assert {"train.learning_rate", "model.gru_units", "model.conv_filters", "model.dropout", "model.label_smoothing",
+            "model.embed_dim", "train.batch_size"} <= {p.name for p in hp.space}
+    heads = {label: (b["model.activation"], b["model.loss"]) for label, b in entries[0].bundles.items()}
+    assert set(heads.values()) == {("softmax", "categorical_crossentropy"), ("sigmoid", "binary_crossentropy")}
+    for label in heads:  # every head with every smoothing is a valid trial
+        search.apply(cfg, {"head": label, "model.label_smoothing": 0.2}, entries)
+    # The search config brings its tuner, budget and early stopping; the command line still wins.
+    assert cfg.tuner.kind == "bayesian" and cfg.tuner.max_trials >= 10
+    assert cfg.train.early_stopping.enabled and cfg.train.epochs >= 50
+    assert cfg.search.objective in metric_names() and cfg.train.early_stopping.monitor in metric_names()
+    assert validate(compose_config(["search=tune", "tuner=hyperband"])).tuner.kind == "hyperband"
+
+
+def test_the_seed_question_space_trains_for_its_epochs_without_early_stopping():
+    cfg = validate(compose_config())
+    assert not cfg.train.early_stopping.enabled and cfg.tuner.kind == "random"

@@ -25,15 +25,18 @@ def run_sweep(cfg: DictConfig) -> str:
     entries = search.parse(cfg.search.space)
     search.check_space(cfg, entries)
     check_declarable(entries)
-    if cfg.search.objective not in reporting.metric_names():
-        raise ConfigError(f"search.objective={cfg.search.objective!r} is not a logged metric: use one of "
-                          f"{', '.join(reporting.metric_names())}")
+    for key, name in (("search.objective", cfg.search.objective), ("train.early_stopping.monitor", cfg.train.early_stopping.monitor)):
+        if name not in reporting.metric_names():
+            raise ConfigError(f"{key}={name!r} is not a logged metric: use one of {', '.join(reporting.metric_names())}")
     if cfg.tuner.kind == "hyperband" and any(e.name == "train.epochs" for e in entries):
         raise ConfigError("tuner=hyperband sets the epochs itself: remove train.epochs from the search space")
     sweep_dir = sweep_dir_of(cfg.sweep)
     if cfg.sweep.restart and sweep_dir.exists():
         shutil.rmtree(sweep_dir)
     data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
+    if data.embedding_matrix is not None and any(e.name == "model.embed_dim" for e in entries):
+        entries = [e for e in entries if e.name != "model.embed_dim"]  # the vectors fix the dimension
+        print(f"pretrained vectors fix model.embed_dim={cfg.model.embed_dim}: left out of the search space")
     experiment_id = tracking.setup(cfg.tracking.uri, cfg.sweep.name)
     id_file = sweep_dir / "parent_run_id"
     resume_id = id_file.read_text().strip() if id_file.exists() else None

@@ -24,6 +24,16 @@ class Trained:
     model: keras.Model
     loss: HeadLoss  # loss.path says which code path the loss took (model.PATH_*)
     monitor: ProbabilityMonitor
+    best_epoch: int  # 1-based epoch whose weights the model holds: the last, or early stopping's best
+
+    @property
+    def epochs_trained(self) -> int:
+        return len(self.monitor.rows)
+
+    @property
+    def restored(self) -> bool:
+        """True when early stopping put back the weights of an epoch before the last."""
+        return self.best_epoch < self.epochs_trained
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -46,6 +56,11 @@ def fit(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Dataset, seed: int
     activation, loss_name = head(model_cfg)
     monitor = ProbabilityMonitor(data.x_val, data.y_val, activation, loss_name, n_probes=train_cfg.probe_examples,
                                  batch_size=eval_batch(len(data.y_val)))
+    es = train_cfg.early_stopping
+    # After the monitor, which puts the probability metrics in the epoch's logs. Keras restores the
+    # best epoch's weights at the end of training, stopped early or not.
+    stopper = keras.callbacks.EarlyStopping(monitor=es.monitor, mode=es.direction, patience=es.patience,
+                                            min_delta=es.min_delta, restore_best_weights=True) if es.enabled else None
     model.fit(
         batches(data.x_train, encode_targets(data.y_train, n, model_cfg.loss), train_cfg.batch_size, seed,
                 train_cfg.drop_remainder),
@@ -53,10 +68,11 @@ def fit(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Dataset, seed: int
         epochs=train_cfg.epochs,
         shuffle=False,  # `batches` reshuffles every epoch itself
         validation_batch_size=eval_batch(len(data.y_val)),
-        callbacks=[monitor, *callbacks],
+        callbacks=[monitor, *([stopper] if stopper else []), *callbacks],
         verbose=0,
     )
-    return Trained(model=model, loss=loss, monitor=monitor)
+    best = stopper.best_epoch + 1 if stopper and stopper.best_weights is not None else len(monitor.rows)
+    return Trained(model=model, loss=loss, monitor=monitor, best_epoch=best)
 
 
 def batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, drop_remainder: bool):

@@ -19,7 +19,7 @@ from probsweep.probs import analysis
 from probsweep import tracking
 from probsweep.config import MismatchPath, head, is_mismatch
 from probsweep.data.loading import Dataset
-from probsweep.train.model import HeadLossMismatchWarning, mismatch_message
+from probsweep.train.model import HeadLossMismatchWarning, mismatch_message, trainable_embedding
 from probsweep.train.callbacks import EpochLogger, ProgressLine
 from probsweep.train.fit import Trained, fit, predict_raw
 
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Outcome:
     trained: Trained
-    final: Dict[str, float]  # the last epoch's metrics: what this config gives if you train it as written
+    final: Dict[str, float]  # the metrics of the epoch the model holds (the last, or early stopping's best)
 
 
 def model_summary(model: keras.Model) -> str:
@@ -60,6 +60,11 @@ def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
                 extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> Outcome:
     """Log config, data and head tags; train with per-epoch MLflow logging; log the artifacts."""
     log_inputs(cfg, data, run_id)
+    trainable = trainable_embedding(cfg.model.trainable_embedding, data.embedding_matrix is not None)
+    tracking.log_params(run_id, {"resolved.trainable_embedding": trainable})
+    print(f"{prefix}embedding {'trained' if trainable else 'frozen'} (model.trainable_embedding="
+          f"{cfg.model.trainable_embedding}, {'with' if data.embedding_matrix is not None else 'no'} pretrained vectors); "
+          f"max_len {data.x_train.shape[1]}", flush=True)
     activation, loss = head(cfg.model)
     if is_mismatch(activation, loss):  # say it before training, not after
         message = mismatch_message(activation, loss, MismatchPath(cfg.model.mismatch_path).value)
@@ -74,13 +79,27 @@ def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
     # Which code path the loss took is only known once Keras has traced it.
     tracking.set_tags(run_id, {"loss_path": trained.loss.path or "unknown"})
     history, probes = trained.monitor.history, trained.monitor.probe_frame()
+    best = history.iloc[trained.best_epoch - 1]
+    # The monitor kept the last epoch's validation outputs; after early stopping restored an earlier
+    # epoch, the model's own outputs are that epoch's (one more pass over validation).
+    raw_val = predict_raw(trained.model, data.x_val) if trained.restored else trained.monitor.last_raw
+    # Final values at one step past the last epoch when an earlier epoch was restored, as MLflow's
+    # Keras autologging does: the run's latest metrics (the trial table, the objective) are the
+    # restored epoch's, and the curves keep every epoch trained.
+    step = len(history) + trained.restored
+    if cfg.train.early_stopping.enabled:
+        tracking.log_metrics(run_id, {"best_epoch": trained.best_epoch, "stopped_epoch": trained.epochs_trained}, step=step)
+        print(f"{prefix}early stopping on {cfg.train.early_stopping.monitor}: kept epoch {trained.best_epoch} "
+              f"of {trained.epochs_trained}", flush=True)
+    if trained.restored:
+        tracking.log_metrics(run_id, {k: float(v) for k, v in best.items() if k != "epoch"}, step=step)
     has_test = len(data.y_test) > 0
     found = analysis.analyse(
-        trained.monitor.last_raw, data.y_val,  # the last epoch's validation outputs: no second pass
+        raw_val, data.y_val,
         predict_raw(trained.model, data.x_test) if has_test else None, data.y_test if has_test else None,
         activation, loss, is_mismatch(activation, loss), trained.loss.path, history, probes, cfg.train.target_precision,
     )
-    tracking.log_metrics(run_id, found.metrics, step=len(history))
+    tracking.log_metrics(run_id, found.metrics, step=step)
     tracking.set_tags(run_id, found.tags)
     tracking.log_artifacts(run_id, {
         "history.csv": history,
@@ -88,5 +107,7 @@ def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
         "probes.csv": probes,
         **found.files,
     })
-    final = {k: float(v) for k, v in history.iloc[-1].items() if k != "epoch"}
+    final = {k: float(v) for k, v in best.items() if k != "epoch"}
+    if cfg.train.early_stopping.enabled:
+        final.update(best_epoch=float(trained.best_epoch), stopped_epoch=float(trained.epochs_trained))
     return Outcome(trained=trained, final={**final, **found.metrics})
