@@ -12,6 +12,7 @@ each: the seed's recommended configuration as it was before issue 7 (frozen rand
 regression. On the real benchmark they reached 31%, 86% and 90% in-scope accuracy.
 
     PYTHONPATH=src nice -n 5 .venv/bin/python benchmarks/real_data.py [--trials 12] [--baselines] [overrides ...]
+    PYTHONPATH=src .venv/bin/python benchmarks/real_data.py --summary /tmp/probsweep-bench-XXXX   # a stopped run's best so far
 """
 from __future__ import annotations
 
@@ -45,6 +46,11 @@ BASELINES = {  # the issue's reference runs, as overrides of data=intents
 }
 
 
+SWEEP = "bench-intents"
+SPACE = ("train.learning_rate", "model.gru_units", "model.conv_filters", "model.dropout", "model.label_smoothing",
+         "model.embed_dim", "train.batch_size")
+
+
 def config(overrides):
     register()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -60,19 +66,28 @@ def show(metrics: dict) -> None:
 def sweep(trials: int, overrides, store: Path) -> None:
     from probsweep.cli.sweep import sweep as run_sweep
 
-    cfg = config(["search=tune", f"tuner.max_trials={trials}", "sweep.name=bench-intents",
+    cfg = config(["search=tune", f"tuner.max_trials={trials}", f"sweep.name={SWEEP}",
                   f"sweep.dir={store / 'sweeps'}", "train.verbose=1", *overrides])
     t0 = time.time()
-    parent = run_sweep(cfg)
-    wall = time.time() - t0
+    run_sweep(cfg)
+    print(f"\nwall time of the whole command: {(time.time() - t0) / 60:.1f} min")
+    summary(cfg.search.objective, cfg.search.direction)
+
+
+def summary(objective: str = "val_accuracy", direction: str = "max") -> None:
+    """The best finished trial so far, from MLflow alone: also for a sweep stopped before its budget."""
     client = MlflowClient()
-    best_run = client.get_run(client.get_run(parent).data.tags["best_run_id"])
-    children = client.search_runs([best_run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'")
-    print(f"\n== tuning sweep on the intents stand-in: {len(children)} trials in {wall / 60:.1f} min "
-          f"(search=tune, tuner {cfg.tuner.kind}) ==")
-    print(f"best trial {best_run.data.tags.get('trial_id')}: " + ", ".join(
-        f"{k}={best_run.data.params.get(k)}" for k in ("head", *cfg.search.space) if k in best_run.data.params))
-    show(best_run.data.metrics)
+    exp = client.get_experiment_by_name(SWEEP)
+    parent = client.search_runs([exp.experiment_id], "tags.kind = 'sweep'")[0]
+    trials = client.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    done = [r for r in trials if r.info.status == "FINISHED" and objective in r.data.metrics]
+    best = sorted(done, key=lambda r: r.data.metrics[objective], reverse=direction == "max")[0]
+    end = max(r.info.end_time or 0 for r in done)
+    print(f"\n== search=tune on the intents stand-in: {len(done)} finished trials of {len(trials)} in "
+          f"{(end - parent.info.start_time) / 60000:.1f} min (data loading to the last trial's end) ==")
+    shown = {k: v for k, v in best.data.params.items() if k == "head" or k in SPACE}
+    print(f"best trial {best.data.tags.get('trial_id')}: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+    show(best.data.metrics)
 
 
 def baselines(overrides, store: Path) -> None:
@@ -125,10 +140,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=12, help="tuner.max_trials")
     ap.add_argument("--baselines", action="store_true", help="train the reference runs instead of sweeping")
+    ap.add_argument("--summary", metavar="STORE", help="only print the best trial of an earlier (or stopped) run's store")
     ap.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data.synthetic.train_per_class=20")
     args = ap.parse_args()
-    store = Path(tempfile.mkdtemp(prefix="probsweep-bench-"))
+    store = Path(args.summary or tempfile.mkdtemp(prefix="probsweep-bench-"))
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store / 'mlflow.db'}"
+    if args.summary:
+        return summary()
     print(f"MLflow store: {os.environ['MLFLOW_TRACKING_URI']}   started {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}", flush=True)
     (baselines if args.baselines else lambda o, s: sweep(args.trials, o, s))(args.overrides, store)
