@@ -7,7 +7,7 @@ import pytest
 from probsweep.sweep import space as search
 from probsweep.config import ConfigError, validate
 from probsweep.sweep.tuner import check_declarable
-from probsweep.report.tables import metric_names
+from probsweep.probs.metrics import OBJECTIVES
 from conftest import compose_config
 
 SPACE = {
@@ -75,7 +75,7 @@ def test_tune_space_parses_declares_and_keeps_to_probability_heads():
     # The search config brings its tuner, budget and early stopping; the command line still wins.
     assert cfg.tuner.kind == "bayesian" and cfg.tuner.max_trials >= 10
     assert cfg.train.early_stopping.enabled and cfg.train.epochs >= 50
-    assert cfg.search.objective in metric_names() and cfg.train.early_stopping.monitor in metric_names()
+    assert cfg.search.objective in OBJECTIVES and cfg.train.early_stopping.monitor in OBJECTIVES
     assert validate(compose_config(["search=tune", "tuner=hyperband"])).tuner.kind == "hyperband"
 
 

@@ -10,8 +10,10 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from probsweep.config import ModelConfig, TrainConfig, head
+from probsweep.config import ConfigError, ModelConfig, TrainConfig
+from probsweep.head import Head
 from probsweep.data.loading import Dataset
+from probsweep.probs.metrics import METRICS, OBJECTIVES
 from probsweep.train.model import HeadLoss, build_model, compile_model, encode_targets
 from probsweep.train.callbacks import ProbabilityMonitor
 
@@ -53,18 +55,18 @@ def fit(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Dataset, seed: int
     loss = compile_model(model, model_cfg, train_cfg.learning_rate, train_cfg.jit_compile)
     n = data.n_classes
     val_in_scope = data.y_val >= 0
-    activation, loss_name = head(model_cfg)
-    monitor = ProbabilityMonitor(data.x_val, data.y_val, activation, loss_name, n_probes=train_cfg.probe_examples,
+    head = Head.of(model_cfg)
+    monitor = ProbabilityMonitor(data.x_val, data.y_val, head, n_probes=train_cfg.probe_examples,
                                  batch_size=eval_batch(len(data.y_val)))
     es = train_cfg.early_stopping
     # After the monitor, which puts the probability metrics in the epoch's logs. Keras restores the
     # best epoch's weights at the end of training, stopped early or not.
-    stopper = keras.callbacks.EarlyStopping(monitor=es.monitor, mode=es.direction, patience=es.patience,
+    stopper = keras.callbacks.EarlyStopping(monitor=es.monitor, mode=stopping_direction(es), patience=es.patience,
                                             min_delta=es.min_delta, restore_best_weights=True) if es.enabled else None
     model.fit(
-        batches(data.x_train, encode_targets(data.y_train, n, model_cfg.loss), train_cfg.batch_size, seed,
+        batches(data.x_train, encode_targets(data.y_train, n, head), train_cfg.batch_size, seed,
                 train_cfg.drop_remainder),
-        validation_data=(data.x_val[val_in_scope], encode_targets(data.y_val[val_in_scope], n, model_cfg.loss)),
+        validation_data=(data.x_val[val_in_scope], encode_targets(data.y_val[val_in_scope], n, head)),
         epochs=train_cfg.epochs,
         shuffle=False,  # `batches` reshuffles every epoch itself
         validation_batch_size=eval_batch(len(data.y_val)),
@@ -73,6 +75,16 @@ def fit(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Dataset, seed: int
     )
     best = stopper.best_epoch + 1 if stopper and stopper.best_weights is not None else len(monitor.rows)
     return Trained(model=model, loss=loss, monitor=monitor, best_epoch=best)
+
+
+def stopping_direction(es) -> str:
+    """min or max for train.early_stopping: as configured, else the monitored metric's better side."""
+    metric = METRICS.get(es.monitor)
+    direction = es.direction or (metric.direction if metric else None)
+    if metric is None or not metric.per_epoch or direction is None:
+        raise ConfigError(f"train.early_stopping.monitor={es.monitor!r} must be a per-epoch metric ({', '.join(OBJECTIVES)})"
+                          + ("" if metric is None else ", and this one needs train.early_stopping.direction=min or max"))
+    return direction
 
 
 def batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, drop_remainder: bool):
