@@ -80,6 +80,8 @@ def summary(objective: str = "val_accuracy", direction: str = "max") -> None:
     exp = client.get_experiment_by_name(SWEEP)
     parent = client.search_runs([exp.experiment_id], "tags.kind = 'sweep'")[0]
     trials = client.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    others = [r for r in trials if r.data.tags.get("kind") != "trial"]  # e.g. the linear baseline's run
+    trials = [r for r in trials if r.data.tags.get("kind") == "trial"]
     done = [r for r in trials if r.info.status == "FINISHED" and objective in r.data.metrics]
     best = sorted(done, key=lambda r: r.data.metrics[objective], reverse=direction == "max")[0]
     end = max(r.info.end_time or 0 for r in done)
@@ -88,6 +90,9 @@ def summary(objective: str = "val_accuracy", direction: str = "max") -> None:
     shown = {k: v for k, v in best.data.params.items() if k == "head" or k in SPACE}
     print(f"best trial {best.data.tags.get('trial_id')}: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
     show(best.data.metrics)
+    for r in others:
+        print(f"\n{r.data.tags.get('kind')} run {r.info.run_name}:")
+        show(r.data.metrics)
 
 
 def baselines(overrides, store: Path) -> None:
@@ -98,10 +103,7 @@ def baselines(overrides, store: Path) -> None:
         run_id = train(config([*extra, "train.verbose=1", *overrides]))
         print(f"\n== {name}: {(time.time() - t0) / 60:.1f} min ==")
         show(MlflowClient().get_run(run_id).data.metrics)
-    try:
-        from probsweep.probs import baseline  # noqa: F401  (issue 7's TF-IDF baseline, when present)
-    except ImportError:
-        linear_baseline(config(list(overrides)))
+    linear_baseline(config(list(overrides)))
 
 
 def linear_baseline(cfg) -> None:
