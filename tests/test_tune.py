@@ -9,6 +9,7 @@ from probsweep import tracking
 from probsweep.cli.sweep import sweep
 from probsweep.config import validate
 from probsweep.data.loading import load_dataset
+from probsweep.head import Head
 from probsweep.probs import calibration as cal
 from probsweep.train.fit import predict_raw
 from probsweep.train.tracked import tracked_fit
@@ -44,7 +45,7 @@ def test_early_stopping_restores_the_best_epoch_and_reports_its_metrics(store):
     inside = data.y_val >= 0
     assert outcome.final["val_max_prob"] == pytest.approx(row.val_max_prob) != history.val_max_prob.iloc[-1]
     assert outcome.final["val_accuracy"] == pytest.approx(float((raw[inside].argmax(1) == data.y_val[inside]).mean()))
-    t = cal.fit_temperature(cal.logits_from_outputs(raw[inside], "softmax", "sparse_categorical_crossentropy"), data.y_val[inside])
+    t = cal.fit_temperature(cal.logits_from_outputs(raw[inside], Head.of(cfg.model)), data.y_val[inside])
     assert outcome.final["temperature"] == pytest.approx(t, rel=1e-4)
     # MLflow keeps every epoch trained, then the restored epoch one step later, as its Keras autologging does.
     client = MlflowClient(store["uri"])
