@@ -63,6 +63,19 @@ def test_label_smoothing_with_sparse_loss_is_refused_with_the_fix():
     assert ok.model.label_smoothing == 0.1
 
 
+@pytest.mark.parametrize("override,named", [
+    ("model.trainable_embedding=maybe", "model.trainable_embedding='maybe' must be auto, true or false"),
+    ("data.max_len=long", "data.max_len='long' must be a positive number of tokens or auto"),
+    ("data.max_len=0", "data.max_len=0"),
+    ("train.early_stopping.direction=up", "train.early_stopping: direction='up'"),
+])
+def test_auto_keys_and_early_stopping_refuse_bad_values_by_name(override, named):
+    with pytest.raises(ConfigError) as err:
+        validate(compose_config([override]))
+    assert named in str(err.value) and "\n" not in str(err.value)
+    assert validate(compose_config(["data.max_len=auto", "model.trainable_embedding=true"])).data.max_len == "auto"
+
+
 def test_file_data_needs_a_path():
     with pytest.raises(ConfigError, match="data.path"):
         validate(compose_config(["data=file"]))

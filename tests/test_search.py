@@ -82,3 +82,16 @@ def test_tune_space_parses_declares_and_keeps_to_probability_heads():
 def test_the_seed_question_space_trains_for_its_epochs_without_early_stopping():
     cfg = validate(compose_config())
     assert not cfg.train.early_stopping.enabled and cfg.tuner.kind == "random"
+
+
+def test_early_stopping_direction_comes_from_the_monitored_metric_unless_set():
+    from probsweep.train.fit import stopping_direction
+
+    es = validate(compose_config(["search=tune"])).train.early_stopping
+    assert stopping_direction(es) == "max"  # val_accuracy
+    assert stopping_direction({**es, "monitor": "val_brier"}) == "min"
+    assert stopping_direction({**es, "monitor": "val_max_prob", "direction": "min"}) == "min"
+    with pytest.raises(ConfigError, match="needs train.early_stopping.direction"):
+        stopping_direction({**es, "monitor": "val_max_prob"})  # a level: neither side is better
+    with pytest.raises(ConfigError, match="train.early_stopping.monitor='val_acc'"):
+        stopping_direction({**es, "monitor": "val_acc"})

@@ -79,11 +79,14 @@ def fit(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Dataset, seed: int
 
 def stopping_direction(es) -> str:
     """min or max for train.early_stopping: as configured, else the monitored metric's better side."""
-    metric = METRICS.get(es.monitor)
-    direction = es.direction or (metric.direction if metric else None)
-    if metric is None or not metric.per_epoch or direction is None:
-        raise ConfigError(f"train.early_stopping.monitor={es.monitor!r} must be a per-epoch metric ({', '.join(OBJECTIVES)})"
-                          + ("" if metric is None else ", and this one needs train.early_stopping.direction=min or max"))
+    monitor, direction = es["monitor"], es["direction"]
+    metric = METRICS.get(monitor)
+    direction = direction or (metric.direction if metric else None)
+    if metric is None or not metric.per_epoch:
+        raise ConfigError(f"train.early_stopping.monitor={monitor!r} must be a per-epoch metric: {', '.join(OBJECTIVES)}")
+    if direction is None:
+        raise ConfigError(f"train.early_stopping.monitor={monitor!r} has no better side: it needs "
+                          "train.early_stopping.direction=min or max")
     return direction
 
 
