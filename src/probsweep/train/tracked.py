@@ -47,16 +47,21 @@ def log_inputs(cfg: DictConfig, data: Dataset, run_id: str) -> None:
     tracking.log_dataset(run_id, data.frame, name=dataset_name(cfg.data), fingerprint=data.fingerprint)
     head = Head.of(cfg.model)
     tracking.set_tags(run_id, {"head": head.label, "head_loss_mismatch": str(head.mismatch).lower()})
-    # Rows dropped, split sizes, vector coverage: what the data became, beside what was asked for.
-    tracking.log_params(run_id, {f"data_report.{k}": v for k, v in data.report.items()})
+    # Rows dropped, split sizes, vector coverage: what the data became, beside what was asked for;
+    # and what `auto` became for the embedding.
+    tracking.log_params(run_id, {**{f"data_report.{k}": v for k, v in data.report.items()},
+                                 "resolved.trainable_embedding": trains_embedding(cfg, data)})
+
+
+def trains_embedding(cfg: DictConfig, data: Dataset) -> bool:
+    return trainable_embedding(cfg.model.trainable_embedding, data.embedding_matrix is not None)
 
 
 def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
                 extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> Outcome:
     """Log config, data and head tags; train with per-epoch MLflow logging; log the artifacts."""
     log_inputs(cfg, data, run_id)
-    trainable = trainable_embedding(cfg.model.trainable_embedding, data.embedding_matrix is not None)
-    tracking.log_params(run_id, {"resolved.trainable_embedding": trainable})
+    trainable = trains_embedding(cfg, data)
     print(f"{prefix}embedding {'trained' if trainable else 'frozen'} (model.trainable_embedding="
           f"{str(cfg.model.trainable_embedding).lower()}, {'with' if data.embedding_matrix is not None else 'no'} "
           f"pretrained vectors); max_len {data.x_train.shape[1]}", flush=True)
