@@ -20,7 +20,7 @@ No word vectors: `generate` returns None for them. Same seed, same data.
 """
 from __future__ import annotations
 
-from typing import List, Tuple
+
 
 import numpy as np
 import pandas as pd
@@ -44,7 +44,7 @@ ZIPF = 1.1  # word frequencies within a role fall off as 1 / rank**ZIPF
 MEAN_LEN = 8.0
 
 
-def generate(cfg: SyntheticConfig, seed: int, words) -> Tuple[pd.DataFrame, None]:
+def generate(cfg: SyntheticConfig, seed: int, words) -> tuple[pd.DataFrame, None]:
     """Columns text, label, split; `words(n, rng, taken)` makes `n` new pseudo-words."""
     if cfg.n_classes < 2 or not 1 <= cfg.n_groups <= cfg.n_classes:
         raise ValueError(f"need 2 <= n_classes and 1 <= n_groups <= n_classes (got {cfg.n_classes}, {cfg.n_groups})")
@@ -66,13 +66,13 @@ def generate(cfg: SyntheticConfig, seed: int, words) -> Tuple[pd.DataFrame, None
     zipf = {n: (1.0 / np.arange(1, n + 1) ** ZIPF) / (1.0 / np.arange(1, n + 1) ** ZIPF).sum()
             for n in {per_intent, per_domain, n_function, n_slot, n_oos}}
 
-    def pick(pool: List[str], k: int) -> List[str]:
+    def pick(pool: list[str], k: int) -> list[str]:
         return list(np.asarray(pool, dtype=object)[rng.choice(len(pool), size=k, p=zipf[len(pool)])]) if k else []
 
     def length() -> int:
         return int(np.clip(round(rng.gamma(6.0, MEAN_LEN / 6.0)), cfg.min_len, cfg.max_len))
 
-    def query(c: int) -> List[str]:
+    def query(c: int) -> list[str]:
         n = length()
         if c < 0:  # out of scope
             counts = rng.multinomial(n, OOS_MIX)

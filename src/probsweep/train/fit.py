@@ -4,19 +4,18 @@ Callers (the `train` command, the tuner's trial hook) add their own callbacks.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import keras
 import numpy as np
 
 from probsweep.config import ConfigError, ModelConfig, TrainConfig
-from probsweep.head import Head
 from probsweep.data.loading import Dataset
+from probsweep.head import Head
 from probsweep.probs.metrics import METRICS, OBJECTIVES
-from probsweep.train.model import HeadLoss, build_model, compile_model, encode_targets
 from probsweep.train.callbacks import ProbabilityMonitor
-
+from probsweep.train.model import HeadLoss, build_model, compile_model, encode_targets
 
 EVAL_BATCH_CAP = 4096  # rows per inference batch: bounds memory on users' larger data sets
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import io
 import logging
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Sequence
 
 import keras
 from omegaconf import DictConfig
@@ -18,9 +18,9 @@ from probsweep import tracking
 from probsweep.data.loading import Dataset
 from probsweep.head import Head
 from probsweep.probs import analysis
-from probsweep.train.model import HeadLossMismatchWarning, trainable_embedding
 from probsweep.train.callbacks import EpochLogger, ProgressLine
 from probsweep.train.fit import Trained, fit, predict_raw
+from probsweep.train.model import HeadLossMismatchWarning, resolve_trainable_embedding
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Outcome:
     trained: Trained
-    final: Dict[str, float]  # the metrics of the epoch the model holds (the last, or early stopping's best)
+    final: dict[str, float]  # the metrics of the epoch the model holds (the last, or early stopping's best)
 
 
 def model_summary(model: keras.Model) -> str:
@@ -54,7 +54,7 @@ def log_inputs(cfg: DictConfig, data: Dataset, run_id: str) -> None:
 
 
 def trains_embedding(cfg: DictConfig, data: Dataset) -> bool:
-    return trainable_embedding(cfg.model.trainable_embedding, data.embedding_matrix is not None)
+    return resolve_trainable_embedding(cfg.model.trainable_embedding, data.embedding_matrix is not None)
 
 
 def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
@@ -94,19 +94,29 @@ def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
     if trained.restored:
         tracking.log_metrics(run_id, {k: float(v) for k, v in best.items() if k != "epoch"}, step=step)
     has_test = len(data.y_test) > 0
+    assert trained.monitor.last_raw is not None, "the monitor keeps the last epoch's outputs"
     found = analysis.analyse(
-        head, raw_val, data.y_val,
-        raw_test=predict_raw(trained.model, data.x_test) if has_test else None, y_test=data.y_test if has_test else None,
-        loss_path=trained.loss.path, history=history, probes=probes, target_precision=cfg.train.target_precision,
+        head,
+        raw_val,
+        data.y_val,
+        raw_test=predict_raw(trained.model, data.x_test) if has_test else None,
+        y_test=data.y_test if has_test else None,
+        loss_path=trained.loss.path,
+        history=history,
+        probes=probes,
+        target_precision=cfg.train.target_precision,
     )
     tracking.log_metrics(run_id, found.metrics, step=step)
     tracking.set_tags(run_id, found.tags)
-    tracking.log_artifacts(run_id, {
-        "history.csv": history,
-        "model_summary.txt": model_summary(trained.model),
-        "probes.csv": probes,
-        **found.files,
-    })
+    tracking.log_artifacts(
+        run_id,
+        {
+            "history.csv": history,
+            "model_summary.txt": model_summary(trained.model),
+            "probes.csv": probes,
+            **found.files,
+        },
+    )
     final = {k: float(v) for k, v in best.items() if k != "epoch"}
     if cfg.train.early_stopping.enabled:
         final.update(best_epoch=float(trained.best_epoch), stopped_epoch=float(trained.epochs_trained))
