@@ -111,7 +111,8 @@ def test_max_len_auto_is_the_99th_percentile_of_training_token_counts(tmp_path):
     assert d.x_train.shape[1] == d.x_val.shape[1] == d.report["max_len"] == 100
     assert d.report["train_tokens_p99"] == pytest.approx(99.01) and d.report["train_texts_truncated"] == 0.0
     short = [{"text": "a b c", "label": "ab"[i % 2], "split": s} for i in range(10) for s in ("train", "val")]
-    assert load(write(pd.DataFrame(short), tmp_path / "s.csv"), split_column="split", max_len="auto").report["max_len"] == 8  # the floor
+    d = load(write(pd.DataFrame(short), tmp_path / "s.csv"), split_column="split", max_len="auto")
+    assert d.report["max_len"] == 8  # the floor
     long = [{"text": "w " * 400, "label": "ab"[i % 2], "split": s} for i in range(10) for s in ("train", "val")]
     d = load(write(pd.DataFrame(long), tmp_path / "l.csv"), split_column="split", max_len="auto")
     assert d.report["max_len"] == 150 and d.report["train_texts_truncated"] == 1.0  # the cap

@@ -6,8 +6,8 @@ import pytest
 
 from conftest import compose_config
 from probsweep.config import ConfigError, validate
-from probsweep.sweep import space as search
 from probsweep.probs.metrics import OBJECTIVES
+from probsweep.sweep import space as search
 from probsweep.sweep.tuner import check_declarable
 
 SPACE = {

@@ -1,10 +1,12 @@
 """Early stopping restores the best epoch, and the tuning space runs end to end on a tiny intents profile."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+from conftest import compose_config
 from probsweep import tracking
 from probsweep.cli.sweep import sweep
 from probsweep.config import validate
@@ -13,24 +15,46 @@ from probsweep.head import Head
 from probsweep.probs import calibration as cal
 from probsweep.train.fit import predict_raw
 from probsweep.train.tracked import tracked_fit
-from conftest import compose_config
 
 pytestmark = pytest.mark.slow
 
 # The intents profile shrunk to seconds: 6 intents in 2 domains, no vectors, out-of-scope queries in val/test.
-TINY_INTENTS = ["data=intents", "data.synthetic.n_classes=6", "data.synthetic.n_groups=2",
-                "data.synthetic.train_per_class=12", "data.synthetic.val_per_class=6", "data.synthetic.test_per_class=6",
-                "data.synthetic.vocab_words=300", "data.synthetic.oos_per_split=4", "data.synthetic.oos_test=6",
-                "train.jit_compile=false", "model.embed_dim=16", "model.gru_units=8", "model.conv_filters=8"]
+TINY_INTENTS = [
+    "data=intents",
+    "data.synthetic.n_classes=6",
+    "data.synthetic.n_groups=2",
+    "data.synthetic.train_per_class=12",
+    "data.synthetic.val_per_class=6",
+    "data.synthetic.test_per_class=6",
+    "data.synthetic.vocab_words=300",
+    "data.synthetic.oos_per_split=4",
+    "data.synthetic.oos_test=6",
+    "train.jit_compile=false",
+    "model.embed_dim=16",
+    "model.gru_units=8",
+    "model.conv_filters=8",
+]
 
 
 def test_early_stopping_restores_the_best_epoch_and_reports_its_metrics(store):
     # val_max_prob only grows as a softmax head learns: minimising it, epoch 1 is best, and training
     # stops after `patience` epochs without a new minimum.
-    cfg = validate(compose_config([*TINY_INTENTS, "model.activation=softmax", "train.learning_rate=0.01",
-                                   "train.epochs=6", "train.early_stopping.enabled=true", "train.batch_size=16",
-                                   "train.early_stopping.monitor=val_max_prob", "train.early_stopping.direction=min",
-                                   "train.early_stopping.patience=2", "train.verbose=0"]))
+    cfg = validate(
+        compose_config(
+            [
+                *TINY_INTENTS,
+                "model.activation=softmax",
+                "train.learning_rate=0.01",
+                "train.epochs=6",
+                "train.early_stopping.enabled=true",
+                "train.batch_size=16",
+                "train.early_stopping.monitor=val_max_prob",
+                "train.early_stopping.direction=min",
+                "train.early_stopping.patience=2",
+                "train.verbose=0",
+            ]
+        )
+    )
     data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
     with tracking.run(tracking.setup(None, "early"), "es", tags={}) as run_id:
         outcome = tracked_fit(cfg, data, run_id)
@@ -58,13 +82,24 @@ def test_early_stopping_restores_the_best_epoch_and_reports_its_metrics(store):
 
 
 def test_three_trial_tuning_sweep_on_a_tiny_intents_profile(store):
-    cfg = compose_config([*TINY_INTENTS, "search=tune", "tuner.max_trials=3", "tuner.initial_points=2",
-                          "train.epochs=3", "train.early_stopping.patience=1", f"sweep.dir={store['sweeps']}",
-                          "sweep.name=tune", "train.verbose=0"])
+    cfg = compose_config(
+        [
+            *TINY_INTENTS,
+            "search=tune",
+            "tuner.max_trials=3",
+            "tuner.initial_points=2",
+            "train.epochs=3",
+            "train.early_stopping.patience=1",
+            f"sweep.dir={store['sweeps']}",
+            "sweep.name=tune",
+            "train.verbose=0",
+        ]
+    )
     parent = sweep(cfg)
     client = MlflowClient(store["uri"])
-    trials = client.search_runs([client.get_experiment_by_name("tune").experiment_id],
-                                f"tags.`mlflow.parentRunId` = '{parent}'")
+    trials = client.search_runs(
+        [client.get_experiment_by_name("tune").experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'"
+    )
     assert len(trials) == 3 and all(r.info.status == "FINISHED" for r in trials)
     for r in trials:
         assert r.data.params["head"] in ("softmax+categorical", "sigmoid+binary")

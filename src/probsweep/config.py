@@ -100,7 +100,7 @@ class ModelConfig:
     _target_: str = "probsweep.train.model.seed_body"
     kwargs: dict[str, Any] = field(default_factory=dict)  # your builder's own keyword arguments
     embed_dim: int = 100  # the seed's 100-dimensional vectors; must equal the dimension of data.vectors_path
-    trainable_embedding: Any = "auto"  # auto | true | false; auto: frozen with pretrained vectors (as the seed), else trained
+    trainable_embedding: Any = "auto"  # auto | true | false; auto: frozen with pretrained vectors, else trained
     gru_units: int = 32  # per direction
     dropout: float = 0.1
     recurrent_dropout: float = 0.1

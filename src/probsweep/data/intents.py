@@ -18,9 +18,8 @@ from noise, while a trainable embedding (or a linear model on word counts) does 
 
 No word vectors: `generate` returns None for them. Same seed, same data.
 """
+
 from __future__ import annotations
-
-
 
 import numpy as np
 import pandas as pd
@@ -59,12 +58,18 @@ def generate(cfg: SyntheticConfig, seed: int, words) -> tuple[pd.DataFrame, None
     function, slots, unseen = words(n_function, rng, taken), words(n_slot, rng, taken), words(n_oos, rng, taken)
     domain_words = [words(per_domain, rng, taken) for _ in range(cfg.n_groups)]
     intent_words = [words(per_intent, rng, taken) for _ in range(cfg.n_classes)]
-    domain_of = np.array([d for d, idx in enumerate(np.array_split(np.arange(cfg.n_classes), cfg.n_groups)) for _ in idx])
-    siblings = [np.flatnonzero((domain_of == domain_of[c]) & (np.arange(cfg.n_classes) != c)) for c in range(cfg.n_classes)]
+    domain_of = np.array(
+        [d for d, idx in enumerate(np.array_split(np.arange(cfg.n_classes), cfg.n_groups)) for _ in idx]
+    )
+    siblings = [
+        np.flatnonzero((domain_of == domain_of[c]) & (np.arange(cfg.n_classes) != c)) for c in range(cfg.n_classes)
+    ]
     domain_names = words(cfg.n_groups, rng, taken)
     names = [f"{domain_names[domain_of[c]]}_{w}" for c, w in enumerate(words(cfg.n_classes, rng, taken))]
-    zipf = {n: (1.0 / np.arange(1, n + 1) ** ZIPF) / (1.0 / np.arange(1, n + 1) ** ZIPF).sum()
-            for n in {per_intent, per_domain, n_function, n_slot, n_oos}}
+    zipf = {
+        n: (1.0 / np.arange(1, n + 1) ** ZIPF) / (1.0 / np.arange(1, n + 1) ** ZIPF).sum()
+        for n in {per_intent, per_domain, n_function, n_slot, n_oos}
+    }
 
     def pick(pool: list[str], k: int) -> list[str]:
         return list(np.asarray(pool, dtype=object)[rng.choice(len(pool), size=k, p=zipf[len(pool)])]) if k else []
@@ -77,23 +82,38 @@ def generate(cfg: SyntheticConfig, seed: int, words) -> tuple[pd.DataFrame, None
         if c < 0:  # out of scope
             counts = rng.multinomial(n, OOS_MIX)
             stray = intent_words[int(rng.integers(cfg.n_classes))]
-            tokens = (pick(function, counts[0]) + pick(domain_words[int(rng.integers(cfg.n_groups))], counts[1])
-                      + pick(slots, counts[2]) + pick(unseen, counts[3]) + pick(stray, counts[4]))
+            tokens = (
+                pick(function, counts[0])
+                + pick(domain_words[int(rng.integers(cfg.n_groups))], counts[1])
+                + pick(slots, counts[2])
+                + pick(unseen, counts[3])
+                + pick(stray, counts[4])
+            )
         else:
             sib = int(rng.choice(siblings[c])) if len(siblings[c]) else c
             own = sib if rng.random() < VAGUE else c  # a vague query: all but one of its intent words are a sibling's
             first = pick(intent_words[sib if rng.random() < BORROW else c], 1)
             counts = rng.multinomial(n - 1, (OWN, SIBLING, DOMAIN, SLOT, 1.0 - OWN - SIBLING - DOMAIN - SLOT))
-            tokens = (first + pick(intent_words[own], counts[0]) + pick(intent_words[sib], counts[1])
-                      + pick(domain_words[domain_of[c]], counts[2]) + pick(slots, counts[3]) + pick(function, counts[4]))
+            tokens = (
+                first
+                + pick(intent_words[own], counts[0])
+                + pick(intent_words[sib], counts[1])
+                + pick(domain_words[domain_of[c]], counts[2])
+                + pick(slots, counts[3])
+                + pick(function, counts[4])
+            )
             if own != c:
                 tokens.append(pick(intent_words[c], 1)[0])
                 tokens = tokens[-n:] if len(tokens) > n else tokens
         return list(rng.permutation(np.asarray(tokens, dtype=object)))
 
     rows = []
-    oos_counts = {"train": 0, "val": cfg.oos_per_split, "test": cfg.oos_per_split if cfg.oos_test is None else cfg.oos_test}
-    for split, k in zip(SPLITS, (cfg.train_per_class, cfg.val_per_class, cfg.test_per_class)):
+    oos_counts = {
+        "train": 0,
+        "val": cfg.oos_per_split,
+        "test": cfg.oos_per_split if cfg.oos_test is None else cfg.oos_test,
+    }
+    for split, k in zip(SPLITS, (cfg.train_per_class, cfg.val_per_class, cfg.test_per_class), strict=True):
         rows += [(query(c), c, split) for c in range(cfg.n_classes) for _ in range(k)]
         rows += [(query(-1), -1, split) for _ in range(oos_counts[split])]
     labels = np.array([c for _, c, _ in rows])
@@ -102,12 +122,23 @@ def generate(cfg: SyntheticConfig, seed: int, words) -> tuple[pd.DataFrame, None
     for i in noisy:
         if len(siblings[labels[i]]):
             labels[i] = rng.choice(siblings[labels[i]])
-    frame = pd.DataFrame({"text": [" ".join(t) for t, _, _ in rows],
-                          "label": [names[c] if c >= 0 else OOS_LABEL for c in labels],
-                          "split": [s for _, _, s in rows]})
+    frame = pd.DataFrame(
+        {
+            "text": [" ".join(t) for t, _, _ in rows],
+            "label": [names[c] if c >= 0 else OOS_LABEL for c in labels],
+            "split": [s for _, _, s in rows],
+        }
+    )
     order = rng.permutation(len(frame))
     frame = frame.iloc[order].reset_index(drop=True)
-    frame.attrs = {"domain_of": {names[c]: domain_names[domain_of[c]] for c in range(cfg.n_classes)},
-                   "words": {"function": function, "slot": slots, "unseen": unseen,
-                             "domain": dict(zip(domain_names, domain_words)), "intent": dict(zip(names, intent_words))}}
+    frame.attrs = {
+        "domain_of": {names[c]: domain_names[domain_of[c]] for c in range(cfg.n_classes)},
+        "words": {
+            "function": function,
+            "slot": slots,
+            "unseen": unseen,
+            "domain": dict(zip(domain_names, domain_words, strict=True)),
+            "intent": dict(zip(names, intent_words, strict=True)),
+        },
+    }
     return frame, None

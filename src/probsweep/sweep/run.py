@@ -17,8 +17,8 @@ from probsweep.probs.metrics import METRICS, OBJECTIVES
 from probsweep.report import tables as reporting
 from probsweep.report.page import build_report
 from probsweep.sweep import space as search
-from probsweep.train.fit import stopping_direction
 from probsweep.sweep.tuner import SweepTuner, check_declarable, space_summary
+from probsweep.train.fit import stopping_direction
 from probsweep.train.model import body_arguments
 from probsweep.train.tracked import dataset_name, tracked_baseline
 

@@ -82,7 +82,9 @@ def stopping_direction(es) -> str:
     metric = METRICS.get(monitor)
     direction = direction or (metric.direction if metric else None)
     if metric is None or not metric.per_epoch:
-        raise ConfigError(f"train.early_stopping.monitor={monitor!r} must be a per-epoch metric: {', '.join(OBJECTIVES)}")
+        raise ConfigError(
+            f"train.early_stopping.monitor={monitor!r} must be a per-epoch metric: {', '.join(OBJECTIVES)}"
+        )
     if direction is None:
         raise ConfigError(f"train.early_stopping.monitor={monitor!r} has no better side: it needs "
                           "train.early_stopping.direction=min or max")

@@ -52,7 +52,8 @@ def build_model(
     # _convert_: the builder gets plain lists and dicts from model.kwargs, not OmegaConf containers.
     builder = {"_target_": cfg._target_, "_convert_": "all", **body_arguments(cfg)}
     if "trainable_embedding" in builder:  # `auto` becomes true or false: the body gets a plain bool
-        builder["trainable_embedding"] = resolve_trainable_embedding(builder["trainable_embedding"], embedding_matrix is not None)
+        has_vectors = embedding_matrix is not None
+        builder["trainable_embedding"] = resolve_trainable_embedding(builder["trainable_embedding"], has_vectors)
     try:
         body = instantiate(builder, vocab_size=vocab_size, n_classes=n_classes, max_len=max_len,
                            embedding_matrix=embedding_matrix)

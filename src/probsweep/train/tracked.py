@@ -104,19 +104,20 @@ def tracked_fit(
     best = history.iloc[trained.best_epoch - 1]
     # The monitor kept the last epoch's validation outputs; after early stopping restored an earlier
     # epoch, the model's own outputs are that epoch's (one more pass over validation).
+    assert trained.monitor.last_raw is not None, "the monitor keeps the last epoch's outputs"
     raw_val = predict_raw(trained.model, data.x_val) if trained.restored else trained.monitor.last_raw
     # Final values at one step past the last epoch when an earlier epoch was restored, as MLflow's
     # Keras autologging does: the run's latest metrics (the trial table, the objective) are the
     # restored epoch's, and the curves keep every epoch trained.
     step = len(history) + trained.restored
     if cfg.train.early_stopping.enabled:
-        tracking.log_metrics(run_id, {"best_epoch": trained.best_epoch, "stopped_epoch": trained.epochs_trained}, step=step)
+        epochs = {"best_epoch": float(trained.best_epoch), "stopped_epoch": float(trained.epochs_trained)}
+        tracking.log_metrics(run_id, epochs, step=step)
         print(f"{prefix}early stopping on {cfg.train.early_stopping.monitor}: kept epoch {trained.best_epoch} "
               f"of {trained.epochs_trained}", flush=True)
     if trained.restored:
         tracking.log_metrics(run_id, {k: float(v) for k, v in best.items() if k != "epoch"}, step=step)
     has_test = len(data.y_test) > 0
-    assert trained.monitor.last_raw is not None, "the monitor keeps the last epoch's outputs"
     found = analysis.analyse(
         head,
         raw_val,
