@@ -97,9 +97,11 @@ def test_three_trial_tuning_sweep_on_a_tiny_intents_profile(store):
     )
     parent = sweep(cfg)
     client = MlflowClient(store["uri"])
-    trials = client.search_runs(
+    children = client.search_runs(
         [client.get_experiment_by_name("tune").experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'"
     )
+    trials = [r for r in children if r.data.tags["kind"] == "trial"]
+    assert [r.data.tags["kind"] for r in children if r not in trials] == ["baseline"]
     assert len(trials) == 3 and all(r.info.status == "FINISHED" for r in trials)
     for r in trials:
         assert r.data.params["head"] in ("softmax+categorical", "sigmoid+binary")
