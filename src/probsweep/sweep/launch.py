@@ -26,7 +26,7 @@ from probsweep import tracking
 from probsweep.config import ConfigError
 from probsweep.data.loading import load_dataset
 from probsweep.sweep.chief import serve
-from probsweep.sweep.run import baseline_run, checked, finish, parent_run, prepare_dir
+from probsweep.sweep.run import baseline_run, checked, finish, fit_space, parent_run, prepare_dir
 from probsweep.sweep.tuner import SweepTuner
 
 TERM_GRACE = 30.0  # seconds a worker gets to end its run as KILLED before SIGKILL
@@ -58,6 +58,7 @@ def launch(cfg: DictConfig, overrides: Sequence[str] = ()) -> str:
     sw = cfg.sweep
     sweep_dir = prepare_dir(cfg)
     data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
+    entries = fit_space(entries, data, cfg)
     with ExitStack() as stack:
         uri = tracking.resolve_uri(cfg.tracking.uri)
         if uri.startswith("sqlite:///"):  # no two processes ever write one SQLite file

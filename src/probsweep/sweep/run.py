@@ -22,6 +22,7 @@ from probsweep.report import tables as reporting
 from probsweep.report.page import build_report
 from probsweep.sweep import space as search
 from probsweep.sweep.tuner import SweepTuner, check_declarable, space_summary
+from probsweep.train.fit import stopping_direction
 from probsweep.train.model import body_arguments
 from probsweep.train.tracked import dataset_name, tracked_baseline
 
@@ -43,9 +44,19 @@ def checked(cfg: DictConfig) -> tuple[DictConfig, list[search.Entry]]:
             f"search.direction={cfg.search.direction} but {objective.name} is better when "
             f"{'lower' if objective.direction == 'min' else 'higher'}: set search.direction={objective.direction}"
         )
+    if cfg.train.early_stopping.enabled:
+        stopping_direction(cfg.train.early_stopping)  # a monitor that is not logged stops here, before any training
     if cfg.tuner.kind == "hyperband" and any(e.name == "train.epochs" for e in entries):
         raise ConfigError("tuner=hyperband sets the epochs itself: remove train.epochs from the search space")
     return cfg, entries
+
+
+def fit_space(entries: list[search.Entry], data: Dataset, cfg: DictConfig) -> list[search.Entry]:
+    """Pretrained vectors fix model.embed_dim: it leaves the search space."""
+    if data.embedding_matrix is not None and any(e.name == "model.embed_dim" for e in entries):
+        print(f"pretrained vectors fix model.embed_dim={cfg.model.embed_dim}: left out of the search space")
+        return [e for e in entries if e.name != "model.embed_dim"]
+    return entries
 
 
 def prepare_dir(cfg: DictConfig) -> Path:
@@ -115,6 +126,7 @@ def run_sweep(cfg: DictConfig) -> str:
     cfg, entries = checked(cfg)
     sweep_dir = prepare_dir(cfg)
     data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
+    entries = fit_space(entries, data, cfg)
     experiment_id = tracking.setup(cfg.tracking.uri, cfg.sweep.name)
     with parent_run(cfg, entries, data, experiment_id, sweep_dir) as parent:
         if cfg.search.baseline:

@@ -87,7 +87,7 @@ def make_oracle(tuner_cfg: DictConfig, objective: str, direction: str, chief: bo
     elif kind == "grid":
         cls = ResumableGridSearchOracle
     elif kind == "bayesian":
-        cls = kt.oracles.BayesianOptimizationOracle
+        cls, budget = kt.oracles.BayesianOptimizationOracle, {**budget, "num_initial_points": tuner_cfg.initial_points}
     elif kind == "hyperband":
         # Each Hyperband trial here trains from scratch for its `tuner/epochs` (no weight reuse),
         # so its per-epoch curves in MLflow always start at epoch 1.

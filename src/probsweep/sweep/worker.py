@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from probsweep import tracking
 from probsweep.config import ConfigError, sweep_dir
 from probsweep.data.loading import load_dataset
-from probsweep.sweep.run import checked
+from probsweep.sweep.run import checked, fit_space
 from probsweep.sweep.tuner import SweepTuner
 
 
@@ -52,6 +52,7 @@ def run_worker(cfg: DictConfig) -> None:
         raise ConfigError("a worker writes through the tracking server, never to a SQLite file: set "
                           "MLFLOW_TRACKING_URI=http://<server host>:<port> (make server)")
     data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
+    entries = fit_space(entries, data, cfg)
     experiment_id = tracking.setup(uri, cfg.sweep.name)
     parent = os.environ.get("PROBSWEEP_PARENT_RUN_ID") or tracking.running_sweep(experiment_id)
     if not parent:
