@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from probsweep.data import synthetic
-from probsweep.config import ConfigError, DataConfig
+from probsweep.config import SEPARATORS, ConfigError, DataConfig
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
@@ -62,11 +62,58 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+# Magic numbers of files people point data.path at by mistake, and what to do instead.
+MAGIC = {b"PAR1": "a Parquet file: set data.format=parquet", b"\x1f\x8b": "gzip-compressed: decompress it first",
+         b"PK\x03\x04": "a zip archive (or an Excel workbook): extract or export it to CSV first",
+         b"\x89PNG": "a PNG image", b"%PDF": "a PDF document", b"SQLite format 3": "an SQLite database"}
+SEP_NAMES = {",": "comma", ";": "semicolon", "|": "pipe", "\t": "tab"}
+
+
+def _not_text(path: Path, encoding: str) -> Optional[str]:
+    """Why the file is not a text file (a known magic number, NUL bytes, control characters), or None."""
+    with path.open("rb") as fh:
+        head = fh.read(65536)
+    for magic, what in MAGIC.items():
+        if head.startswith(magic):
+            return what
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) and "16" not in encoding:
+        return "UTF-16 text: set data.encoding=utf-16"
+    if "16" in encoding or "32" in encoding:
+        return None  # wide encodings are full of NUL bytes
+    if b"\x00" in head:
+        return f"binary (a NUL byte at offset {head.index(0)})"
+    control = sum(b < 32 and b not in b"\t\n\r\x0c\x0b" or b == 127 for b in head)
+    if control > max(2, 0.05 * len(head)):
+        return f"binary ({control} control bytes in the first {len(head)})"
+    return None
+
+
+def _sniff_sep(header: str, sep: str) -> Optional[str]:
+    """The separator a one-column header seems to use instead of `sep`, if any."""
+    found = {c: header.count(c) for c in (";", "|", "\t", ",") if c != sep and c in header}
+    return max(found, key=found.get) if found else None
+
+
+def _sep_advice(path: Path, encoding: str, sep: str) -> str:
+    try:
+        with path.open(encoding=encoding, errors="replace", newline="") as fh:
+            header = fh.readline().rstrip("\r\n")
+    except (OSError, LookupError):
+        return ""
+    guess = _sniff_sep(header, sep)
+    if not guess:
+        return ""
+    return (f"; its header {header[:60]!r} looks {SEP_NAMES[guess]}-separated: "
+            f"set data.sep={SEP_NAMES[guess]}" + (" (or data.format=tsv)" if guess == "\t" else ""))
+
+
 def read_table(cfg: DataConfig) -> pd.DataFrame:
     """The user's file as pandas reads it; the format comes from data.format or the path's suffix."""
     if not cfg.path:
         raise DataError("data.path is not set: pass data.path=/path/to/your/file")
     path = Path(cfg.path).expanduser()
+    if path.is_dir():
+        raise DataError(f"data.path {path} is a directory, not a file: point data.path at the data file inside it")
     if not path.is_file():
         raise DataError(f"data file not found: {path}; check data.path")
     fmt = (cfg.format or SUFFIXES.get(path.suffix.lower(), "")).lower()
@@ -75,6 +122,11 @@ def read_table(cfg: DataConfig) -> pd.DataFrame:
                         "or .jsonl file, or set data.format=csv|tsv|parquet|jsonl")
     if path.stat().st_size == 0:
         raise DataError(f"data file {path} is empty (0 bytes): point data.path at a file with rows")
+    if fmt != "parquet":
+        what = _not_text(path, cfg.encoding)
+        if what:
+            raise DataError(f"data file {path.name} is not a {fmt.upper()} text file: it is {what}; check data.path")
+    sep = SEPARATORS.get(cfg.sep, cfg.sep) if getattr(cfg, "sep", None) else ("\t" if fmt == "tsv" else ",")
     text_opts = dict(encoding=cfg.encoding, keep_default_na=False, na_values=[""])  # a text "NA" stays a text
     try:
         if fmt == "parquet":
@@ -82,7 +134,7 @@ def read_table(cfg: DataConfig) -> pd.DataFrame:
         elif fmt == "jsonl":
             df = pd.read_json(path, lines=True, encoding=cfg.encoding, dtype=False, convert_dates=False)
         else:
-            df = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", **text_opts)
+            df = pd.read_csv(path, sep=sep, **text_opts)
     except UnicodeDecodeError as exc:
         raise DataError(f"cannot decode {path.name} as {cfg.encoding} (byte {exc.start}): "
                         "set data.encoding=latin-1 (or the file's real encoding)") from None
@@ -91,7 +143,12 @@ def read_table(cfg: DataConfig) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DataError(f"data file {path} is empty: point data.path at a file with rows") from None
     except Exception as exc:  # parser errors of any reader: one line, not a traceback
-        raise DataError(f"cannot read {path.name} as {fmt}: {_first_line(exc)}; check the file or data.format") from None
+        advice = _sep_advice(path, cfg.encoding, sep) if fmt in ("csv", "tsv") else ""
+        raise DataError(f"cannot read {path.name} as {fmt}: {_first_line(exc)}{advice or '; check the file or data.format'}") from None
+    if fmt in ("csv", "tsv") and len(df.columns) == 1:
+        advice = _sep_advice(path, cfg.encoding, sep)
+        if advice:
+            raise DataError(f"{path.name} has one column{advice}")
     if len(df) == 0:
         raise DataError(f"data file {path} has no rows (a header only?): add rows or fix data.path")
     return df
@@ -159,6 +216,11 @@ def embedding_matrix(vocab: List[str], vectors: Dict[str, np.ndarray], embed_dim
     return matrix, len(found)
 
 
+def _utf8(values: pd.Series) -> pd.Series:
+    """Lone surrogates (a JSON "\\ud800" escape) replaced by "?": TensorFlow and hashing need valid UTF-8."""
+    return values.str.encode("utf-8", "replace").str.decode("utf-8")
+
+
 def _clean(df: pd.DataFrame, text: str, label: str, split: Optional[str]) -> Tuple[pd.DataFrame, int]:
     """Columns renamed to text/label[/split]; empty texts dropped (and counted); labels checked."""
     keys = {text: "data.text_column", label: "data.label_column", split: "data.split_column"}
@@ -179,7 +241,7 @@ def _clean(df: pd.DataFrame, text: str, label: str, split: Optional[str]) -> Tup
                         "drop those rows or fill their labels")
     if pd.api.types.is_float_dtype(out.label) and (out.label % 1 == 0).all():
         out["label"] = out.label.astype("int64")  # 3, not "3.0", when NaNs (now dropped) made pandas read floats
-    out["text"], out["label"] = out.text.astype(str), out.label.astype(str).str.strip()
+    out["text"], out["label"] = _utf8(out.text.astype(str)), _utf8(out.label.astype(str).str.strip())
     return out, int(empty.sum())
 
 
@@ -219,8 +281,34 @@ def _stratified_split(frame: pd.DataFrame, cfg: DataConfig, oos: Optional[str], 
     return split
 
 
-def load_dataset(cfg: DataConfig, embed_dim: int, seed: int) -> Dataset:
-    """The configured data set, split, vectorised and (with vectors) given an embedding matrix."""
+def _duplicates(frame: pd.DataFrame, dedupe: bool) -> Dict[str, int]:
+    """Exact repeats of a text, and texts given different labels in different rows (logged with examples)."""
+    repeats = int(frame.text.duplicated().sum())
+    n_labels = frame.groupby("text", sort=False).label.nunique()
+    conflicting = n_labels[n_labels > 1].index
+    if repeats:
+        log.warning("%d rows repeat the exact text of an earlier row%s", repeats,
+                    ": dropped (data.dedupe=true)" if dedupe else " (data.dedupe=true keeps only the first)")
+    if len(conflicting):
+        examples = "; ".join(f"{t[:40]!r} is {' and '.join(sorted(set(frame.label[frame.text == t]))[:3])}"
+                             for t in conflicting[:3])
+        log.warning("%d texts have different labels in different rows, e.g. %s: fix their labels (no model can get "
+                    "them all right)", len(conflicting), examples)
+    return {"duplicate_texts": repeats, "conflicting_label_texts": len(conflicting)}
+
+
+@dataclass
+class Prepared:
+    """The rows before vectorising: read, cleaned, deduplicated if asked, split."""
+
+    frame: pd.DataFrame  # text, label, split; out-of-scope rows never in train
+    classes: List[str]
+    vectors: Optional[Dict[str, np.ndarray]]  # the embedded data set's own vectors
+    report: Dict
+
+
+def prepare(cfg: DataConfig, embed_dim: int, seed: int) -> Prepared:
+    """Everything before TextVectorization: read, clean, check duplicates, split, check the classes."""
     vectors = None
     if cfg.source == "embedded":
         try:
@@ -233,6 +321,12 @@ def load_dataset(cfg: DataConfig, embed_dim: int, seed: int) -> Dataset:
     else:
         raise DataError(f"data.source={cfg.source!r} must be 'embedded' or 'file'")
     frame, dropped = _clean(raw, *columns)
+    found = _duplicates(frame, cfg.dedupe)
+    deduped = 0
+    if cfg.dedupe:  # before splitting, so that no text can land in two splits
+        deduped = len(frame)
+        frame = frame.drop_duplicates("text", keep="first").reset_index(drop=True)
+        deduped -= len(frame)
     if cfg.oos_label and not frame.label.eq(cfg.oos_label).any():
         log.warning("data.oos_label=%r matches no row of column %r: no out-of-scope examples", cfg.oos_label, columns[1])
     classes = sorted(set(frame.label) - {oos})
@@ -242,13 +336,29 @@ def load_dataset(cfg: DataConfig, embed_dim: int, seed: int) -> Dataset:
     frame["split"] = _given_split(frame, columns[2]) if given else _stratified_split(frame, cfg, oos, seed)
     oos_in_train = (frame.split == "train") & (frame.label == oos)
     frame = frame[~oos_in_train].reset_index(drop=True)
-    parts = {s: frame[frame.split == s] for s in SPLITS}
-    classes = sorted(set(parts["train"].label))
+    classes = sorted(set(frame.label[frame.split == "train"]))
     unseen = sorted(set(frame.label) - set(classes) - {oos})
     if unseen:
         raise DataError(f"labels {unseen[:5]} occur in val/test but never in train: add training rows or set data.oos_label")
     if len(classes) < 2:
         raise DataError(f"the training split has only {len(classes)} class: a classifier needs at least two")
+    in_splits = frame.groupby("text", sort=False).split.nunique()
+    leaked = int((in_splits > 1).sum())
+    if leaked:
+        log.warning("%d texts are in more than one split (train/val/test), so validation and test scores are "
+                    "inflated: set data.dedupe=true to keep only the first row of each text", leaked)
+    report = {"source": cfg.source, "rows_read": len(raw), "rows_dropped_empty_text": dropped, **found,
+              "rows_dropped_duplicate": deduped,
+              "texts_in_several_splits": leaked, "oos_dropped_from_train": int(oos_in_train.sum()),
+              "split": "given" if given else "stratified"}
+    return Prepared(frame, classes, vectors, report)
+
+
+def load_dataset(cfg: DataConfig, embed_dim: int, seed: int) -> Dataset:
+    """The configured data set, split, vectorised and (with vectors) given an embedding matrix."""
+    prepared = prepare(cfg, embed_dim, seed)
+    frame, classes, vectors = prepared.frame, prepared.classes, prepared.vectors
+    parts = {s: frame[frame.split == s] for s in SPLITS}
 
     vectorizer = keras.layers.TextVectorization(max_tokens=cfg.max_tokens, output_sequence_length=cfg.max_len)
     vectorizer.adapt(np.asarray(parts["train"].text.tolist(), dtype=object))
@@ -270,9 +380,7 @@ def load_dataset(cfg: DataConfig, embed_dim: int, seed: int) -> Dataset:
         log.info("pretrained vectors cover %d of %d vocabulary words (%.1f%%)", n_found, len(vocab) - 2, 100 * coverage)
     hashes = pd.util.hash_pandas_object(frame[["text", "label", "split"]], index=False).to_numpy()
     report = {
-        "source": cfg.source, "rows_read": len(raw), "rows_dropped_empty_text": dropped,
-        "oos_dropped_from_train": int(oos_in_train.sum()), "split": "given" if given else "stratified",
-        "n_train": len(x_tr), "n_val": len(x_va), "n_test": len(x_te), "n_classes": len(classes),
+        **prepared.report, "n_train": len(x_tr), "n_val": len(x_va), "n_test": len(x_te), "n_classes": len(classes),
         "n_oos_val": int((y_va < 0).sum()), "n_oos_test": int((y_te < 0).sum()), "n_oos": int((y_va < 0).sum() + (y_te < 0).sum()),
         "vocab_size": len(vocab), "vector_coverage": coverage,
     }

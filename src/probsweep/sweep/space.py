@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from probsweep.config import ConfigError, check_combinations
+from probsweep.config import ConfigError, check_combinations, check_ranges
 
 KINDS = ("choice", "float", "int", "boolean")
 OPTIONS = ("step", "sampling", "when", "default")
@@ -125,4 +125,7 @@ def check_space(base: DictConfig, entries: List[Entry]) -> None:
         else:
             values = list(e.spec)  # both bounds
         for value in values:
-            apply(base, {e.name: value}, [e], check=False)
+            try:
+                check_ranges(apply(base, {e.name: value}, [e], check=False))
+            except ConfigError as exc:
+                raise ConfigError(f"search.space.{e.name}: {exc}") from None
