@@ -33,6 +33,7 @@ def run_sweep(cfg: DictConfig) -> str:
     sweep_dir = sweep_dir_of(cfg.sweep)
     if cfg.sweep.restart and sweep_dir.exists():
         shutil.rmtree(sweep_dir)
+    search.check_unchanged(cfg.search, sweep_dir / "search.yaml", cfg.sweep.name)
     data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
     experiment_id = tracking.setup(cfg.tracking.uri, cfg.sweep.name)
     id_file = sweep_dir / "parent_run_id"
@@ -50,6 +51,7 @@ def run_sweep(cfg: DictConfig) -> str:
             tracking.log_artifacts(parent, {"search_space.yaml": OmegaConf.to_yaml(cfg.search),
                                             "base_config.yaml": OmegaConf.to_yaml(cfg)})
             tracking.log_dataset(parent, data.frame, name=dataset_name(cfg.data), fingerprint=data.fingerprint)
+        search.store(cfg.search, sweep_dir / "search.yaml")
         tuner = SweepTuner(cfg, entries, data, experiment_id, parent, sweep_dir, overwrite=False)
         tuner.search(verbose=1)
         table = reporting.comparison_table(tracking.child_runs(experiment_id, parent), [e.name for e in entries],

@@ -10,7 +10,9 @@ other hyperparameter takes one of those values, which keeps invalid pairings out
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from omegaconf import DictConfig, OmegaConf
@@ -129,3 +131,27 @@ def check_space(base: DictConfig, entries: List[Entry]) -> None:
                 check_ranges(apply(base, {e.name: value}, [e], check=False))
             except ConfigError as exc:
                 raise ConfigError(f"search.space.{e.name}: {exc}") from None
+
+
+def check_unchanged(search_cfg: Any, stored: Path, sweep_name: str) -> None:
+    """A resumed sweep must search what it started with: the first key that differs from `stored`
+    (sweeps/<name>/search.yaml, written when the sweep starts) stops it, with the two ways out."""
+    if not stored.exists():
+        return
+    before = OmegaConf.to_container(OmegaConf.load(stored), resolve=True)
+    now = OmegaConf.to_container(search_cfg, resolve=True) if isinstance(search_cfg, DictConfig) else dict(search_cfg)
+    pairs = [(f"search.{k}", before.get(k), now.get(k)) for k in ("objective", "direction")]
+    old_space, new_space = before.get("space") or {}, now.get("space") or {}
+    pairs += [(f"search.space.{k}", old_space.get(k), new_space.get(k)) for k in [*old_space, *new_space]]
+    for key, old, new in pairs:
+        if old != new:
+            show = lambda v: "absent" if v is None else json.dumps(v)[:80]  # noqa: E731
+            raise ConfigError(f"sweep '{sweep_name}' was started with {key}={show(old)} and is now given {show(new)}: "
+                              f"restore it to resume, or start over with sweep.restart=true, or use a new sweep.name")
+
+
+def store(search_cfg: Any, stored: Path) -> None:
+    """Keep the space and objective the sweep starts with (see check_unchanged)."""
+    if not stored.exists():
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        stored.write_text(OmegaConf.to_yaml(search_cfg))
