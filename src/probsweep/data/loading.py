@@ -98,7 +98,7 @@ def _sep_advice(path: Path, encoding: str, sep: str) -> str:
     try:
         with path.open(encoding=encoding, errors="replace", newline="") as fh:
             header = fh.readline().rstrip("\r\n")
-    except (OSError, LookupError):
+    except (OSError, LookupError, ValueError):  # ValueError: a UTF-16 stream without its BOM, say
         return ""
     guess = _sniff_sep(header, sep)
     if not guess:
