@@ -21,16 +21,34 @@ from conftest import TINY, compose_config
 
 pytestmark = pytest.mark.slow
 
-# The quick space (3 heads) with every trial 2 epochs long; Hyperband sets the epochs itself (1 or 2).
-SPACE = {"random": ["search.space.train.epochs.int=[2,2]", "tuner.max_trials=2"],
-         "bayesian": ["search.space.train.epochs.int=[2,2]", "tuner.max_trials=2"],
-         "hyperband": ["~search.space.train.epochs", "tuner.max_epochs=2", "tuner.factor=2"]}
+# Three heads, every trial 2 epochs long; Hyperband sets the epochs itself (1 or 2).
+HEADS = """objective: val_brier
+direction: min
+space:
+  head:
+    choice:
+      seed-mismatch-B: {model.activation: sigmoid, model.loss: sparse_categorical_crossentropy, model.mismatch_path: B}
+      softmax+sparse: {model.activation: softmax, model.loss: sparse_categorical_crossentropy}
+      sigmoid+binary: {model.activation: sigmoid, model.loss: binary_crossentropy}
+"""
+SEARCH = {"two": HEADS + "  train.epochs: {choice: [2]}\n", "heads": HEADS}
+TUNER = {"random": ["search=two", "tuner.max_trials=2"], "bayesian": ["search=two", "tuner.max_trials=2"],
+         "hyperband": ["search=heads", "tuner.max_epochs=2", "tuner.factor=2"]}
 EPOCH = re.compile(r"epoch (\d+)/(\d+)")
 
 
+def search_dir(store):
+    """A config dir holding the search spaces above (Hydra adds it to its search path)."""
+    folder = store["tmp"] / "conf" / "search"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in SEARCH.items():
+        (folder / f"{name}.yaml").write_text(text)
+    return folder.parent
+
+
 def command(store, name, kind):
-    return [sys.executable, "-m", "probsweep.cli.sweep", *TINY, f"sweep.dir={store['sweeps']}", f"sweep.name={name}",
-            "search=quick", f"tuner={kind}", *SPACE[kind]]
+    return [sys.executable, "-m", "probsweep.cli.sweep", f"--config-dir={search_dir(store)}", *TINY,
+            f"sweep.dir={store['sweeps']}", f"sweep.name={name}", f"tuner={kind}", *TUNER[kind]]
 
 
 def start(cmd, store):
@@ -90,11 +108,13 @@ def test_kill_9_mid_trial_then_resume(store, kind):
     if kind != "hyperband":
         assert sorted(by_trial) == ["0", "1"]
     if kind == "random":  # the same sweep with an edited search refuses to resume, before loading anything
-        base = [*TINY, f"sweep.dir={store['sweeps']}", f"sweep.name=kill-{kind}", "search=quick", "tuner=random"]
+        base = [*TINY, f"sweep.dir={store['sweeps']}", f"sweep.name=kill-{kind}", "tuner=random", "tuner.max_trials=2"]
         with pytest.raises(ConfigError, match=r"started with search\.space\.train\.epochs=.*sweep\.restart=true"):
-            sweep(compose_config([*base, "search.space.train.epochs.int=[1,2]", "tuner.max_trials=2"]))
+            sweep(compose_config([*base, "search=quick"]))  # the same heads, epochs [1, 5]
+        edited = compose_config([*base, "search=quick", "search.objective=val_ece"])
+        edited.search.space["train.epochs"] = {"choice": [2]}
         with pytest.raises(ConfigError, match=r"started with search\.objective=\"val_brier\" and is now given \"val_ece\""):
-            sweep(compose_config([*base, *SPACE[kind], "search.objective=val_ece"]))
+            sweep(edited)
 
 
 def test_sigterm_to_a_training_ends_its_run_killed_with_exit_130(store):
@@ -117,11 +137,12 @@ def test_sigterm_to_a_training_ends_its_run_killed_with_exit_130(store):
 
 
 def test_two_sweeps_at_once_on_one_sqlite_store(store):
-    procs = [start(command(store, f"both-{i}", "random"), store) for i in (1, 2)]
+    """On a store that does not exist yet: both processes create its tables at the same moment."""
+    procs = [start(command(store, f"both-{i}", "random")[:-1] + ["tuner.max_trials=1"], store) for i in (1, 2)]
     outs = [p.communicate(timeout=400)[0] for p in procs]
     for p, out in zip(procs, outs):
         assert p.returncode == 0, out[-3000:]
         assert "Traceback" not in out and "database is locked" not in out
     for i in (1, 2):
         parents, by_trial = trial_statuses(store["uri"], f"both-{i}")
-        assert parents == ["FINISHED"] and by_trial == {"0": ["FINISHED"], "1": ["FINISHED"]}
+        assert parents == ["FINISHED"] and by_trial == {"0": ["FINISHED"]}

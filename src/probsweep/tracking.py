@@ -96,6 +96,13 @@ def end_stale_runs(experiment_id: str, filter_string: str) -> int:
     return len(stale)
 
 
+def finished_metrics(experiment_id: str, filter_string: str) -> Optional[Dict[str, float]]:
+    """The last-step metrics of a FINISHED run that matches, or None."""
+    done = MlflowClient().search_runs([experiment_id], filter_string=f"attributes.status = 'FINISHED' and {filter_string}",
+                                      max_results=1)
+    return dict(done[0].data.metrics) if done else None
+
+
 def log_config(run_id: str, cfg: DictConfig) -> None:
     """Params: the flattened resolved config (same keys in every run); artifact: config.yaml.
 

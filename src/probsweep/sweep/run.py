@@ -39,7 +39,9 @@ def run_sweep(cfg: DictConfig) -> str:
     id_file = sweep_dir / "parent_run_id"
     resume_id = id_file.read_text().strip() if id_file.exists() else None
     resume_id = resume_id if resume_id and tracking.run_exists(resume_id) else None
-    if resume_id:
+    if not resume_id:  # a parent left RUNNING by a start killed before it wrote parent_run_id
+        tracking.end_stale_runs(experiment_id, "tags.kind = 'sweep'")
+    else:
         print(f"resuming sweep '{cfg.sweep.name}' (parent run {resume_id}); finished trials are kept")
     with tracking.run(experiment_id, name=cfg.sweep.name, tags={"kind": "sweep", "sweep": cfg.sweep.name},
                       run_id=resume_id) as parent:
