@@ -142,9 +142,9 @@ def test_a_sweep_name_path_is_refused_by_the_command_before_anything_is_written(
 
 
 def test_data_sep_must_be_one_character_or_a_name():
-    assert validate(compose_config(["data=csv", "data.path=x.csv", "data.sep=semicolon"])).data.sep == "semicolon"
+    assert validate(compose_config(["data=file", "data.path=x.csv", "data.sep=semicolon"])).data.sep == "semicolon"
     with pytest.raises(ConfigError, match="data.sep='abc' must be one character or one of comma, semicolon, pipe, tab"):
-        validate(compose_config(["data=csv", "data.path=x.csv", "data.sep=abc"]))
+        validate(compose_config(["data=file", "data.path=x.csv", "data.sep=abc"]))
 
 
 # --- duplicates, conflicting labels, leakage between splits ------------------------------------

@@ -17,10 +17,9 @@ import numpy as np
 import pandas as pd
 
 from probsweep.data import synthetic
-from probsweep.config import SEPARATORS, ConfigError, DataConfig
+from probsweep.config import SEPARATORS, SPLITS, ConfigError, DataConfig, one_line
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "val", "test")
 SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet",
             ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
@@ -55,11 +54,6 @@ class Dataset:
     @property
     def n_classes(self) -> int:
         return len(self.class_names)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 # Magic numbers of files people point data.path at by mistake, and what to do instead.
@@ -144,7 +138,7 @@ def read_table(cfg: DataConfig) -> pd.DataFrame:
         raise DataError(f"data file {path} is empty: point data.path at a file with rows") from None
     except Exception as exc:  # parser errors of any reader: one line, not a traceback
         advice = _sep_advice(path, cfg.encoding, sep) if fmt in ("csv", "tsv") else ""
-        raise DataError(f"cannot read {path.name} as {fmt}: {_first_line(exc)}{advice or '; check the file or data.format'}") from None
+        raise DataError(f"cannot read {path.name} as {fmt}: {one_line(exc)}{advice or '; check the file or data.format'}") from None
     if fmt in ("csv", "tsv") and len(df.columns) == 1:
         advice = _sep_advice(path, cfg.encoding, sep)
         if advice:

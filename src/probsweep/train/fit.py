@@ -10,7 +10,8 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from probsweep.config import ModelConfig, TrainConfig, head
+from probsweep.config import ModelConfig, TrainConfig
+from probsweep.head import Head
 from probsweep.data.loading import Dataset
 from probsweep.train.model import HeadLoss, build_model, compile_model, encode_targets
 from probsweep.train.callbacks import ProbabilityMonitor
@@ -43,13 +44,13 @@ def fit(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Dataset, seed: int
     loss = compile_model(model, model_cfg, train_cfg.learning_rate, train_cfg.jit_compile)
     n = data.n_classes
     val_in_scope = data.y_val >= 0
-    activation, loss_name = head(model_cfg)
-    monitor = ProbabilityMonitor(data.x_val, data.y_val, activation, loss_name, n_probes=train_cfg.probe_examples,
+    head = Head.of(model_cfg)
+    monitor = ProbabilityMonitor(data.x_val, data.y_val, head, n_probes=train_cfg.probe_examples,
                                  batch_size=eval_batch(len(data.y_val)))
     model.fit(
-        batches(data.x_train, encode_targets(data.y_train, n, model_cfg.loss), train_cfg.batch_size, seed,
+        batches(data.x_train, encode_targets(data.y_train, n, head), train_cfg.batch_size, seed,
                 train_cfg.drop_remainder),
-        validation_data=(data.x_val[val_in_scope], encode_targets(data.y_val[val_in_scope], n, model_cfg.loss)),
+        validation_data=(data.x_val[val_in_scope], encode_targets(data.y_val[val_in_scope], n, head)),
         epochs=train_cfg.epochs,
         shuffle=False,  # `batches` reshuffles every epoch itself
         validation_batch_size=eval_batch(len(data.y_val)),
