@@ -8,7 +8,6 @@ PROBSWEEP_FUZZ_SCALE=10 runs ten times as many (the README's figure).
 from __future__ import annotations
 
 import json
-import math
 import os
 
 import pytest

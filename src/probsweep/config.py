@@ -259,6 +259,8 @@ def check_ranges(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key)
         if value is None or (key == "data.max_len" and value == "auto"):
             continue
+        if not isinstance(value, (int, float)):  # a key typed loosely (e.g. data.max_len, which takes "auto")
+            raise ConfigError(f"{key}={value!r} must be a number{' or auto' if key == 'data.max_len' else ''}")
         if isinstance(value, float) and not math.isfinite(value) or not ok(value):
             raise ConfigError(f"{key}={value} must be {rule}")
     if OmegaConf.select(cfg, "sweep.name") is not None:
