@@ -21,7 +21,8 @@ from conftest import TINY, compose_config
 
 pytestmark = pytest.mark.slow
 
-# Three heads, every trial 2 epochs long; Hyperband sets the epochs itself (1 or 2).
+# Three heads, every trial 2 epochs long. Hyperband sets the epochs itself: with max_epochs=2 and
+# factor=3 it has one bracket of two trials of 2 epochs (factor=2 would run five trials).
 HEADS = """objective: val_brier
 direction: min
 space:
@@ -33,7 +34,7 @@ space:
 """
 SEARCH = {"two": HEADS + "  train.epochs: {choice: [2]}\n", "heads": HEADS}
 TUNER = {"random": ["search=two", "tuner.max_trials=2"], "bayesian": ["search=two", "tuner.max_trials=2"],
-         "hyperband": ["search=heads", "tuner.max_epochs=2", "tuner.factor=2"]}
+         "hyperband": ["search=heads", "tuner.max_epochs=2", "tuner.factor=3"]}
 EPOCH = re.compile(r"epoch (\d+)/(\d+)")
 
 
@@ -105,8 +106,7 @@ def test_kill_9_mid_trial_then_resume(store, kind):
     assert all(v.count("FINISHED") == 1 for v in by_trial.values()), by_trial  # none lost, none duplicated
     killed = [t for t, v in by_trial.items() if "KILLED" in v]
     assert len(killed) == 1 and by_trial[killed[0]] == ["FINISHED", "KILLED"], (killed_at, by_trial)
-    if kind != "hyperband":
-        assert sorted(by_trial) == ["0", "1"]
+    assert sorted(by_trial) == ["0", "1"]
     if kind == "random":  # the same sweep with an edited search refuses to resume, before loading anything
         base = [*TINY, f"sweep.dir={store['sweeps']}", f"sweep.name=kill-{kind}", "tuner=random", "tuner.max_trials=2"]
         with pytest.raises(ConfigError, match=r"started with search\.space\.train\.epochs=.*sweep\.restart=true"):
@@ -146,3 +146,26 @@ def test_two_sweeps_at_once_on_one_sqlite_store(store):
     for i in (1, 2):
         parents, by_trial = trial_statuses(store["uri"], f"both-{i}")
         assert parents == ["FINISHED"] and by_trial == {"0": ["FINISHED"]}
+
+
+def test_a_trial_finished_in_mlflow_but_not_saved_by_the_tuner_is_not_trained_again(store, monkeypatch, capsys):
+    """The window between a trial's run ending FINISHED and Keras Tuner saving the trial."""
+    from probsweep.sweep.tuner import SweepTuner
+
+    cfg = compose_config([*TINY, f"sweep.dir={store['sweeps']}", "sweep.name=unsaved", "tuner=random",
+                          "tuner.max_trials=1", "search=quick"])
+    cfg.search.space["train.epochs"] = {"choice": [1]}
+    real = SweepTuner.on_trial_end
+
+    def killed_before_saving(self, trial):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SweepTuner, "on_trial_end", killed_before_saving)
+    with pytest.raises(KeyboardInterrupt):
+        sweep(cfg)
+    monkeypatch.setattr(SweepTuner, "on_trial_end", real)
+    capsys.readouterr()
+    sweep(cfg)
+    assert "[trial #1] finished already" in capsys.readouterr().out
+    parents, by_trial = trial_statuses(store["uri"], "unsaved")
+    assert parents == ["FINISHED"] and by_trial == {"0": ["FINISHED"]}
