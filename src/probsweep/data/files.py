@@ -84,7 +84,7 @@ def read_table(cfg: DataConfig) -> pd.DataFrame:
         what = _not_text(path, cfg.encoding)
         if what:
             raise DataError(f"data file {path.name} is not a {fmt.upper()} text file: it is {what}; check data.path")
-    sep = SEPARATORS.get(cfg.sep, cfg.sep) if getattr(cfg, "sep", None) else ("\t" if fmt == "tsv" else ",")
+    sep = SEPARATORS.get(cfg.sep, cfg.sep) if cfg.sep else ("\t" if fmt == "tsv" else ",")
     text_opts = dict(encoding=cfg.encoding, keep_default_na=False, na_values=[""])  # a text "NA" stays a text
     try:
         if fmt == "parquet":
