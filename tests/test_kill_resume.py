@@ -106,7 +106,7 @@ def test_kill_9_mid_trial_then_resume(store, kind):
     assert all(v.count("FINISHED") == 1 for v in by_trial.values()), by_trial  # none lost, none duplicated
     killed = [t for t, v in by_trial.items() if "KILLED" in v]
     assert len(killed) == 1 and by_trial[killed[0]] == ["FINISHED", "KILLED"], (killed_at, by_trial)
-    assert sorted(by_trial) == ["0", "1"]
+    assert len(by_trial) == 2  # trial ids: "0", "1" (Hyperband: "0000", "0001")
     if kind == "random":  # the same sweep with an edited search refuses to resume, before loading anything
         base = [*TINY, f"sweep.dir={store['sweeps']}", f"sweep.name=kill-{kind}", "tuner=random", "tuner.max_trials=2"]
         with pytest.raises(ConfigError, match=r"started with search\.space\.train\.epochs=.*sweep\.restart=true"):
