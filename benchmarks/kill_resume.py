@@ -4,9 +4,9 @@ duplicated (both must be 0).
     .venv/bin/python benchmarks/kill_resume.py [--sweeps 3] [--kills 4] [--trials 3] [--seed 0]
 
 Each sweep (random tuner, tiny data, `--trials` trials of 2 epochs, no XLA, a fresh SQLite store) is
-started, killed at a random point, started again, ..., `--kills` times, then run to the end. A kill
-aims at one of four phases, picked at random, with a random delay inside it (the phase lengths are
-measured from the earlier processes' output):
+started, killed at a random point, started again, ..., `--kills` times, then run to the end. The kills
+aim at four phases in turn (in a random order, each with a random delay inside it; the phase lengths
+are measured from the earlier processes' output):
 
   data     after start-up, before the data set is ready (imports, data generation, TextVectorization)
   compile  after a trial printed its config, before its first epoch ended (model build, Keras tracing)
@@ -106,8 +106,8 @@ def one_sweep(workdir: Path, name: str, kills: int, trials: int, rng: random.Ran
            "tuner=random", f"tuner.max_trials={trials}", "tuner.seed=3", f"sweep.dir={workdir / name / 'sweeps'}",
            f"sweep.name={name}"]
     phases = Counter()
-    for _ in range(kills):
-        aim = rng.choice(PHASES)
+    aims = [p for _ in range(-(-kills // len(PHASES))) for p in rng.sample(PHASES, len(PHASES))][:kills]
+    for aim in aims:  # every phase in turn, in a random order, at a random point inside it
         w = Watched(cmd, env)
         if aim == "data":
             w.wait_for(r"oneDNN|^data: |Search: Running")
