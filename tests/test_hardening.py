@@ -183,6 +183,19 @@ def test_a_text_with_two_labels_is_reported_with_a_count_and_examples(tmp_path, 
     assert f"{ROWS[0][0]!r} is c0 and c1" in caplog.text
 
 
+def test_a_missing_value_in_the_split_column_is_named(tmp_path):
+    """Found by the fuzzer: pandas 3 keeps NaN through astype(str), and sorting NaN with strings crashed."""
+    df = pd.DataFrame(ROWS, columns=["text", "label"]).assign(part=["train", "train", "val"] * 10)
+    df.loc[4, "part"] = None
+    msg = one_line_error(_csv(df, tmp_path), split_column="part")
+    assert "unknown values ['']" in msg and "train, val or test" in msg
+
+
+def _csv(df, tmp_path):
+    df.to_csv(tmp_path / "d.csv", index=False)
+    return tmp_path / "d.csv"
+
+
 def test_clean_data_reports_zero_duplicates(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         p = prepare(DataConfig(source="file", path=str(write_rows(tmp_path / "d.csv", ROWS))), 4, 0)

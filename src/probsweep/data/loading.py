@@ -101,7 +101,7 @@ def _clean(df: pd.DataFrame, text: str, label: str, split: Optional[str]) -> Tup
 
 
 def _given_split(frame: pd.DataFrame, column: str) -> pd.Series:
-    values = frame.split.astype(str).str.strip().str.lower()
+    values = frame.split.fillna("").astype(str).str.strip().str.lower()  # a missing value is '' (pandas 3 keeps NaN in str)
     unknown = sorted(set(values) - set(SPLITS))
     if unknown:
         raise DataError(f"unknown values {unknown[:5]} in split column {column!r}: use only train, val or test")
