@@ -17,6 +17,7 @@ Where the kill actually landed is read from the last line the process printed, a
 counted. After each sweep: per trial id exactly one FINISHED run (none lost, none duplicated), one
 FINISHED parent, no run left RUNNING.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,10 +35,21 @@ from pathlib import Path
 
 # The tests' tiny set with 60 training texts per class instead of 12: epochs of ~20 batches, long enough
 # that a kill aimed inside one lands there.
-TINY = ["data.synthetic.n_classes=6", "data.synthetic.n_groups=2", "data.synthetic.train_per_class=60",
-        "data.synthetic.val_per_class=6", "data.synthetic.test_per_class=6", "data.synthetic.min_len=8",
-        "data.synthetic.max_len=30", "data.max_len=30", "model.embed_dim=16", "model.gru_units=8",
-        "model.conv_filters=8", "train.jit_compile=false", "train.batch_size=16"]
+TINY = [
+    "data.synthetic.n_classes=6",
+    "data.synthetic.n_groups=2",
+    "data.synthetic.train_per_class=60",
+    "data.synthetic.val_per_class=6",
+    "data.synthetic.test_per_class=6",
+    "data.synthetic.min_len=8",
+    "data.synthetic.max_len=30",
+    "data.max_len=30",
+    "model.embed_dim=16",
+    "model.gru_units=8",
+    "model.conv_filters=8",
+    "train.jit_compile=false",
+    "train.batch_size=16",
+]
 SEARCH = """objective: val_brier
 direction: min
 space:
@@ -104,9 +116,19 @@ def one_sweep(workdir: Path, name: str, kills: int, trials: int, rng: random.Ran
     store.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{store / 'mlflow.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [sys.executable, "-m", "probsweep.cli.sweep", f"--config-dir={workdir / 'conf'}", *TINY, "search=killable",
-           "tuner=random", f"tuner.max_trials={trials}", "tuner.seed=3", f"sweep.dir={workdir / name / 'sweeps'}",
-           f"sweep.name={name}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "probsweep.cli.sweep",
+        f"--config-dir={workdir / 'conf'}",
+        *TINY,
+        "search=killable",
+        "tuner=random",
+        f"tuner.max_trials={trials}",
+        "tuner.seed=3",
+        f"sweep.dir={workdir / name / 'sweeps'}",
+        f"sweep.name={name}",
+    ]
     phases = Counter()
     aims = [p for _ in range(-(-kills // len(PHASES))) for p in rng.sample(PHASES, len(PHASES))][:kills]
     for aim in aims:  # every phase in turn, in a random order, at a random point inside it
@@ -149,8 +171,10 @@ def one_sweep(workdir: Path, name: str, kills: int, trials: int, rng: random.Ran
 
 def learn(timing: dict, lines) -> None:
     """Phase lengths from a process's timestamped lines (kept as the latest seen)."""
+
     def first(pattern, after=0.0):
         return next((t for t, line in lines if t >= after and re.search(pattern, line)), None)
+
     start, data = first(r"oneDNN"), first(r"^data: ")
     if start is not None and data is not None:
         timing["data"] = max(0.5, data - start)
@@ -201,15 +225,25 @@ def main() -> None:
         for s in range(args.sweeps):
             out = one_sweep(Path(tmp), f"kr-{s}", args.kills, args.trials, rng, timing)
             total.update(out["phases"])
-            lost, dup, killed, left = lost + out["lost"], dup + out["duplicated"], killed + out["killed_runs"], left + out["running_left"]
+            lost, dup, killed, left = (
+                lost + out["lost"],
+                dup + out["duplicated"],
+                killed + out["killed_runs"],
+                left + out["running_left"],
+            )
             bad += (not out["ok"]) + (out["parents"] != ["FINISHED"])
-            print(f"sweep kr-{s}: kills {dict(out['phases'])}, lost {out['lost']}, duplicated {out['duplicated']}, "
-                  f"KILLED runs {out['killed_runs']}, left RUNNING {out['running_left']}, parents {out['parents']}, "
-                  f"final run {'ok' if out['ok'] else 'FAILED'}", flush=True)
-    print(f"\n{sum(total.values())} kills ({', '.join(f'{p} {total[p]}' for p in PHASES)}) over {args.sweeps} sweeps "
-          f"of {args.trials} trials: trials lost {lost}, duplicated {dup}; runs left RUNNING {left}; "
-          f"sweeps not finished cleanly {bad}; {killed} killed attempts marked KILLED "
-          f"({time.monotonic() - started:.0f} s, {os.cpu_count()} cores)")
+            print(
+                f"sweep kr-{s}: kills {dict(out['phases'])}, lost {out['lost']}, duplicated {out['duplicated']}, "
+                f"KILLED runs {out['killed_runs']}, left RUNNING {out['running_left']}, parents {out['parents']}, "
+                f"final run {'ok' if out['ok'] else 'FAILED'}",
+                flush=True,
+            )
+    print(
+        f"\n{sum(total.values())} kills ({', '.join(f'{p} {total[p]}' for p in PHASES)}) over {args.sweeps} sweeps "
+        f"of {args.trials} trials: trials lost {lost}, duplicated {dup}; runs left RUNNING {left}; "
+        f"sweeps not finished cleanly {bad}; {killed} killed attempts marked KILLED "
+        f"({time.monotonic() - started:.0f} s, {os.cpu_count()} cores)"
+    )
 
 
 if __name__ == "__main__":

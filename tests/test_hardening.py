@@ -1,5 +1,6 @@
 """Issue 10: the four misleading messages now name the real problem; ranges, sweep names, separators,
 binary files, duplicates and leakage between splits; a resumed sweep refuses an edited search."""
+
 from __future__ import annotations
 
 import logging
@@ -9,10 +10,10 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
+from conftest import compose_config
 from probsweep.config import ConfigError, DataConfig, sweep_dir, validate
 from probsweep.data.loading import DataError, load_dataset, prepare
 from probsweep.sweep import space
-from conftest import compose_config
 
 ROWS = [(f"word{c} thing{i} stuff, more", f"c{c}") for c in range(3) for i in range(10)]
 
@@ -29,6 +30,7 @@ def one_line_error(path, **kw) -> str:
 
 
 # --- the four misleading messages of issue 10 -------------------------------------------------
+
 
 @pytest.mark.parametrize("sep, name", [(";", "semicolon"), ("|", "pipe"), ("\t", "tab")])
 def test_a_file_separated_otherwise_says_which_data_sep_to_set(tmp_path, sep, name):
@@ -60,12 +62,16 @@ def test_a_directory_is_called_a_directory(tmp_path):
 
 # --- more files that are not what they claim ---------------------------------------------------
 
-@pytest.mark.parametrize("content, said", [
-    (b"PAR1\x00\x00rest", "data.format=parquet"),
-    (b"\x1f\x8b\x08\x00rest", "gzip"),
-    (b"\xff\xfet\x00e\x00x\x00t\x00", "data.encoding=utf-16"),
-    (bytes(range(1, 32)) * 40, "control bytes"),
-])
+
+@pytest.mark.parametrize(
+    "content, said",
+    [
+        (b"PAR1\x00\x00rest", "data.format=parquet"),
+        (b"\x1f\x8b\x08\x00rest", "gzip"),
+        (b"\xff\xfet\x00e\x00x\x00t\x00", "data.encoding=utf-16"),
+        (bytes(range(1, 32)) * 40, "control bytes"),
+    ],
+)
 def test_other_non_text_files_are_named(tmp_path, content, said):
     path = tmp_path / "d.csv"
     path.write_bytes(content)
@@ -80,24 +86,28 @@ def test_a_latin1_file_is_still_an_encoding_problem(tmp_path):
 
 # --- every numeric key on its own, before any rule that combines keys --------------------------
 
-@pytest.mark.parametrize("override, message", [
-    ("data.max_len=0", "data.max_len=0 must be at least 1"),
-    ("train.batch_size=0", "train.batch_size=0 must be at least 1"),
-    ("train.epochs=0", "train.epochs=0 must be at least 1"),
-    ("train.learning_rate=0", "train.learning_rate=0.0 must be greater than 0"),
-    ("train.learning_rate=-1e-3", "train.learning_rate=-0.001 must be greater than 0"),
-    ("data.val_size=1.0", "data.val_size=1.0 must be in [0, 1)"),
-    ("data.val_size=-0.1", "data.val_size=-0.1 must be in [0, 1)"),
-    ("data.test_size=1.5", "data.test_size=1.5 must be in [0, 1)"),
-    ("data.max_tokens=1", "data.max_tokens=1 must be at least 3"),
-    ("model.kernel_size=0", "model.kernel_size=0 must be at least 1"),
-    ("model.embed_dim=0", "model.embed_dim=0 must be at least 1"),
-    ("model.dropout=1.0", "model.dropout=1.0 must be in [0, 1)"),
-    ("train.target_precision=0", "train.target_precision=0.0 must be in (0, 1]"),
-    ("tuner.max_trials=0", "tuner.max_trials=0 must be at least 1"),
-    ("tuner.factor=1", "tuner.factor=1 must be at least 2"),
-    ("seed=-1", "seed=-1 must be at least 0"),
-])
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("data.max_len=0", "data.max_len=0 must be at least 1"),
+        ("train.batch_size=0", "train.batch_size=0 must be at least 1"),
+        ("train.epochs=0", "train.epochs=0 must be at least 1"),
+        ("train.learning_rate=0", "train.learning_rate=0.0 must be greater than 0"),
+        ("train.learning_rate=-1e-3", "train.learning_rate=-0.001 must be greater than 0"),
+        ("data.val_size=1.0", "data.val_size=1.0 must be in [0, 1)"),
+        ("data.val_size=-0.1", "data.val_size=-0.1 must be in [0, 1)"),
+        ("data.test_size=1.5", "data.test_size=1.5 must be in [0, 1)"),
+        ("data.max_tokens=1", "data.max_tokens=1 must be at least 3"),
+        ("model.kernel_size=0", "model.kernel_size=0 must be at least 1"),
+        ("model.embed_dim=0", "model.embed_dim=0 must be at least 1"),
+        ("model.dropout=1.0", "model.dropout=1.0 must be in [0, 1)"),
+        ("train.target_precision=0", "train.target_precision=0.0 must be in (0, 1]"),
+        ("tuner.max_trials=0", "tuner.max_trials=0 must be at least 1"),
+        ("tuner.factor=1", "tuner.factor=1 must be at least 2"),
+        ("seed=-1", "seed=-1 must be at least 0"),
+    ],
+)
 def test_each_numeric_key_has_its_own_range_message(override, message):
     with pytest.raises(ConfigError) as info:
         validate(compose_config([override, "model.kernel_size=3"] if "kernel" not in override else [override]))
@@ -149,6 +159,7 @@ def test_data_sep_must_be_one_character_or_a_name():
 
 # --- duplicates, conflicting labels, leakage between splits ------------------------------------
 
+
 def write_rows(path, rows):
     pd.DataFrame(rows, columns=["text", "label"]).to_csv(path, index=False)
     return path
@@ -199,23 +210,33 @@ def _csv(df, tmp_path):
 def test_clean_data_reports_zero_duplicates(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         p = prepare(DataConfig(source="file", path=str(write_rows(tmp_path / "d.csv", ROWS))), 4, 0)
-    assert (p.report["duplicate_texts"], p.report["conflicting_label_texts"], p.report["texts_in_several_splits"]) == (0, 0, 0)
+    assert (p.report["duplicate_texts"], p.report["conflicting_label_texts"], p.report["texts_in_several_splits"]) == (
+        0,
+        0,
+        0,
+    )
     assert caplog.text == ""
 
 
 # --- a resumed sweep refuses an edited search --------------------------------------------------
 
-SEARCH = {"objective": "val_brier", "direction": "min",
-          "space": {"model.dropout": {"choice": [0.1, 0.3]}, "train.epochs": {"int": [1, 4]}}}
+SEARCH = {
+    "objective": "val_brier",
+    "direction": "min",
+    "space": {"model.dropout": {"choice": [0.1, 0.3]}, "train.epochs": {"int": [1, 4]}},
+}
 
 
-@pytest.mark.parametrize("change, key", [
-    ({"objective": "val_accuracy", "direction": "max"}, "search.objective"),
-    ({"direction": "max"}, "search.direction"),
-    ({"space": {**SEARCH["space"], "model.dropout": {"choice": [0.1]}}}, "search.space.model.dropout"),
-    ({"space": {**SEARCH["space"], "model.gru_units": {"choice": [8]}}}, "search.space.model.gru_units"),
-    ({"space": {"model.dropout": SEARCH["space"]["model.dropout"]}}, "search.space.train.epochs"),
-])
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"objective": "val_accuracy", "direction": "max"}, "search.objective"),
+        ({"direction": "max"}, "search.direction"),
+        ({"space": {**SEARCH["space"], "model.dropout": {"choice": [0.1]}}}, "search.space.model.dropout"),
+        ({"space": {**SEARCH["space"], "model.gru_units": {"choice": [8]}}}, "search.space.model.gru_units"),
+        ({"space": {"model.dropout": SEARCH["space"]["model.dropout"]}}, "search.space.train.epochs"),
+    ],
+)
 def test_an_edited_search_is_refused_naming_the_key_and_both_ways_out(tmp_path, change, key):
     stored = tmp_path / "search.yaml"
     space.store(OmegaConf.create(SEARCH), stored)

@@ -3,6 +3,7 @@ training, two sweeps at once on one SQLite store, and a resumed sweep whose sear
 
 Each sweep runs as `python -m probsweep.cli.sweep` on the tiny data set (2 epochs a trial, no XLA).
 """
+
 from __future__ import annotations
 
 import os
@@ -15,9 +16,9 @@ from collections import defaultdict
 import pytest
 from mlflow.tracking import MlflowClient
 
+from conftest import TINY, compose_config
 from probsweep.cli.sweep import sweep
 from probsweep.config import ConfigError
-from conftest import TINY, compose_config
 
 pytestmark = pytest.mark.slow
 
@@ -33,8 +34,11 @@ space:
       sigmoid+binary: {model.activation: sigmoid, model.loss: binary_crossentropy}
 """
 SEARCH = {"two": HEADS + "  train.epochs: {choice: [2]}\n", "heads": HEADS}
-TUNER = {"random": ["search=two", "tuner.max_trials=2"], "bayesian": ["search=two", "tuner.max_trials=2"],
-         "hyperband": ["search=heads", "tuner.max_epochs=2", "tuner.factor=3"]}
+TUNER = {
+    "random": ["search=two", "tuner.max_trials=2"],
+    "bayesian": ["search=two", "tuner.max_trials=2"],
+    "hyperband": ["search=heads", "tuner.max_epochs=2", "tuner.factor=3"],
+}
 EPOCH = re.compile(r"epoch (\d+)/(\d+)")
 
 
@@ -48,8 +52,17 @@ def search_dir(store):
 
 
 def command(store, name, kind):
-    return [sys.executable, "-m", "probsweep.cli.sweep", f"--config-dir={search_dir(store)}", *TINY,
-            f"sweep.dir={store['sweeps']}", f"sweep.name={name}", f"tuner={kind}", *TUNER[kind]]
+    return [
+        sys.executable,
+        "-m",
+        "probsweep.cli.sweep",
+        f"--config-dir={search_dir(store)}",
+        *TINY,
+        f"sweep.dir={store['sweeps']}",
+        f"sweep.name={name}",
+        f"tuner={kind}",
+        *TUNER[kind],
+    ]
 
 
 def start(cmd, store):
@@ -113,7 +126,9 @@ def test_kill_9_mid_trial_then_resume(store, kind):
             sweep(compose_config([*base, "search=quick"]))  # the same heads, epochs [1, 5]
         edited = compose_config([*base, "search=quick", "search.objective=val_ece"])
         edited.search.space["train.epochs"] = {"choice": [2]}
-        with pytest.raises(ConfigError, match=r"started with search\.objective=\"val_brier\" and is now given \"val_ece\""):
+        with pytest.raises(
+            ConfigError, match=r"started with search\.objective=\"val_brier\" and is now given \"val_ece\""
+        ):
             sweep(edited)
 
 
@@ -140,7 +155,7 @@ def test_two_sweeps_at_once_on_one_sqlite_store(store):
     """On a store that does not exist yet: both processes create its tables at the same moment."""
     procs = [start(command(store, f"both-{i}", "random")[:-1] + ["tuner.max_trials=1"], store) for i in (1, 2)]
     outs = [p.communicate(timeout=400)[0] for p in procs]
-    for p, out in zip(procs, outs):
+    for p, out in zip(procs, outs, strict=True):
         assert p.returncode == 0, out[-3000:]
         assert "Traceback" not in out and "database is locked" not in out
     for i in (1, 2):
@@ -152,8 +167,16 @@ def test_a_trial_finished_in_mlflow_but_not_saved_by_the_tuner_is_not_trained_ag
     """The window between a trial's run ending FINISHED and Keras Tuner saving the trial."""
     from probsweep.sweep.tuner import SweepTuner
 
-    cfg = compose_config([*TINY, f"sweep.dir={store['sweeps']}", "sweep.name=unsaved", "tuner=random",
-                          "tuner.max_trials=1", "search=quick"])
+    cfg = compose_config(
+        [
+            *TINY,
+            f"sweep.dir={store['sweeps']}",
+            "sweep.name=unsaved",
+            "tuner=random",
+            "tuner.max_trials=1",
+            "search=quick",
+        ]
+    )
     cfg.search.space["train.epochs"] = {"choice": [1]}
     real = SweepTuner.on_trial_end
 

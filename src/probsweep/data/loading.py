@@ -5,19 +5,19 @@ Why one place: every run must see exactly the same rows, splits and token ids fo
 seed (the sweep compares runs, and `fingerprint` lets MLflow prove they shared data), and bad input must
 stop before any training with one line that names the problem and the fix, never a pandas/TF traceback.
 """
+
 from __future__ import annotations
 
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
 
 import keras
 import numpy as np
 import pandas as pd
 
-from probsweep.data import synthetic
 from probsweep.config import SPLITS, DataConfig
+from probsweep.data import synthetic
 from probsweep.data.files import DataError, read_table, read_vectors
 
 log = logging.getLogger(__name__)
@@ -33,14 +33,14 @@ class Dataset:
     y_val: np.ndarray
     x_test: np.ndarray  # may have 0 rows
     y_test: np.ndarray
-    texts_val: List[str]
-    texts_test: List[str]
-    class_names: List[str]  # index -> label, sorted
+    texts_val: list[str]
+    texts_test: list[str]
+    class_names: list[str]  # index -> label, sorted
     vectorizer: keras.layers.TextVectorization  # adapted on the training texts only
-    embedding_matrix: Optional[np.ndarray]  # (vocab_size, embed_dim); None = Keras's own init
+    embedding_matrix: np.ndarray | None  # (vocab_size, embed_dim); None = Keras's own init
     frame: pd.DataFrame  # the cleaned rows actually used: text, label, split
     fingerprint: str  # sha256 of `frame`'s content
-    report: Dict
+    report: dict
 
     @property
     def vocab_size(self) -> int:
@@ -51,7 +51,9 @@ class Dataset:
         return len(self.class_names)
 
 
-def embedding_matrix(vocab: List[str], vectors: Dict[str, np.ndarray], embed_dim: int, seed: int) -> Tuple[np.ndarray, int]:
+def embedding_matrix(
+    vocab: list[str], vectors: dict[str, np.ndarray], embed_dim: int, seed: int
+) -> tuple[np.ndarray, int]:
     """(vocab_size, embed_dim) matrix and the number of vocabulary words the vectors cover.
 
     Row 0 (padding) is zeros. Words the vectors lack, and row 1 (the OOV token), are drawn from
@@ -60,8 +62,10 @@ def embedding_matrix(vocab: List[str], vectors: Dict[str, np.ndarray], embed_dim
     """
     found = [i for i, w in enumerate(vocab) if i >= 2 and w in vectors]
     if not found:
-        raise DataError(f"the vectors cover none of the {max(0, len(vocab) - 2)} vocabulary words: "
-                        "check data.vectors_path matches the texts (language, lower case)")
+        raise DataError(
+            f"the vectors cover none of the {max(0, len(vocab) - 2)} vocabulary words: "
+            "check data.vectors_path matches the texts (language, lower case)"
+        )
     known = np.stack([vectors[vocab[i]] for i in found]).astype(np.float32)
     std = known.std(axis=0) if len(found) > 1 else np.full(embed_dim, known.std())
     rng = np.random.default_rng([seed, 2718])  # its own stream: splits and vectors don't perturb each other
@@ -76,13 +80,15 @@ def _utf8(values: pd.Series) -> pd.Series:
     return values.str.encode("utf-8", "replace").str.decode("utf-8")
 
 
-def _clean(df: pd.DataFrame, text: str, label: str, split: Optional[str]) -> Tuple[pd.DataFrame, int]:
+def _clean(df: pd.DataFrame, text: str, label: str, split: str | None) -> tuple[pd.DataFrame, int]:
     """Columns renamed to text/label[/split]; empty texts dropped (and counted); labels checked."""
     keys = {text: "data.text_column", label: "data.label_column", split: "data.split_column"}
     for col in (text, label, split):
         if col is not None and col not in df.columns:
-            raise DataError(f"column {col!r} not found (the file has columns {[str(c) for c in df.columns]}): "
-                            f"set {keys[col]} to one of them")
+            raise DataError(
+                f"column {col!r} not found (the file has columns {[str(c) for c in df.columns]}): "
+                f"set {keys[col]} to one of them"
+            )
     out = pd.DataFrame({"text": df[text], "label": df[label]} | ({"split": df[split]} if split else {}))
     empty = out.text.isna() | out.text.astype(str).str.strip().eq("")
     if empty.all():
@@ -92,8 +98,10 @@ def _clean(df: pd.DataFrame, text: str, label: str, split: Optional[str]) -> Tup
     out = out[~empty].reset_index(drop=True)
     no_label = out.label.isna() | out.label.astype(str).str.strip().eq("")
     if no_label.any():
-        raise DataError(f"{int(no_label.sum())} rows have no label (NaN/empty) in column {label!r}: "
-                        "drop those rows or fill their labels")
+        raise DataError(
+            f"{int(no_label.sum())} rows have no label (NaN/empty) in column {label!r}: "
+            "drop those rows or fill their labels"
+        )
     if pd.api.types.is_float_dtype(out.label) and (out.label % 1 == 0).all():
         out["label"] = out.label.astype("int64")  # 3, not "3.0", when NaNs (now dropped) made pandas read floats
     out["text"], out["label"] = _utf8(out.text.astype(str)), _utf8(out.label.astype(str).str.strip())
@@ -101,27 +109,36 @@ def _clean(df: pd.DataFrame, text: str, label: str, split: Optional[str]) -> Tup
 
 
 def _given_split(frame: pd.DataFrame, column: str) -> pd.Series:
-    values = frame.split.fillna("").astype(str).str.strip().str.lower()  # a missing value is '' (pandas 3 keeps NaN in str)
+    values = (
+        frame.split.fillna("").astype(str).str.strip().str.lower()
+    )  # a missing value is '' (pandas 3 keeps NaN in str)
     unknown = sorted(set(values) - set(SPLITS))
     if unknown:
         raise DataError(f"unknown values {unknown[:5]} in split column {column!r}: use only train, val or test")
     for name in ("train", "val"):
         if not values.eq(name).any():
-            raise DataError(f"no '{name}' rows in split column {column!r}: add some, or unset data.split_column to split automatically")
+            raise DataError(
+                f"no '{name}' rows in split column {column!r}: add some, "
+                "or unset data.split_column to split automatically"
+            )
     return values
 
 
-def _stratified_split(frame: pd.DataFrame, cfg: DataConfig, oos: Optional[str], seed: int) -> np.ndarray:
+def _stratified_split(frame: pd.DataFrame, cfg: DataConfig, oos: str | None, seed: int) -> np.ndarray:
     """Per-class shuffled slicing: every class lands in every split; out-of-scope rows only in val/test."""
     val, test = cfg.val_size, cfg.test_size
     if not (0 < val < 1 and 0 <= test < 1 and val + test < 1):
-        raise DataError(f"data.val_size={val} and data.test_size={test} must satisfy 0 < val_size, 0 <= test_size, sum < 1")
+        raise DataError(
+            f"data.val_size={val} and data.test_size={test} must satisfy 0 < val_size, 0 <= test_size, sum < 1"
+        )
     need = 2 + (test > 0)
     counts = frame.label[frame.label != oos].value_counts()
     small = counts[counts < need].sort_values()
     if len(small):
-        raise DataError(f"class {small.index[0]!r} has {small.iloc[0]} example(s), too few to stratify (minimum {need}): "
-                        "merge or remove it, or give a split column (data.split_column)")
+        raise DataError(
+            f"class {small.index[0]!r} has {small.iloc[0]} example(s), too few to stratify (minimum {need}): "
+            "merge or remove it, or give a split column (data.split_column)"
+        )
     rng, split = np.random.default_rng(seed), np.empty(len(frame), dtype=object)
     for lab in sorted(frame.label.unique()):
         idx = rng.permutation(np.flatnonzero(frame.label.to_numpy() == lab))
@@ -132,23 +149,31 @@ def _stratified_split(frame: pd.DataFrame, cfg: DataConfig, oos: Optional[str], 
             n_val, n_test = max(1, round(n * val)), (max(1, round(n * test)) if test > 0 else 0)
             while n_val + n_test > n - 1:  # keep at least one training example
                 n_val, n_test = (n_val - 1, n_test) if n_val >= n_test else (n_val, n_test - 1)
-        split[idx[:n_val]], split[idx[n_val:n_val + n_test]], split[idx[n_val + n_test:]] = "val", "test", "train"
+        split[idx[:n_val]], split[idx[n_val : n_val + n_test]], split[idx[n_val + n_test :]] = "val", "test", "train"
     return split
 
 
-def _duplicates(frame: pd.DataFrame, dedupe: bool) -> Dict[str, int]:
+def _duplicates(frame: pd.DataFrame, dedupe: bool) -> dict[str, int]:
     """Exact repeats of a text, and texts given different labels in different rows (logged with examples)."""
     repeats = int(frame.text.duplicated().sum())
     n_labels = frame.groupby("text", sort=False).label.nunique()
     conflicting = n_labels[n_labels > 1].index
     if repeats:
-        log.warning("%d rows repeat the exact text of an earlier row%s", repeats,
-                    ": dropped (data.dedupe=true)" if dedupe else " (data.dedupe=true keeps only the first)")
+        log.warning(
+            "%d rows repeat the exact text of an earlier row%s",
+            repeats,
+            ": dropped (data.dedupe=true)" if dedupe else " (data.dedupe=true keeps only the first)",
+        )
     if len(conflicting):
-        examples = "; ".join(f"{t[:40]!r} is {' and '.join(sorted(set(frame.label[frame.text == t]))[:3])}"
-                             for t in conflicting[:3])
-        log.warning("%d texts have different labels in different rows, e.g. %s: fix their labels (no model can get "
-                    "them all right)", len(conflicting), examples)
+        examples = "; ".join(
+            f"{t[:40]!r} is {' and '.join(sorted(set(frame.label[frame.text == t]))[:3])}" for t in conflicting[:3]
+        )
+        log.warning(
+            "%d texts have different labels in different rows, e.g. %s: fix their labels (no model can get "
+            "them all right)",
+            len(conflicting),
+            examples,
+        )
     return {"duplicate_texts": repeats, "conflicting_label_texts": len(conflicting)}
 
 
@@ -157,14 +182,16 @@ class Prepared:
     """The rows before vectorising: read, cleaned, deduplicated if asked, split."""
 
     frame: pd.DataFrame  # text, label, split; out-of-scope rows never in train
-    classes: List[str]
-    vectors: Optional[Dict[str, np.ndarray]]  # the embedded data set's own vectors
-    report: Dict
+    classes: list[str]
+    vectors: dict[str, np.ndarray] | None  # the embedded data set's own vectors
+    report: dict
 
 
 def prepare(cfg: DataConfig, embed_dim: int, seed: int) -> Prepared:
     """Everything before TextVectorization: read, clean, check duplicates, split, check the classes."""
     vectors = None
+    columns: tuple[str, str, str | None]
+    oos: str | None
     if cfg.source == "embedded":
         try:
             raw, vectors = synthetic.generate(cfg.synthetic, embed_dim, seed)
@@ -183,29 +210,46 @@ def prepare(cfg: DataConfig, embed_dim: int, seed: int) -> Prepared:
         frame = frame.drop_duplicates("text", keep="first").reset_index(drop=True)
         deduped -= len(frame)
     if cfg.oos_label and not frame.label.eq(cfg.oos_label).any():
-        log.warning("data.oos_label=%r matches no row of column %r: no out-of-scope examples", cfg.oos_label, columns[1])
+        log.warning(
+            "data.oos_label=%r matches no row of column %r: no out-of-scope examples", cfg.oos_label, columns[1]
+        )
     classes = sorted(set(frame.label) - {oos})
     if len(classes) < 2:
-        raise DataError(f"only {len(classes)} class ({classes}) in column {columns[1]!r}: a classifier needs at least two; check data.label_column")
-    given = columns[2] is not None
-    frame["split"] = _given_split(frame, columns[2]) if given else _stratified_split(frame, cfg, oos, seed)
+        raise DataError(
+            f"only {len(classes)} class ({classes}) in column {columns[1]!r}: "
+            "a classifier needs at least two; check data.label_column"
+        )
+    split_column = columns[2]
+    given = split_column is not None
+    frame["split"] = _given_split(frame, split_column) if split_column else _stratified_split(frame, cfg, oos, seed)
     oos_in_train = (frame.split == "train") & (frame.label == oos)
     frame = frame[~oos_in_train].reset_index(drop=True)
     classes = sorted(set(frame.label[frame.split == "train"]))
     unseen = sorted(set(frame.label) - set(classes) - {oos})
     if unseen:
-        raise DataError(f"labels {unseen[:5]} occur in val/test but never in train: add training rows or set data.oos_label")
+        raise DataError(
+            f"labels {unseen[:5]} occur in val/test but never in train: add training rows or set data.oos_label"
+        )
     if len(classes) < 2:
         raise DataError(f"the training split has only {len(classes)} class: a classifier needs at least two")
     in_splits = frame.groupby("text", sort=False).split.nunique()
     leaked = int((in_splits > 1).sum())
     if leaked:
-        log.warning("%d texts are in more than one split (train/val/test), so validation and test scores are "
-                    "inflated: set data.dedupe=true to keep only the first row of each text", leaked)
-    report = {"source": cfg.source, "rows_read": len(raw), "rows_dropped_empty_text": dropped, **found,
-              "rows_dropped_duplicate": deduped,
-              "texts_in_several_splits": leaked, "oos_dropped_from_train": int(oos_in_train.sum()),
-              "split": "given" if given else "stratified"}
+        log.warning(
+            "%d texts are in more than one split (train/val/test), so validation and test scores are "
+            "inflated: set data.dedupe=true to keep only the first row of each text",
+            leaked,
+        )
+    report = {
+        "source": cfg.source,
+        "rows_read": len(raw),
+        "rows_dropped_empty_text": dropped,
+        **found,
+        "rows_dropped_duplicate": deduped,
+        "texts_in_several_splits": leaked,
+        "oos_dropped_from_train": int(oos_in_train.sum()),
+        "split": "given" if given else "stratified",
+    }
     return Prepared(frame, classes, vectors, report)
 
 
@@ -219,9 +263,13 @@ def load_dataset(cfg: DataConfig, embed_dim: int, seed: int) -> Dataset:
     vectorizer.adapt(np.asarray(parts["train"].text.tolist(), dtype=object))
     index = {c: i for i, c in enumerate(classes)}
 
-    def arrays(s: str) -> Tuple[np.ndarray, np.ndarray]:
+    def arrays(s: str) -> tuple[np.ndarray, np.ndarray]:
         texts = parts[s].text.tolist()
-        x = np.asarray(vectorizer(np.asarray(texts, dtype=object)), dtype=np.int32) if texts else np.zeros((0, cfg.max_len), np.int32)
+        x = (
+            np.asarray(vectorizer(np.asarray(texts, dtype=object)), dtype=np.int32)
+            if texts
+            else np.zeros((0, cfg.max_len), np.int32)
+        )
         return x, np.array([index.get(lab, -1) for lab in parts[s].label], dtype=np.int64)
 
     (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = (arrays(s) for s in SPLITS)
@@ -235,10 +283,31 @@ def load_dataset(cfg: DataConfig, embed_dim: int, seed: int) -> Dataset:
         log.info("pretrained vectors cover %d of %d vocabulary words (%.1f%%)", n_found, len(vocab) - 2, 100 * coverage)
     hashes = pd.util.hash_pandas_object(frame[["text", "label", "split"]], index=False).to_numpy()
     report = {
-        **prepared.report, "n_train": len(x_tr), "n_val": len(x_va), "n_test": len(x_te), "n_classes": len(classes),
-        "n_oos_val": int((y_va < 0).sum()), "n_oos_test": int((y_te < 0).sum()), "n_oos": int((y_va < 0).sum() + (y_te < 0).sum()),
-        "vocab_size": len(vocab), "vector_coverage": coverage,
+        **prepared.report,
+        "n_train": len(x_tr),
+        "n_val": len(x_va),
+        "n_test": len(x_te),
+        "n_classes": len(classes),
+        "n_oos_val": int((y_va < 0).sum()),
+        "n_oos_test": int((y_te < 0).sum()),
+        "n_oos": int((y_va < 0).sum() + (y_te < 0).sum()),
+        "vocab_size": len(vocab),
+        "vector_coverage": coverage,
     }
     log.info("data: %s", report)
-    return Dataset(x_tr, y_tr, x_va, y_va, x_te, y_te, parts["val"].text.tolist(), parts["test"].text.tolist(), classes,
-                   vectorizer, matrix, frame, hashlib.sha256(hashes.tobytes()).hexdigest(), report)
+    return Dataset(
+        x_tr,
+        y_tr,
+        x_va,
+        y_va,
+        x_te,
+        y_te,
+        parts["val"].text.tolist(),
+        parts["test"].text.tolist(),
+        classes,
+        vectorizer,
+        matrix,
+        frame,
+        hashlib.sha256(hashes.tobytes()).hexdigest(),
+        report,
+    )
