@@ -128,6 +128,7 @@ def one_sweep(workdir: Path, name: str, kills: int, trials: int, rng: random.Ran
         "tuner.seed=3",
         f"sweep.dir={workdir / name / 'sweeps'}",
         f"sweep.name={name}",
+        "search.baseline=false",  # trials only: the figures were first recorded before the baseline existed
     ]
     phases = Counter()
     aims = [p for _ in range(-(-kills // len(PHASES))) for p in rng.sample(PHASES, len(PHASES))][:kills]
@@ -205,7 +206,7 @@ def count(uri: str, name: str, trials: int) -> dict:
         "lost": sum(1 for t in map(str, range(trials)) if finished.get(t, 0) == 0),
         "duplicated": sum(n - 1 for n in finished.values() if n > 1),
         "killed_runs": sum(v.count("KILLED") for v in by_trial.values()),
-        "running_left": sum(v.count("RUNNING") for v in by_trial.values()) + parents.count("RUNNING"),
+        "running_left": sum(r.info.status == "RUNNING" for r in runs),
         "parents": parents,
     }
 

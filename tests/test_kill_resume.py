@@ -61,6 +61,7 @@ def command(store, name, kind):
         f"sweep.dir={store['sweeps']}",
         f"sweep.name={name}",
         f"tuner={kind}",
+        "search.baseline=false",  # the baseline's own resume is tested in test_sweep.py
         *TUNER[kind],
     ]
 
