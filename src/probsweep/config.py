@@ -62,6 +62,7 @@ class MismatchPath(str, Enum):
 
 @dataclass
 class SyntheticConfig:
+    profile: str = "seed"  # seed: the seed-like corpus with "pretrained" vectors | intents: short queries, no vectors
     n_classes: int = 102  # the seed's 102 classes
     n_groups: int = 17  # groups of similar classes that share words
     train_per_class: int = 24  # "a few dozen" examples per class, as in the seed; 24 keeps a sweep short
@@ -72,6 +73,7 @@ class SyntheticConfig:
     vocab_words: int = 882  # + padding + OOV token = the seed's vocabulary of 884
     label_noise: float = 0.05  # share of training labels moved to a sibling class: makes overfitting visible
     oos_per_split: int = 0  # out-of-scope examples per split (label "oos"); 0 = none
+    oos_test: int | None = None  # out-of-scope examples in test; None = oos_per_split
 
 
 @dataclass
@@ -85,7 +87,7 @@ class DataConfig:
     val_size: float = 0.15
     test_size: float = 0.15
     max_tokens: int = 20000  # TextVectorization vocabulary cap (includes padding and OOV)
-    max_len: int = 150  # tokens per text after padding/truncation
+    max_len: Any = 150  # tokens per text after padding/truncation; "auto" = the training texts' 99th percentile, capped
     vectors_path: str | None = None  # GloVe-format text file; None = random init (or embedded vectors)
     encoding: str = "utf-8"
     sep: str | None = None  # column separator: one character or comma|semicolon|pipe|tab; None = from the format
@@ -102,7 +104,7 @@ class ModelConfig:
     _target_: str = "probsweep.train.model.seed_body"
     kwargs: dict[str, Any] = field(default_factory=dict)  # your builder's own keyword arguments
     embed_dim: int = 100  # the seed's 100-dimensional vectors; must equal the dimension of data.vectors_path
-    trainable_embedding: bool = False  # the seed froze its pretrained vectors
+    trainable_embedding: Any = "auto"  # auto | true | false; auto: frozen with pretrained vectors, else trained
     gru_units: int = 32  # per direction
     dropout: float = 0.1
     recurrent_dropout: float = 0.1
@@ -119,6 +121,15 @@ BODY_KEYS = tuple(k for k in ModelConfig.__dataclass_fields__ if k not in ("_tar
 
 
 @dataclass
+class EarlyStoppingConfig:
+    enabled: bool = False  # off in the seed's question, whose point is what training length does
+    monitor: str = "val_accuracy"  # any per-epoch metric (see search.objective)
+    direction: str | None = None  # min | max; None: the monitored metric's own (probs.metrics.METRICS)
+    patience: int = 5  # epochs without improvement before stopping
+    min_delta: float = 0.0  # smallest change that counts as an improvement
+
+
+@dataclass
 class TrainConfig:
     epochs: int = 20
     batch_size: int = 32  # Keras's default, as in the seed
@@ -132,6 +143,7 @@ class TrainConfig:
     probe_examples: int = 5  # validation examples whose raw outputs are kept at every epoch
     target_precision: float = 0.95  # the confidence threshold reported per run reaches this precision on val
     verbose: int = 2  # 0: silent; else one progress line per epoch
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)  # restores the best epoch
 
 
 @dataclass
@@ -148,6 +160,7 @@ class TunerConfig:
     seed: int = 553  # the sampling seed; its 7 random draws cover the default space (benchmarks/sweep_draws.py)
     max_epochs: int = 30  # hyperband only: the budget of its longest bracket
     factor: int = 3  # hyperband only
+    initial_points: int | None = None  # bayesian only: random trials first; None = Keras Tuner's 3 per hyperparameter
 
 
 @dataclass
@@ -281,8 +294,9 @@ def check_ranges(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key)
         if value is None or (key == "data.max_len" and value == "auto"):
             continue
-        if not isinstance(value, (int, float)):  # a key typed loosely (e.g. data.max_len, which takes "auto")
-            raise ConfigError(f"{key}={value!r} must be a number{' or auto' if key == 'data.max_len' else ''}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):  # loosely typed: data.max_len takes "auto"
+            what = "a positive number of tokens or auto" if key == "data.max_len" else "a number"
+            raise ConfigError(f"{key}={value!r} must be {what}")
         if isinstance(value, float) and not math.isfinite(value) or not ok(value):
             raise ConfigError(f"{key}={value} must be {rule}")
     if OmegaConf.select(cfg, "sweep.name") is not None:
@@ -305,6 +319,8 @@ def check_combinations(cfg: DictConfig) -> None:
         raise ConfigError(f"data.source={d.source!r} must be 'embedded' or 'file' (use data=file for your own file)")
     if d.source == "file" and not d.path:
         raise ConfigError("data.path is not set: pass data.path=/path/to/your/file")
+    if m.trainable_embedding not in ("auto", True, False):
+        raise ConfigError(f"model.trainable_embedding={m.trainable_embedding!r} must be auto, true or false")
     if d.max_len != "auto" and m.kernel_size > d.max_len:
         raise ConfigError(f"model.kernel_size={m.kernel_size} is longer than data.max_len={d.max_len}: "
                           f"set model.kernel_size<={d.max_len} or a larger data.max_len")
@@ -315,6 +331,10 @@ def check_combinations(cfg: DictConfig) -> None:
         raise ConfigError(
             f"data.synthetic.min_len={d.synthetic.min_len} is above data.synthetic.max_len={d.synthetic.max_len}"
         )
+    es = cfg.train.early_stopping
+    if es.direction not in (None, "min", "max") or es.patience < 0:
+        raise ConfigError(f"train.early_stopping: direction={es.direction!r} must be min or max and "
+                          f"patience={es.patience} at least 0")
     if cfg.search.direction not in ("min", "max"):
         raise ConfigError(f"search.direction={cfg.search.direction!r} must be 'min' or 'max'")
 
