@@ -10,6 +10,8 @@ directly (DataConfig(), ModelConfig()) and get the same values as `make train`.
 """
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -88,6 +90,8 @@ class DataConfig:
     max_len: Any = 150  # tokens per text after padding/truncation; "auto" = the training texts' 99th percentile, capped
     vectors_path: str | None = None  # GloVe-format text file; None = random init (or embedded vectors)
     encoding: str = "utf-8"
+    sep: str | None = None  # column separator: one character or comma|semicolon|pipe|tab; None = from the format
+    dedupe: bool = False  # keep only the first row of each exact text, before splitting (no text in two splits)
     oos_label: str | None = None  # label that marks out-of-scope examples; never a training class
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
@@ -187,6 +191,7 @@ def is_distributed(sweep_cfg: Any) -> bool:
 
 def sweep_dir(sweep_cfg: Any) -> Path:
     """sweeps/<name>/: the tuner's state, the parent run id, best.yaml and the report."""
+    check_sweep_name(sweep_cfg.name)  # never a path outside sweeps/, whoever calls this
     return Path(sweep_cfg.dir or PROJECT_ROOT / "sweeps") / sweep_cfg.name
 
 
@@ -253,35 +258,94 @@ def validate(cfg: Any) -> DictConfig:
     return merged
 
 
+def _at_least(low: int) -> tuple:
+    return (lambda v: v >= low), f"at least {low}"
+
+
+def _fraction(low_open: bool = False, high_closed: bool = False) -> tuple:
+    ok = lambda v: (0 < v if low_open else 0 <= v) and (v <= 1 if high_closed else v < 1)  # noqa: E731
+    return ok, f"in {'(' if low_open else '['}0, 1{']' if high_closed else ')'}"
+
+
+# Every numeric key's own range, checked (in this order) before any rule that combines keys, so the
+# message names the key that is wrong rather than a rule it happens to break.
+RANGES = {
+    "seed": _at_least(0),
+    "data.val_size": _fraction(), "data.test_size": _fraction(),
+    "data.max_tokens": _at_least(3),  # padding + OOV + one word
+    "data.max_len": _at_least(1),
+    "data.synthetic.n_classes": _at_least(2), "data.synthetic.n_groups": _at_least(1),
+    "data.synthetic.train_per_class": _at_least(1), "data.synthetic.val_per_class": _at_least(1),
+    "data.synthetic.test_per_class": _at_least(0), "data.synthetic.min_len": _at_least(1),
+    "data.synthetic.max_len": _at_least(1), "data.synthetic.vocab_words": _at_least(1),
+    "data.synthetic.label_noise": _fraction(), "data.synthetic.oos_per_split": _at_least(0),
+    "model.embed_dim": _at_least(1), "model.gru_units": _at_least(1), "model.conv_filters": _at_least(1),
+    "model.kernel_size": _at_least(1), "model.dropout": _fraction(), "model.recurrent_dropout": _fraction(),
+    "model.label_smoothing": _fraction(),
+    "train.epochs": _at_least(1), "train.batch_size": _at_least(1),
+    "train.learning_rate": ((lambda v: v > 0), "greater than 0"),
+    "train.probe_examples": _at_least(0), "train.target_precision": _fraction(low_open=True, high_closed=True),
+    "train.verbose": ((lambda v: v in (0, 1, 2)), "0, 1 or 2"),
+    "tuner.max_trials": _at_least(1), "tuner.seed": _at_least(0), "tuner.max_epochs": _at_least(1),
+    "tuner.factor": _at_least(2), "tuner.executions_per_trial": _at_least(1),
+}
+SEPARATORS = {"comma": ",", "semicolon": ";", "pipe": "|", "tab": "\t"}  # names that need no shell quoting
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
+
+def check_sweep_name(name: Any) -> None:
+    if not PLAIN_NAME.fullmatch(str(name)):
+        raise ConfigError(f"sweep.name={name!r} must be a plain name (letters, digits, -, _ and ., not starting "
+                          "with .): it becomes the folder sweeps/<name>/; use e.g. sweep.name=my-sweep")
+
+
+def check_ranges(cfg: DictConfig) -> None:
+    """Each key on its own: its range, one message per key. Keys a newer schema lacks are skipped."""
+    for key, (ok, rule) in RANGES.items():
+        value = OmegaConf.select(cfg, key)
+        if value is None or (key == "data.max_len" and value == "auto"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):  # loosely typed: data.max_len takes "auto"
+            what = "a positive number of tokens or auto" if key == "data.max_len" else "a number"
+            raise ConfigError(f"{key}={value!r} must be {what}")
+        if isinstance(value, float) and not math.isfinite(value) or not ok(value):
+            raise ConfigError(f"{key}={value} must be {rule}")
+    if OmegaConf.select(cfg, "sweep.name") is not None:
+        check_sweep_name(cfg.sweep.name)
+    sep = OmegaConf.select(cfg, "data.sep")
+    if sep is not None and sep not in SEPARATORS and len(str(sep)) != 1:
+        raise ConfigError(f"data.sep={sep!r} must be one character or one of {', '.join(SEPARATORS)}")
+
+
 def check_combinations(cfg: DictConfig) -> None:
-    """Rules no single field can state; each names the keys to change."""
+    """Every key's range first (check_ranges), then the rules no single field can state."""
+    check_ranges(cfg)
     m, d = cfg.model, cfg.data
     if m.label_smoothing and m.loss == Loss.sparse_categorical_crossentropy:
         raise ConfigError(
             "model.label_smoothing needs one-hot targets, and Keras's sparse loss has no smoothing: "
             "set model.loss=categorical_crossentropy (or binary_crossentropy), or model.label_smoothing=0"
         )
-    if not 0.0 <= m.label_smoothing < 1.0:
-        raise ConfigError(f"model.label_smoothing={m.label_smoothing} must be in [0, 1)")
-    for key in ("dropout", "recurrent_dropout"):
-        if not 0.0 <= m[key] < 1.0:
-            raise ConfigError(f"model.{key}={m[key]} must be in [0, 1)")
     if d.source not in ("embedded", "file"):
         raise ConfigError(f"data.source={d.source!r} must be 'embedded' or 'file' (use data=file for your own file)")
     if d.source == "file" and not d.path:
         raise ConfigError("data.path is not set: pass data.path=/path/to/your/file")
     if m.trainable_embedding not in ("auto", True, False):
         raise ConfigError(f"model.trainable_embedding={m.trainable_embedding!r} must be auto, true or false")
-    if d.max_len != "auto" and (isinstance(d.max_len, bool) or not isinstance(d.max_len, int) or d.max_len < 1):
-        raise ConfigError(f"data.max_len={d.max_len!r} must be a positive number of tokens or auto")
     if d.max_len != "auto" and m.kernel_size > d.max_len:
-        raise ConfigError(f"model.kernel_size={m.kernel_size} is longer than data.max_len={d.max_len}")
+        raise ConfigError(f"model.kernel_size={m.kernel_size} is longer than data.max_len={d.max_len}: "
+                          f"set model.kernel_size<={d.max_len} or a larger data.max_len")
+    if d.val_size + d.test_size >= 1:
+        raise ConfigError(f"data.val_size={d.val_size} + data.test_size={d.test_size} must be below 1 "
+                          "(some rows must be left to train on)")
+    if d.synthetic.min_len > d.synthetic.max_len:
+        raise ConfigError(
+            f"data.synthetic.min_len={d.synthetic.min_len} is above data.synthetic.max_len={d.synthetic.max_len}"
+        )
     es = cfg.train.early_stopping
     if es.direction not in (None, "min", "max") or es.patience < 0:
         raise ConfigError(f"train.early_stopping: direction={es.direction!r} must be min or max and "
                           f"patience={es.patience} at least 0")
-    if cfg.train.epochs < 1:
-        raise ConfigError(f"train.epochs={cfg.train.epochs} must be at least 1")
     sw = cfg.sweep
     if sw.workers < 0 or sw.max_restarts < 0 or sw.trial_lease < 0:
         raise ConfigError("sweep.workers, sweep.max_restarts and sweep.trial_lease must be 0 or more")

@@ -51,20 +51,38 @@ def sqlite_path(uri: str) -> Path | None:
     return path
 
 
+@contextmanager
+def _creation_lock(db: Path | None) -> Iterator[None]:
+    """Two processes starting at once on a new SQLite store would both run its table migrations, and
+    one fails (alembic: "expected to match one row"); with this lock the first creates, the other waits."""
+    if db is None:
+        yield
+        return
+    import fcntl
+
+    with open(db.with_name(db.name + ".lock"), "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def setup(uri: str | None, experiment: str) -> str:
     """Point MLflow at the store and return the experiment's id, creating it if needed."""
     uri = resolve_uri(uri)
     db = sqlite_path(uri)
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # a server's run links on every run end
     mlflow.set_tracking_uri(uri)
-    client = MlflowClient()
-    found = client.get_experiment_by_name(experiment)
-    if found is not None:
-        return found.experiment_id
-    artifacts = None
-    if db is not None:  # keep artifacts beside the database, not in ./mlartifacts
-        artifacts = (db.parent / "artifacts" / experiment).as_uri()
-    return client.create_experiment(experiment, artifact_location=artifacts)
+    with _creation_lock(db):  # the store's tables and the experiment: created once, whoever comes first
+        client = MlflowClient()
+        found = client.get_experiment_by_name(experiment)
+        if found is not None:
+            return found.experiment_id
+        artifacts = None
+        if db is not None:  # keep artifacts beside the database, not in ./mlartifacts
+            artifacts = (db.parent / "artifacts" / experiment).as_uri()
+        return client.create_experiment(experiment, artifact_location=artifacts)
 
 
 def git_commit() -> str:
@@ -112,6 +130,13 @@ def end_stale_runs(experiment_id: str, filter_string: str) -> int:
     for r in stale:
         client.set_terminated(r.info.run_id, status="KILLED")
     return len(stale)
+
+
+def finished_metrics(experiment_id: str, filter_string: str) -> dict[str, float] | None:
+    """The last-step metrics of a FINISHED run that matches, or None."""
+    where = f"attributes.status = 'FINISHED' and {filter_string}"
+    done = MlflowClient().search_runs([experiment_id], filter_string=where, max_results=1)
+    return dict(done[0].data.metrics) if done else None
 
 
 def log_config(run_id: str, cfg: DictConfig) -> None:

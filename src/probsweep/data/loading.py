@@ -1,37 +1,30 @@
-"""Loading, cleaning, splitting and vectorising a data set: everything between a file and the model's int arrays.
+"""Cleaning, checking, splitting and vectorising a data set: everything between a file's rows (files.py)
+and the model's int arrays.
 
 Why one place: every run must see exactly the same rows, splits and token ids for a given config and
 seed (the sweep compares runs, and `fingerprint` lets MLflow prove they shared data), and bad input must
 stop before any training with one line that names the problem and the fix, never a pandas/TF traceback.
 """
+
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
 
-from probsweep.config import SPLITS, ConfigError, DataConfig, one_line
+from probsweep.config import SPLITS, DataConfig
 from probsweep.data import synthetic
+from probsweep.data.files import DataError, read_table, read_vectors
 
 log = logging.getLogger(__name__)
-SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet",
-            ".jsonl": "jsonl", ".ndjson": "jsonl"}
-
-
 # data.max_len=auto: the 99th percentile of the training texts' token counts, so 1 text in 100 is cut;
 # capped at the seed's 150 because the GRU's time per epoch grows with the length, and at least 8 so
 # the convolution has room. Short queries (about 8 words) get ~16, ten times faster per epoch than 150.
 MAX_LEN_PERCENTILE, MAX_LEN_CAP, MAX_LEN_FLOOR = 99, 150, 8
-
-
-class DataError(ConfigError):
-    """Input that cannot be used; the one-line message names the problem and the fix."""
 
 
 @dataclass
@@ -62,90 +55,6 @@ class Dataset:
         return len(self.class_names)
 
 
-def read_table(cfg: DataConfig) -> pd.DataFrame:
-    """The user's file as pandas reads it; the format comes from data.format or the path's suffix."""
-    if not cfg.path:
-        raise DataError("data.path is not set: pass data.path=/path/to/your/file")
-    path = Path(cfg.path).expanduser()
-    if not path.is_file():
-        raise DataError(f"data file not found: {path}; check data.path")
-    fmt = (cfg.format or SUFFIXES.get(path.suffix.lower(), "")).lower()
-    if fmt not in ("csv", "tsv", "parquet", "jsonl"):
-        raise DataError(f"unknown data format {cfg.format or path.suffix or path.name!r}: use a .csv, .tsv, .parquet "
-                        "or .jsonl file, or set data.format=csv|tsv|parquet|jsonl")
-    if path.stat().st_size == 0:
-        raise DataError(f"data file {path} is empty (0 bytes): point data.path at a file with rows")
-    text_opts = dict(encoding=cfg.encoding, keep_default_na=False, na_values=[""])  # a text "NA" stays a text
-    try:
-        if fmt == "parquet":
-            df = pd.read_parquet(path)
-        elif fmt == "jsonl":
-            df = pd.read_json(path, lines=True, encoding=cfg.encoding, dtype=False, convert_dates=False)
-        else:
-            df = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", **text_opts)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"cannot decode {path.name} as {cfg.encoding} (byte {exc.start}): "
-                        "set data.encoding=latin-1 (or the file's real encoding)") from None
-    except LookupError:
-        raise DataError(f"unknown encoding data.encoding={cfg.encoding!r}: use e.g. utf-8 or latin-1") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"data file {path} is empty: point data.path at a file with rows") from None
-    except Exception as exc:  # parser errors of any reader: one line, not a traceback
-        raise DataError(f"cannot read {path.name} as {fmt}: {one_line(exc)}; check the file or data.format") from None
-    if len(df) == 0:
-        raise DataError(f"data file {path} has no rows (a header only?): add rows or fix data.path")
-    return df
-
-
-def read_vectors(path, embed_dim: int, words: Iterable[str] | None = None) -> dict[str, np.ndarray]:
-    """GloVe text vectors ("word v1 ... vd" per line; a word2vec "count dim" header is skipped).
-
-    `words`, if given, keeps only those words: a 400k-word file then costs little memory. Words
-    containing spaces (glove.840B has some) are read as everything before the last `embed_dim` fields.
-    """
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise DataError(f"vectors file not found: {p}; check data.vectors_path")
-    keep = set(words) if words is not None else None
-    out: dict[str, np.ndarray] = {}
-    first, n = True, 0
-    try:
-        with p.open(encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                parts = line.rstrip("\r\n").rstrip(" ").split(" ")
-                if parts == [""]:
-                    continue
-                if n == 1 and len(parts) == 2 and all(x.isdigit() for x in parts):
-                    parts = ["<header>"] + ["0"] * int(parts[1])  # checked like a vector line, then dropped
-                if first and len(parts) - 1 != embed_dim:
-                    raise DataError(
-                        f"vectors file {p.name} has dimension {len(parts) - 1} (line {n}) but "
-                        f"model.embed_dim={embed_dim}: set model.embed_dim={len(parts) - 1} "
-                        f"or use {embed_dim}-d vectors"
-                    )
-                first = False
-                if len(parts) - 1 < embed_dim:
-                    raise DataError(
-                        f"malformed vectors file {p.name}: line {n} has {len(parts) - 1} values, "
-                        f"expected {embed_dim}; fix or remove that line"
-                    )
-                word = " ".join(parts[:-embed_dim])
-                if word == "<header>" and n == 1 or word in out or (keep is not None and word not in keep):
-                    continue
-                try:
-                    out[word] = np.asarray(parts[-embed_dim:], dtype=np.float32)
-                except ValueError:
-                    raise DataError(
-                        f"malformed vectors file {p.name}: line {n} has a value that is not a number; "
-                        "fix or remove that line"
-                    ) from None
-    except UnicodeDecodeError:
-        raise DataError(f"vectors file {p.name} is not UTF-8 text (near line {n + 1}): convert it to UTF-8") from None
-    if first:
-        raise DataError(f"vectors file {p} has no vectors: check data.vectors_path")
-    return out
-
-
 def embedding_matrix(
     vocab: list[str], vectors: dict[str, np.ndarray], embed_dim: int, seed: int
 ) -> tuple[np.ndarray, int]:
@@ -168,6 +77,11 @@ def embedding_matrix(
     matrix[found] = known
     matrix[0] = 0.0
     return matrix, len(found)
+
+
+def _utf8(values: pd.Series) -> pd.Series:
+    """Lone surrogates (a JSON "\\ud800" escape) replaced by "?": TensorFlow and hashing need valid UTF-8."""
+    return values.str.encode("utf-8", "replace").str.decode("utf-8")
 
 
 def _clean(df: pd.DataFrame, text: str, label: str, split: str | None) -> tuple[pd.DataFrame, int]:
@@ -194,12 +108,14 @@ def _clean(df: pd.DataFrame, text: str, label: str, split: str | None) -> tuple[
         )
     if pd.api.types.is_float_dtype(out.label) and (out.label % 1 == 0).all():
         out["label"] = out.label.astype("int64")  # 3, not "3.0", when NaNs (now dropped) made pandas read floats
-    out["text"], out["label"] = out.text.astype(str), out.label.astype(str).str.strip()
+    out["text"], out["label"] = _utf8(out.text.astype(str)), _utf8(out.label.astype(str).str.strip())
     return out, int(empty.sum())
 
 
 def _given_split(frame: pd.DataFrame, column: str) -> pd.Series:
-    values = frame.split.astype(str).str.strip().str.lower()
+    values = (
+        frame.split.fillna("").astype(str).str.strip().str.lower()
+    )  # a missing value is '' (pandas 3 keeps NaN in str)
     unknown = sorted(set(values) - set(SPLITS))
     if unknown:
         raise DataError(f"unknown values {unknown[:5]} in split column {column!r}: use only train, val or test")
@@ -246,7 +162,7 @@ def token_counts(texts: np.ndarray) -> np.ndarray:
     import tensorflow as tf
 
     standard = keras.layers.TextVectorization(output_mode="int", ragged=True, max_tokens=3)  # tiny vocab: counting only
-    standard.adapt(texts[:1])
+    standard.adapt(np.asarray(["a"], dtype=object))  # any one word: a text with no token (":") left it empty
     return np.asarray(tf.cast(standard(texts).row_lengths(), tf.int64))
 
 
@@ -255,8 +171,42 @@ def auto_max_len(lengths: np.ndarray) -> int:
     return int(np.clip(np.ceil(np.percentile(lengths, MAX_LEN_PERCENTILE)), MAX_LEN_FLOOR, MAX_LEN_CAP))
 
 
-def load_dataset(cfg: DataConfig, embed_dim: int, seed: int) -> Dataset:
-    """The configured data set, split, vectorised and (with vectors) given an embedding matrix."""
+def _duplicates(frame: pd.DataFrame, dedupe: bool) -> dict[str, int]:
+    """Exact repeats of a text, and texts given different labels in different rows (logged with examples)."""
+    repeats = int(frame.text.duplicated().sum())
+    n_labels = frame.groupby("text", sort=False).label.nunique()
+    conflicting = n_labels[n_labels > 1].index
+    if repeats:
+        log.warning(
+            "%d rows repeat the exact text of an earlier row%s",
+            repeats,
+            ": dropped (data.dedupe=true)" if dedupe else " (data.dedupe=true keeps only the first)",
+        )
+    if len(conflicting):
+        examples = "; ".join(
+            f"{t[:40]!r} is {' and '.join(sorted(set(frame.label[frame.text == t]))[:3])}" for t in conflicting[:3]
+        )
+        log.warning(
+            "%d texts have different labels in different rows, e.g. %s: fix their labels (no model can get "
+            "them all right)",
+            len(conflicting),
+            examples,
+        )
+    return {"duplicate_texts": repeats, "conflicting_label_texts": len(conflicting)}
+
+
+@dataclass
+class Prepared:
+    """The rows before vectorising: read, cleaned, deduplicated if asked, split."""
+
+    frame: pd.DataFrame  # text, label, split; out-of-scope rows never in train
+    classes: list[str]
+    vectors: dict[str, np.ndarray] | None  # the embedded data set's own vectors
+    report: dict
+
+
+def prepare(cfg: DataConfig, embed_dim: int, seed: int) -> Prepared:
+    """Everything before TextVectorization: read, clean, check duplicates, split, check the classes."""
     vectors = None
     columns: tuple[str, str, str | None]
     oos: str | None
@@ -271,6 +221,12 @@ def load_dataset(cfg: DataConfig, embed_dim: int, seed: int) -> Dataset:
     else:
         raise DataError(f"data.source={cfg.source!r} must be 'embedded' or 'file'")
     frame, dropped = _clean(raw, *columns)
+    found = _duplicates(frame, cfg.dedupe)
+    deduped = 0
+    if cfg.dedupe:  # before splitting, so that no text can land in two splits
+        deduped = len(frame)
+        frame = frame.drop_duplicates("text", keep="first").reset_index(drop=True)
+        deduped -= len(frame)
     if cfg.oos_label and not frame.label.eq(cfg.oos_label).any():
         log.warning(
             "data.oos_label=%r matches no row of column %r: no out-of-scope examples", cfg.oos_label, columns[1]
@@ -286,8 +242,7 @@ def load_dataset(cfg: DataConfig, embed_dim: int, seed: int) -> Dataset:
     frame["split"] = _given_split(frame, split_column) if split_column else _stratified_split(frame, cfg, oos, seed)
     oos_in_train = (frame.split == "train") & (frame.label == oos)
     frame = frame[~oos_in_train].reset_index(drop=True)
-    parts = {s: frame[frame.split == s] for s in SPLITS}
-    classes = sorted(set(parts["train"].label))
+    classes = sorted(set(frame.label[frame.split == "train"]))
     unseen = sorted(set(frame.label) - set(classes) - {oos})
     if unseen:
         raise DataError(
@@ -295,6 +250,32 @@ def load_dataset(cfg: DataConfig, embed_dim: int, seed: int) -> Dataset:
         )
     if len(classes) < 2:
         raise DataError(f"the training split has only {len(classes)} class: a classifier needs at least two")
+    in_splits = frame.groupby("text", sort=False).split.nunique()
+    leaked = int((in_splits > 1).sum())
+    if leaked:
+        log.warning(
+            "%d texts are in more than one split (train/val/test), so validation and test scores are "
+            "inflated: set data.dedupe=true to keep only the first row of each text",
+            leaked,
+        )
+    report = {
+        "source": cfg.source,
+        "rows_read": len(raw),
+        "rows_dropped_empty_text": dropped,
+        **found,
+        "rows_dropped_duplicate": deduped,
+        "texts_in_several_splits": leaked,
+        "oos_dropped_from_train": int(oos_in_train.sum()),
+        "split": "given" if given else "stratified",
+    }
+    return Prepared(frame, classes, vectors, report)
+
+
+def load_dataset(cfg: DataConfig, embed_dim: int, seed: int) -> Dataset:
+    """The configured data set, split, vectorised and (with vectors) given an embedding matrix."""
+    prepared = prepare(cfg, embed_dim, seed)
+    frame, classes, vectors = prepared.frame, prepared.classes, prepared.vectors
+    parts = {s: frame[frame.split == s] for s in SPLITS}
 
     train_texts = np.asarray(parts["train"].text.tolist(), dtype=object)
     lengths = token_counts(train_texts)
@@ -323,11 +304,7 @@ def load_dataset(cfg: DataConfig, embed_dim: int, seed: int) -> Dataset:
         log.info("pretrained vectors cover %d of %d vocabulary words (%.1f%%)", n_found, len(vocab) - 2, 100 * coverage)
     hashes = pd.util.hash_pandas_object(frame[["text", "label", "split"]], index=False).to_numpy()
     report = {
-        "source": cfg.source,
-        "rows_read": len(raw),
-        "rows_dropped_empty_text": dropped,
-        "oos_dropped_from_train": int(oos_in_train.sum()),
-        "split": "given" if given else "stratified",
+        **prepared.report,
         "n_train": len(x_tr),
         "n_val": len(x_va),
         "n_test": len(x_te),

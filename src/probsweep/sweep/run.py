@@ -63,6 +63,7 @@ def prepare_dir(cfg: DictConfig) -> Path:
     sweep_dir = sweep_dir_of(cfg.sweep)
     if cfg.sweep.restart and sweep_dir.exists():
         shutil.rmtree(sweep_dir)
+    search.check_unchanged(cfg.search, sweep_dir / "search.yaml", cfg.sweep.name)
     return sweep_dir
 
 
@@ -72,7 +73,9 @@ def parent_run(cfg: DictConfig, entries: list[search.Entry], data: Dataset, expe
     """The sweep's one parent run, reopened on resume (its id lives in sweeps/<name>/parent_run_id)."""
     resume_id = parent_run_id(sweep_dir)
     resume_id = resume_id if resume_id and tracking.run_exists(resume_id) else None
-    if resume_id:
+    if not resume_id:  # a parent left RUNNING by a start killed before it wrote parent_run_id
+        tracking.end_stale_runs(experiment_id, "tags.kind = 'sweep'")
+    else:
         print(f"resuming sweep '{cfg.sweep.name}' (parent run {resume_id}); finished trials are kept")
     with tracking.run(
         experiment_id, name=cfg.sweep.name, tags={"kind": "sweep", "sweep": cfg.sweep.name}, run_id=resume_id
@@ -87,6 +90,7 @@ def parent_run(cfg: DictConfig, entries: list[search.Entry], data: Dataset, expe
                 parent, {"search_space.yaml": OmegaConf.to_yaml(cfg.search), "base_config.yaml": OmegaConf.to_yaml(cfg)}
             )
             tracking.log_dataset(parent, data.frame, name=dataset_name(cfg.data), fingerprint=data.fingerprint)
+        search.store(cfg.search, sweep_dir / "search.yaml")
         yield parent
 
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from probsweep.config import ConfigError, check_combinations, one_line
+from probsweep.config import ConfigError, check_combinations, check_ranges, one_line
 
 KINDS = ("choice", "float", "int", "boolean")
 OPTIONS = ("step", "sampling", "when", "default")
@@ -129,4 +131,31 @@ def check_space(base: DictConfig, entries: list[Entry]) -> None:
         else:
             values = list(e.spec)  # both bounds
         for value in values:
-            apply(base, {e.name: value}, [e], check=False)
+            try:
+                check_ranges(apply(base, {e.name: value}, [e], check=False))
+            except ConfigError as exc:
+                raise ConfigError(f"search.space.{e.name}: {exc}") from None
+
+
+def check_unchanged(search_cfg: Any, stored: Path, sweep_name: str) -> None:
+    """A resumed sweep must search what it started with: the first key that differs from `stored`
+    (sweeps/<name>/search.yaml, written when the sweep starts) stops it, with the two ways out."""
+    if not stored.exists():
+        return
+    before: dict[str, Any] = OmegaConf.to_container(OmegaConf.load(stored), resolve=True)  # type: ignore[assignment]
+    now: dict[str, Any] = OmegaConf.to_container(OmegaConf.create(search_cfg), resolve=True)  # type: ignore[assignment]
+    pairs = [(f"search.{k}", before.get(k), now.get(k)) for k in ("objective", "direction")]
+    old_space, new_space = before.get("space") or {}, now.get("space") or {}
+    pairs += [(f"search.space.{k}", old_space.get(k), new_space.get(k)) for k in [*old_space, *new_space]]
+    for key, old, new in pairs:
+        if old != new:
+            show = lambda v: "absent" if v is None else json.dumps(v)[:80]  # noqa: E731
+            raise ConfigError(f"sweep '{sweep_name}' was started with {key}={show(old)} and is now given {show(new)}: "
+                              f"restore it to resume, or start over with sweep.restart=true, or use a new sweep.name")
+
+
+def store(search_cfg: Any, stored: Path) -> None:
+    """Keep the space and objective the sweep starts with (see check_unchanged)."""
+    if not stored.exists():
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        stored.write_text(OmegaConf.to_yaml(search_cfg))

@@ -151,9 +151,15 @@ class SweepTuner(BaseTuner):
     def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> dict[str, float]:
         values = dict(trial.hyperparameters.values)
         shown = {k: v for k, v in values.items() if not k.startswith("tuner/")}
+        # Keras Tuner's own numbering in its display; a worker's lines carry its name
+        prefix = f"[{self.worker + ' ' if self.worker else ''}trial #{int(trial.trial_id) + 1}] "
+        this_trial = f"tags.trial_id = '{trial.trial_id}' and tags.`mlflow.parentRunId` = '{self.parent_run_id}'"
+        done = tracking.finished_metrics(self.experiment_id, this_trial)
+        if done is not None:  # killed after its run finished, before Keras Tuner saved the trial: not trained twice
+            print(f"{prefix}finished already (its MLflow run is kept): not trained again", flush=True)
+            return {k: v for k, v in done.items() if not math.isnan(v)}
         # A run left RUNNING by an earlier, killed attempt at this trial is ended first.
-        tracking.end_stale_runs(self.experiment_id, f"tags.trial_id = '{trial.trial_id}' and "
-                                f"tags.`mlflow.parentRunId` = '{self.parent_run_id}'")
+        tracking.end_stale_runs(self.experiment_id, this_trial)
         tags = {"trial_id": trial.trial_id, "sweep": self.base.sweep.name, "kind": "trial",
                 **({"worker": self.worker} if self.worker else {})}
         with tracking.run(self.experiment_id, name=f"trial-{trial.trial_id}", tags=tags,
@@ -164,8 +170,6 @@ class SweepTuner(BaseTuner):
             except ConfigError as exc:  # an invalid pairing: this trial fails, the sweep goes on
                 log_inputs(self.trial_config(values, check=False), self.data, run_id)  # same param keys as the others
                 raise kt.errors.FailedTrialError(str(exc)) from None
-            # Keras Tuner's own numbering in its display; a worker's lines carry its name
-            prefix = f"[{self.worker + ' ' if self.worker else ''}trial #{int(trial.trial_id) + 1}] "
             print(f"{prefix}{', '.join(f'{k}={v}' for k, v in shown.items())}", flush=True)
             report = [EpochReport(self.oracle, trial.trial_id)] if self.worker else []
             outcome = tracked_fit(cfg, self.data, run_id, prefix=prefix, extra_callbacks=report)
