@@ -94,6 +94,10 @@ class TrainConfig:
     jit_compile: bool = True  # XLA: ~1.6x faster per epoch for the seed's model on 2 cores
     drop_remainder: bool = True  # skip each epoch's last partial batch: one shape, one XLA compilation
     deterministic: bool = False  # TF op determinism; note Keras then turns jit_compile off
+    # Speed switches (issue 11): none changes what is computed; false/1 gives the previous approach.
+    single_validation_pass: bool = True  # val_loss/val_accuracy from the monitor's one predict, not a Keras evaluate pass
+    steps_per_execution: int = 1  # batches per compiled call (Keras); 1 = one Python round trip per batch
+    clear_session: bool = True  # keras.backend.clear_session() + gc before each training: memory over long sweeps
     probe_examples: int = 5  # validation examples whose raw outputs are kept at every epoch
     target_precision: float = 0.95  # for the confidence threshold reported per run
     verbose: int = 2
@@ -192,6 +196,8 @@ def check_combinations(cfg: DictConfig) -> None:
         raise ConfigError("data.path is not set: pass data.path=/path/to/your/file")
     if m.kernel_size > d.max_len:
         raise ConfigError(f"model.kernel_size={m.kernel_size} is longer than data.max_len={d.max_len}")
+    if cfg.train.steps_per_execution < 1:
+        raise ConfigError(f"train.steps_per_execution={cfg.train.steps_per_execution} must be at least 1")
     if cfg.train.epochs < 1:
         raise ConfigError(f"train.epochs={cfg.train.epochs} must be at least 1")
     if cfg.search.direction not in ("min", "max"):

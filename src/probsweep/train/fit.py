@@ -5,18 +5,48 @@ Callers (the `train` command, the tuner's trial hook) add their own callbacks.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import keras
 import numpy as np
 
 from probsweep.config import ModelConfig, TrainConfig, head
 from probsweep.data.loading import Dataset
-from probsweep.train.model import HeadLoss, build_model, compile_model, encode_targets
+from probsweep.train.model import HeadLoss, build_model, compile_model, encode_targets, inference_model, with_cached_logits
 from probsweep.train.callbacks import ProbabilityMonitor
 
 
 EVAL_BATCH_CAP = 4096  # rows per inference batch: bounds memory on users' larger data sets
+
+
+class ValidationScorer:
+    """One forward pass over validation gives the raw outputs and Keras's val_loss and val_accuracy.
+
+    The inference model returns the logits the loss reads beside the outputs, and the training's own
+    HeadLoss scores them, so each head and both mismatch paths get the val_loss Keras's evaluate pass
+    would (tests/test_speed.py checks it within 1e-5).
+    """
+
+    def __init__(self, model: keras.Model, loss: HeadLoss, y_in_scope: np.ndarray, loss_name: str, n_classes: int,
+                 jit_compile: bool):
+        self.inference = inference_model(model)
+        self.inference.compile(jit_compile=jit_compile)  # XLA for the predict, as model.predict had
+        self.loss = loss
+        self.y = encode_targets(y_in_scope, n_classes, loss_name)
+        self.accuracy = (keras.metrics.sparse_categorical_accuracy if self.y.ndim == 1
+                         else keras.metrics.categorical_accuracy)  # as compile_model's metric
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        logits, raw = self.inference.predict(x, batch_size=eval_batch(len(x)), verbose=0)
+        return logits, raw
+
+    def __call__(self, x: np.ndarray, in_scope: np.ndarray) -> tuple[np.ndarray, dict]:
+        logits, raw = self.predict(x)
+        cached = None if self.loss.from_logits else logits[in_scope]  # a linear head caches nothing
+        y_pred = with_cached_logits(raw[in_scope], cached)
+        val_loss = float(self.loss(self.y, y_pred))
+        val_accuracy = float(np.mean(keras.ops.convert_to_numpy(self.accuracy(self.y, y_pred))))
+        return raw, {"val_loss": val_loss, "val_accuracy": val_accuracy}
 
 
 @dataclass
@@ -24,6 +54,17 @@ class Trained:
     model: keras.Model
     loss: HeadLoss  # loss.path says which code path the loss took (model.PATH_*)
     monitor: ProbabilityMonitor
+    scorer: Optional[ValidationScorer] = None
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Raw outputs; through the monitor's compiled inference model when there is one (no new compilation)."""
+        return self.scorer.predict(x)[1] if self.scorer is not None else predict_raw(self.model, x)
+
+
+def free_memory() -> None:
+    """Drop Keras's global state (layer names, graphs, kernel caches) and collect garbage: a sweep builds
+    a model per trial, and without this each one's graphs stay reachable (benchmarks/sweep_memory.py)."""
+    keras.backend.clear_session(free_memory=True)
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -37,26 +78,37 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 def fit(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Dataset, seed: int,
         callbacks: Sequence[keras.callbacks.Callback] = ()) -> Trained:
-    """Build, compile and train; the monitor runs first so later callbacks see its metrics."""
+    """Build, compile and train; the monitor runs first so later callbacks see its metrics.
+
+    The speed switches in `train_cfg` (single_validation_pass, steps_per_execution, clear_session)
+    change how fast, never what is computed: same model, batches, order of updates and metrics.
+    """
+    if train_cfg.clear_session:
+        free_memory()
     seed_everything(seed, train_cfg.deterministic)
     model = build_model(model_cfg, data.vocab_size, data.n_classes, data.x_train.shape[1], data.embedding_matrix)
-    loss = compile_model(model, model_cfg, train_cfg.learning_rate, train_cfg.jit_compile)
+    loss = compile_model(model, model_cfg, train_cfg.learning_rate, train_cfg.jit_compile,
+                         steps_per_execution=train_cfg.steps_per_execution)
     n = data.n_classes
     val_in_scope = data.y_val >= 0
     activation, loss_name = head(model_cfg)
+    val_batch = eval_batch(len(data.y_val))
+    scorer = (ValidationScorer(model, loss, data.y_val[val_in_scope], loss_name, n, train_cfg.jit_compile)
+              if train_cfg.single_validation_pass else None)
     monitor = ProbabilityMonitor(data.x_val, data.y_val, activation, loss_name, n_probes=train_cfg.probe_examples,
-                                 batch_size=eval_batch(len(data.y_val)))
+                                 batch_size=val_batch, scorer=scorer)
     model.fit(
         batches(data.x_train, encode_targets(data.y_train, n, model_cfg.loss), train_cfg.batch_size, seed,
                 train_cfg.drop_remainder),
-        validation_data=(data.x_val[val_in_scope], encode_targets(data.y_val[val_in_scope], n, model_cfg.loss)),
+        # Off (single_validation_pass=false): Keras's own evaluate pass, then the monitor predicts again.
+        validation_data=None if scorer else (data.x_val[val_in_scope], encode_targets(data.y_val[val_in_scope], n, model_cfg.loss)),
         epochs=train_cfg.epochs,
         shuffle=False,  # `batches` reshuffles every epoch itself
-        validation_batch_size=eval_batch(len(data.y_val)),
+        validation_batch_size=val_batch,
         callbacks=[monitor, *callbacks],
         verbose=0,
     )
-    return Trained(model=model, loss=loss, monitor=monitor)
+    return Trained(model=model, loss=loss, monitor=monitor, scorer=scorer)
 
 
 def batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, drop_remainder: bool):

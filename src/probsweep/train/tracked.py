@@ -21,7 +21,7 @@ from probsweep.config import MismatchPath, head, is_mismatch
 from probsweep.data.loading import Dataset
 from probsweep.train.model import HeadLossMismatchWarning, mismatch_message
 from probsweep.train.callbacks import EpochLogger, ProgressLine
-from probsweep.train.fit import Trained, fit, predict_raw
+from probsweep.train.fit import Trained, fit
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
     has_test = len(data.y_test) > 0
     found = analysis.analyse(
         trained.monitor.last_raw, data.y_val,  # the last epoch's validation outputs: no second pass
-        predict_raw(trained.model, data.x_test) if has_test else None, data.y_test if has_test else None,
+        trained.predict(data.x_test) if has_test else None, data.y_test if has_test else None,
         activation, loss, is_mismatch(activation, loss), trained.loss.path, history, probes, cfg.train.target_precision,
     )
     tracking.log_metrics(run_id, found.metrics, step=len(history))
