@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 
 from probsweep.probs import metrics
-from probsweep.probs.analysis import analyse, reliability_bins
+from probsweep.head import Head
+from probsweep.probs.analysis import analyse
+from probsweep.probs.metrics import reliability_bins
 
 
 def overconfident_softmax(n=3000, k=5, factor=3.0, seed=0, n_oos=0):
@@ -38,8 +40,8 @@ def test_reliability_bins_count_every_example_once():
 def test_calibration_lowers_ece_and_threshold_reaches_target_on_val():
     p_val, y_val = overconfident_softmax(seed=1)
     p_test, y_test = overconfident_softmax(seed=2)
-    out = analyse(p_val, y_val, p_test, y_test, "softmax", "sparse_categorical_crossentropy", False, "A",
-                  history_frame(), pd.DataFrame(), target_precision=0.9)
+    out = analyse(Head("softmax", "sparse_categorical_crossentropy"), p_val, y_val, raw_test=p_test, y_test=y_test,
+                  loss_path="A", history=history_frame(), target_precision=0.9)
     report = json.loads(out.files["calibration.json"])
     assert 2.5 < out.metrics["temperature"] < 3.5
     assert report["val"]["ece_after"] < report["val"]["ece_before"] / 2
@@ -57,8 +59,8 @@ def test_sigmoid_mismatch_gets_flags_and_per_class_thresholds():
     y = rng.integers(0, 4, 400)
     raw = np.full((400, 4), 0.001) + rng.uniform(0, 0.001, (400, 4))
     raw[np.arange(400), y] = 0.03  # the seed after 128 epochs: right argmax, every output near 0
-    out = analyse(raw, y, None, None, "sigmoid", "sparse_categorical_crossentropy", True, "B",
-                  history_frame(), pd.DataFrame(), target_precision=0.95)
+    out = analyse(Head("sigmoid", "sparse_categorical_crossentropy", "B"), raw, y, loss_path="B",
+                  history=history_frame(), target_precision=0.95)
     flags = out.tags["diagnosis_flags"].split(",")
     assert {"not_a_distribution", "head_loss_mismatch", "collapse"} <= set(flags)
     assert out.tags["diag.collapse"] == "true"
@@ -69,8 +71,8 @@ def test_sigmoid_mismatch_gets_flags_and_per_class_thresholds():
 def test_out_of_scope_rejection_is_reported_on_test():
     p_val, y_val = overconfident_softmax(seed=4, factor=1.0, n_oos=300)
     p_test, y_test = overconfident_softmax(seed=5, factor=1.0, n_oos=300)
-    out = analyse(p_val, y_val, p_test, y_test, "softmax", "sparse_categorical_crossentropy", False, "A",
-                  history_frame(), pd.DataFrame(), target_precision=0.95)
+    out = analyse(Head("softmax", "sparse_categorical_crossentropy"), p_val, y_val, raw_test=p_test, y_test=y_test,
+                  loss_path="A", history=history_frame(), target_precision=0.95)
     oos = json.loads(out.files["oos.json"])
     assert oos["reported_on"] == "test"
     assert oos["auroc"] > 0.8 and 0 < oos["oos_recall"] <= 1

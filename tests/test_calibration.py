@@ -3,8 +3,10 @@ import json
 import math
 
 import numpy as np
+
 import pytest
 
+from probsweep.head import Head
 from probsweep.probs import calibration as c
 from probsweep.probs import metrics as m
 
@@ -13,24 +15,24 @@ from probsweep.probs import metrics as m
 
 def test_logits_from_sigmoid_outputs():
     # logit(0.5) = 0, logit(0.75) = ln 3, logit(0.25) = -ln 3
-    z = c.logits_from_outputs(np.array([[0.5, 0.75, 0.25]]), "sigmoid", "x")
+    z = c.logits_from_outputs(np.array([[0.5, 0.75, 0.25]]), Head("sigmoid", "binary_crossentropy"))
     np.testing.assert_allclose(z, [[0.0, math.log(3), -math.log(3)]])
     # at T = 1 the single-label probabilities are the normalised odds: 1, 3, 1/3 -> /(13/3)
     np.testing.assert_allclose(c.apply_temperature(z, 1.0), [[3 / 13, 9 / 13, 1 / 13]])
 
 
 def test_logits_from_saturated_outputs_are_finite():
-    z = c.logits_from_outputs(np.array([[1.0, 0.0]]), "sigmoid", "x")
+    z = c.logits_from_outputs(np.array([[1.0, 0.0]]), Head("sigmoid", "binary_crossentropy"))
     np.testing.assert_allclose(z, [[math.log(1e12), -math.log(1e12)]], rtol=1e-3)
-    z = c.logits_from_outputs(np.array([[1.0, 0.0]]), "softmax", "x")
+    z = c.logits_from_outputs(np.array([[1.0, 0.0]]), Head("softmax", "binary_crossentropy"))
     np.testing.assert_allclose(z, [[0.0, math.log(1e-12)]])
 
 
 def test_softmax_and_linear_roundtrip():
     p = np.array([[0.125, 0.25, 0.625]])
-    np.testing.assert_allclose(c.apply_temperature(c.logits_from_outputs(p, "softmax", "x"), 1), p)
+    np.testing.assert_allclose(c.apply_temperature(c.logits_from_outputs(p, Head("softmax", "binary_crossentropy")), 1), p)
     raw = np.array([[1.0, -2.0, 3.0]])
-    np.testing.assert_array_equal(c.logits_from_outputs(raw, "linear", "x"), raw)
+    np.testing.assert_array_equal(c.logits_from_outputs(raw, Head("linear", "binary_crossentropy")), raw)
 
 
 # --- temperature scaling ----------------------------------------------------------------

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from probsweep.config import CONF_DIR, ConfigError, flatten, is_mismatch, validate
+from probsweep.config import CONF_DIR, Config, ConfigError, flatten, validate
+from probsweep.head import Head
 from conftest import compose_config
 
 
@@ -26,6 +27,20 @@ def test_default_config_is_the_seed():
     assert cfg.train.jit_compile is True and cfg.model.trainable_embedding is False
 
 
+def test_defaults_live_in_the_schema_only():
+    # the default composition adds nothing to the dataclasses but the search space ...
+    composed = OmegaConf.to_container(validate(compose_config()), enum_to_str=True)
+    schema = OmegaConf.to_container(OmegaConf.structured(Config), enum_to_str=True)
+    assert composed["search"].pop("space") and not schema["search"].pop("space")
+    assert composed == schema
+    # ... and no option file restates a default, except the key that names the option itself
+    for path in CONF_DIR.glob("*/*.yaml"):
+        group = path.parent.name
+        for key, value in (OmegaConf.to_container(OmegaConf.load(path)) or {}).items():
+            if key not in ("source", "kind", "space"):
+                assert schema[group][key] != value, f"{path.name} restates {group}.{key}={value}"
+
+
 def test_unknown_key_and_bad_value_fail_with_one_line():
     with pytest.raises(ConfigError) as err:
         validate(OmegaConf.create({"model": {"activaton": "softmax"}}))
@@ -44,7 +59,7 @@ def test_label_smoothing_with_sparse_loss_is_refused_with_the_fix():
 
 def test_file_data_needs_a_path():
     with pytest.raises(ConfigError, match="data.path"):
-        validate(compose_config(["data=csv"]))
+        validate(compose_config(["data=file"]))
 
 
 @pytest.mark.parametrize("activation,loss,expected", [
@@ -56,7 +71,7 @@ def test_file_data_needs_a_path():
     ("linear", "sparse_categorical_crossentropy", False),
 ])
 def test_mismatch_table(activation, loss, expected):
-    assert is_mismatch(activation, loss) is expected
+    assert Head(activation, loss).mismatch is expected
 
 
 def test_flatten_gives_dotted_keys():

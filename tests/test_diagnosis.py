@@ -1,4 +1,4 @@
-"""Tests for probsweep.diagnosis: every flag fires on a crafted case, none on a healthy run."""
+"""Tests for probsweep.probs.diagnosis: every flag fires on a crafted case, none on a healthy run."""
 import json
 from pathlib import Path
 
@@ -6,10 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from probsweep.head import Head
 from probsweep.probs.diagnosis import Flag, diagnose, flags_for_outputs, to_text
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SPARSE = "sparse_categorical_crossentropy"
+SOFTMAX = Head("softmax", SPARSE)
+SEED = Head("sigmoid", SPARSE)  # mismatched
+BINARY = Head("sigmoid", "binary_crossentropy")
 
 
 def names(flags):
@@ -34,7 +38,7 @@ HEALTHY = history(
 
 
 def test_healthy_run_has_no_flags():
-    flags = diagnose(HEALTHY, "softmax", SPARSE, False, None)
+    flags = diagnose(HEALTHY, SOFTMAX)
     assert flags == []
     assert "No problems found" in to_text(flags)
 
@@ -43,7 +47,7 @@ def test_healthy_run_has_no_flags():
 
 def test_not_a_distribution_fires_on_sum_far_from_one():
     h = HEALTHY.assign(val_prob_sum=[1.0, 1.0, 1.0, 1.0, 1.15])
-    flags = diagnose(h, "sigmoid", SPARSE, False, None)
+    flags = diagnose(h, SOFTMAX)
     assert names(flags) == ["not_a_distribution"]
     assert flags[0].numbers["prob_sum"] == pytest.approx(1.15)
     assert "1.15" in flags[0].message and "softmax" in flags[0].message
@@ -51,33 +55,33 @@ def test_not_a_distribution_fires_on_sum_far_from_one():
 
 def test_not_a_distribution_silent_within_tolerance_or_binary_loss():
     h = HEALTHY.assign(val_prob_sum=[1.0, 1.0, 1.0, 1.0, 1.05])
-    assert diagnose(h, "sigmoid", SPARSE, False, None) == []
+    assert diagnose(h, SOFTMAX) == []
     # binary cross-entropy does not assume the outputs form a distribution
     h = HEALTHY.assign(val_prob_sum=[1.0, 1.0, 1.0, 1.0, 1.6])
-    assert diagnose(h, "sigmoid", "binary_crossentropy", False, None) == []
+    assert diagnose(h, BINARY) == []
 
 
 def test_linear_head_outputs_are_converted_before_checking():
     logits = np.array([[3.0, 1.0, -2.0], [0.5, 2.5, 0.0]])  # raw rows sum to 2 and 3
-    assert diagnose(pd.DataFrame(), "linear", SPARSE, False, None, outputs=logits) == []
+    assert diagnose(pd.DataFrame(), Head("linear", SPARSE), outputs=logits) == []
     # the same numbers read as a sigmoid head's outputs are not a distribution
     sig = np.array([[0.9, 0.6, 0.1], [0.5, 0.95, 0.4]])  # sums 1.6, 1.85
-    assert "not_a_distribution" in names(diagnose(pd.DataFrame(), "sigmoid", SPARSE, True,
+    assert "not_a_distribution" in names(diagnose(pd.DataFrame(), SEED,
                                                   None, outputs=sig))
 
 
 # --- head_loss_mismatch -----------------------------------------------------------------
 
 def test_mismatch_path_a_and_b():
-    fa = diagnose(HEALTHY, "sigmoid", SPARSE, True, "A: keras3 logits")
+    fa = diagnose(HEALTHY, SEED, "A: keras3 logits")
     assert names(fa) == ["head_loss_mismatch"]
     assert "path A" in fa[0].message and "logits" in fa[0].message
     assert "sigmoid" in fa[0].message and SPARSE in fa[0].message
     assert fa[0].numbers == {"path_A": 1.0, "path_B": 0.0}
-    fb = diagnose(HEALTHY, "sigmoid", SPARSE, True, "B: clip and renormalise")
+    fb = diagnose(HEALTHY, SEED, "B: clip and renormalise")
     assert "path B" in fb[0].message and "towards 0" in fb[0].message
     assert "path A" not in fb[0].message
-    fn = diagnose(HEALTHY, "sigmoid", SPARSE, True, None)  # unknown path: explain both
+    fn = diagnose(HEALTHY, SEED, None)  # unknown path: explain both
     assert "path A" in fn[0].message and "path B" in fn[0].message
 
 
@@ -95,7 +99,7 @@ OVER = history(
 
 
 def test_growing_overconfidence_fires():
-    flags = diagnose(OVER, "softmax", SPARSE, False, None)
+    flags = diagnose(OVER, SOFTMAX)
     assert names(flags) == ["growing_overconfidence"]
     n = flags[0].numbers
     assert n["nll_rise"] == pytest.approx(0.20)
@@ -110,21 +114,21 @@ def test_growing_overconfidence_fires():
     ("val_ece", [0.05, 0.04, 0.03, 0.04, 0.045]),       # ECE only +0.015
 ])
 def test_growing_overconfidence_needs_all_three(col, values):
-    assert diagnose(OVER.assign(**{col: values}), "softmax", SPARSE, False, None) == []
+    assert diagnose(OVER.assign(**{col: values}), SOFTMAX) == []
 
 
 def test_growing_overconfidence_falls_back_to_val_loss_and_tolerates_gaps():
     h = OVER.drop(columns=["val_nll"])
-    assert names(diagnose(h, "softmax", SPARSE, False, None)) == ["growing_overconfidence"]
-    assert diagnose(OVER.drop(columns=["val_ece"]), "softmax", SPARSE, False, None) == []
+    assert names(diagnose(h, SOFTMAX)) == ["growing_overconfidence"]
+    assert diagnose(OVER.drop(columns=["val_ece"]), SOFTMAX) == []
     gappy = OVER.copy()
     gappy.loc[3, "val_ece"] = np.nan  # a missing value mid-run is skipped, not fatal
-    assert names(diagnose(gappy, "softmax", SPARSE, False, None)) == ["growing_overconfidence"]
+    assert names(diagnose(gappy, SOFTMAX)) == ["growing_overconfidence"]
 
 
 def test_empty_or_sparse_history_does_not_crash():
-    assert diagnose(pd.DataFrame(), "softmax", SPARSE, False, None) == []
-    assert diagnose(pd.DataFrame({"epoch": [1]}), "softmax", SPARSE, False, None) == []
+    assert diagnose(pd.DataFrame(), SOFTMAX) == []
+    assert diagnose(pd.DataFrame({"epoch": [1]}), SOFTMAX) == []
 
 
 # --- collapse / saturation --------------------------------------------------------------
@@ -132,22 +136,22 @@ def test_empty_or_sparse_history_does_not_crash():
 def test_collapse_from_history():
     h = HEALTHY.assign(val_max_prob=[0.5, 0.3, 0.1, 0.05, 0.03],
                        val_prob_sum=[1.0, 1.0, 1.0, 1.0, 1.0])
-    flags = diagnose(h, "softmax", SPARSE, False, None)
+    flags = diagnose(h, SOFTMAX)
     assert names(flags) == ["collapse"]
     assert flags[0].numbers["max_prob"] == pytest.approx(0.03)
 
 
 def test_saturation_from_history():
     h = HEALTHY.assign(val_max_prob=[0.9] * 4 + [0.95], val_prob_sum=[5.0] * 5)
-    assert names(diagnose(h, "sigmoid", "binary_crossentropy", False, None)) == ["saturation"]
+    assert names(diagnose(h, BINARY)) == ["saturation"]
     # sum > 2 but max only 0.8: not saturation
     h = HEALTHY.assign(val_max_prob=[0.8] * 5, val_prob_sum=[5.0] * 5)
-    assert diagnose(h, "sigmoid", "binary_crossentropy", False, None) == []
+    assert diagnose(h, BINARY) == []
 
 
 def test_flags_for_outputs_without_history():
-    assert flags_for_outputs(np.array([0.7, 0.2, 0.1]), SPARSE) == []
-    assert names(flags_for_outputs(np.full((4, 10), 0.005), SPARSE)) == [
+    assert flags_for_outputs(np.array([0.7, 0.2, 0.1]), SOFTMAX) == []
+    assert names(flags_for_outputs(np.full((4, 10), 0.005), SOFTMAX)) == [
         "not_a_distribution", "collapse"]  # sum 0.05, max 0.005
 
 
@@ -160,7 +164,7 @@ def seed():
 
 
 def test_seed_epoch_1(seed):
-    flags = flags_for_outputs(seed["epoch_1"], SPARSE)
+    flags = flags_for_outputs(seed["epoch_1"], SOFTMAX)
     assert "not_a_distribution" in names(flags)
     assert "collapse" not in names(flags)
     # 40 outputs' worth of mass with a top output of 0.96: many near 1 at once
@@ -170,13 +174,13 @@ def test_seed_epoch_1(seed):
 
 
 def test_seed_epoch_128(seed):
-    flags = flags_for_outputs(seed["epoch_128"], SPARSE)
+    flags = flags_for_outputs(seed["epoch_128"], SOFTMAX)
     assert names(flags) == ["not_a_distribution", "collapse"]
     assert flags[1].numbers["max_prob"] == pytest.approx(0.02685, abs=1e-5)
 
 
 def test_seed_through_diagnose_with_mismatch(seed):
-    flags = diagnose(pd.DataFrame(), "sigmoid", SPARSE, True, "B: clip and renormalise",
+    flags = diagnose(pd.DataFrame(), SEED, "B: clip and renormalise",
                      outputs=seed["epoch_128"])
     assert names(flags) == ["head_loss_mismatch", "not_a_distribution", "collapse"]
     text = to_text(flags)

@@ -1,12 +1,14 @@
-"""Tests for probsweep.metrics against hand-worked numbers and the seed's two output vectors."""
+"""Tests for probsweep.probs.metrics against hand-worked numbers and the seed's two output vectors."""
 import json
 import math
 import warnings
 from pathlib import Path
 
 import numpy as np
+
 import pytest
 
+from probsweep.head import Head
 from probsweep.probs import metrics as m
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -119,21 +121,21 @@ def test_linear_head_categorical_is_softmax():
     # exp(0), exp(ln 2), exp(ln 5) = 1, 2, 5 -> /8
     raw = np.array([[0.0, math.log(2), math.log(5)]])
     for loss in ("sparse_categorical_crossentropy", "categorical_crossentropy"):
-        np.testing.assert_allclose(m.to_probabilities(raw, "linear", loss),
+        np.testing.assert_allclose(m.to_probabilities(raw, Head("linear", loss)),
                                    [[0.125, 0.25, 0.625]])
 
 
 def test_linear_head_binary_is_sigmoid():
     # sigmoid(0) = 1/2, sigmoid(ln 3) = 3/4, sigmoid(-ln 3) = 1/4
     raw = np.array([[0.0, math.log(3), -math.log(3)]])
-    np.testing.assert_allclose(m.to_probabilities(raw, "linear", "binary_crossentropy"),
+    np.testing.assert_allclose(m.to_probabilities(raw, Head("linear", "binary_crossentropy")),
                                [[0.5, 0.75, 0.25]])
 
 
 def test_probability_heads_pass_through_unchanged():
     raw = np.array([[0.9, 0.8, 0.3]])  # not a distribution: must NOT be renormalised
     for act in ("sigmoid", "softmax"):
-        out = m.to_probabilities(raw, act, "sparse_categorical_crossentropy")
+        out = m.to_probabilities(raw, Head(act, "sparse_categorical_crossentropy"))
         np.testing.assert_array_equal(out, raw)
 
 
@@ -141,17 +143,17 @@ def test_conversion_is_numerically_stable():
     raw = np.array([[1000.0, 0.0, -1000.0]])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # any overflow RuntimeWarning fails the test
-        sm = m.to_probabilities(raw, "linear", "sparse_categorical_crossentropy")
-        sg = m.to_probabilities(raw, "linear", "binary_crossentropy")
+        sm = m.to_probabilities(raw, Head("linear", "sparse_categorical_crossentropy"))
+        sg = m.to_probabilities(raw, Head("linear", "binary_crossentropy"))
     np.testing.assert_allclose(sm, [[1.0, 0.0, 0.0]], atol=1e-300)
     np.testing.assert_allclose(sg, [[1.0, 0.5, 0.0]], atol=1e-300)
 
 
 def test_unknown_names_raise():
     with pytest.raises(ValueError):
-        m.to_probabilities(P3, "tanh", "sparse_categorical_crossentropy")
+        m.to_probabilities(P3, Head("tanh", "sparse_categorical_crossentropy"))
     with pytest.raises(ValueError):
-        m.to_probabilities(P3, "linear", "hinge")
+        m.to_probabilities(P3, Head("linear", "hinge"))
 
 
 # --- probability_metrics ----------------------------------------------------------------
@@ -166,3 +168,13 @@ def test_probability_metrics_dict():
     assert d["val_accuracy"] == pytest.approx(2 / 3)
     assert set(m.probability_metrics(P3, Y3, prefix="test_")) == {
         k.replace("val_", "test_") for k in d}
+
+
+def test_the_metric_list_names_what_is_computed():
+    # every per-epoch metric is computed here (val_ prefix) or by Keras (loss, accuracy) or the monitor (seconds)
+    computed = set(m.probability_metrics(P3, Y3, prefix="val_")) | {"loss", "accuracy", "val_loss", "epoch_seconds"}
+    assert set(m.OBJECTIVES) == computed
+    for view in (m.PROGRESS, m.FINAL, m.CURVES, m.CALIBRATION, m.REPORT):
+        assert set(view) <= set(m.METRICS), view
+    assert m.METRICS["val_brier"].direction == "min" and m.METRICS["val_accuracy"].direction == "max"
+    assert m.METRICS["val_prob_sum"].direction is None and not m.METRICS["temperature"].per_epoch

@@ -7,6 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from probsweep.config import ModelConfig
+from probsweep.head import Head
 from probsweep.train.model import PATH_A, PATH_B, PATH_LOGITS, HeadLossMismatchWarning, build_model, compile_model, encode_targets
 
 
@@ -44,7 +45,7 @@ def test_embedding_matrix_of_wrong_dimension_is_refused():
     ("binary_crossentropy", (3, 4), np.float32),
 ])
 def test_targets_are_encoded_to_match_the_loss(loss, shape, dtype):
-    y = encode_targets(np.array([0, 3, 1]), 4, loss)
+    y = encode_targets(np.array([0, 3, 1]), 4, Head("softmax", loss))
     assert y.shape == shape and y.dtype == dtype
     if y.ndim == 2:
         assert (y.argmax(1) == [0, 3, 1]).all() and (y.sum(1) == 1).all()
@@ -56,7 +57,7 @@ def _fit_once(**overrides):
     loss = compile_model(model, cfg, 1e-3, jit_compile=False)
     rng = np.random.default_rng(0)
     x, y = rng.integers(1, 20, (16, 10)).astype("int32"), rng.integers(0, 5, 16)
-    model.fit(x, encode_targets(y, 5, cfg.loss), epochs=1, batch_size=8, verbose=0)
+    model.fit(x, encode_targets(y, 5, Head.of(cfg)), epochs=1, batch_size=8, verbose=0)
     return model, loss, x, y
 
 

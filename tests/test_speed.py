@@ -12,6 +12,7 @@ import pytest
 from probsweep.config import validate
 from probsweep.data.loading import load_dataset
 from probsweep.train.fit import ValidationScorer, fit
+from probsweep.head import Head
 from probsweep.train.model import PATH_A, PATH_B, PATH_LOGITS, encode_targets
 
 OFF = ["train.single_validation_pass=false", "train.steps_per_execution=1", "train.clear_session=false"]
@@ -60,9 +61,9 @@ def test_single_pass_val_loss_equals_keras_val_loss_for_each_head(tiny, name):
     overrides, path = HEADS[name]
     trained, data, cfg = _train(tiny, *OFF, *overrides, "train.epochs=1")
     in_scope = data.y_val >= 0
-    y = encode_targets(data.y_val[in_scope], data.n_classes, cfg.model.loss)
+    y = encode_targets(data.y_val[in_scope], data.n_classes, Head.of(cfg.model))
     keras_scores = trained.model.evaluate(data.x_val[in_scope], y, batch_size=len(y), verbose=0, return_dict=True)
-    scorer = ValidationScorer(trained.model, trained.loss, data.y_val[in_scope], cfg.model.loss, data.n_classes,
+    scorer = ValidationScorer(trained.model, trained.loss, data.y_val[in_scope], Head.of(cfg.model), data.n_classes,
                               jit_compile=False)
     raw, scores = scorer(data.x_val, in_scope)
     assert scores["val_loss"] == pytest.approx(keras_scores["loss"], abs=1e-5)
@@ -89,7 +90,7 @@ def test_paths_a_and_b_give_different_val_losses_from_the_same_pass(tiny):
     model = build_model(cfg_a.model, data.vocab_size, data.n_classes, data.x_train.shape[1], data.embedding_matrix)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        losses = [ValidationScorer(model, make_loss(c.model), data.y_val, c.model.loss, data.n_classes,
+        losses = [ValidationScorer(model, make_loss(c.model), data.y_val, Head.of(c.model), data.n_classes,
                                    jit_compile=False)(data.x_val, data.y_val >= 0)[1]["val_loss"]
                   for c in (cfg_a, cfg_b)]
     assert abs(losses[0] - losses[1]) > 1e-3

@@ -206,7 +206,7 @@ def test_a_sweep_runs_on_a_users_csv_file(store):
     frame, _ = synthetic.generate(tiny_data, 16, seed=1)
     path = store["tmp"] / "mine.csv"
     frame.rename(columns={"text": "body", "label": "topic"}).drop(columns="split").to_csv(path, index=False)
-    cfg = sweep_config(store, "csv", "data=csv", f"data.path={path}", "data.text_column=body",
+    cfg = sweep_config(store, "csv", "data=file", f"data.path={path}", "data.text_column=body",
                        "data.label_column=topic", "data.max_len=20", "tuner.max_trials=1")
     parent = sweep(cfg)
     client = MlflowClient(store["uri"])

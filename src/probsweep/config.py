@@ -1,20 +1,28 @@
-"""The typed schema behind every Hydra config: one definition per key.
+"""The typed schema behind every Hydra config: one definition per key, and the one place defaults live.
 
-Hydra composes `conf/`; `validate` merges the result onto these dataclasses, so an unknown key
-or a wrong type fails before any training starts, with the key named.
+The dataclasses below hold every key's type AND its default value. The YAML files of `conf/` hold
+only what choosing a config-group option changes (data=file sets data.source, tuner=bayesian its
+kind, trial budget and seed, search=quick its space); they never restate a default. Hydra composes
+`conf/` on top of this schema; `validate` merges the result onto it again, so an unknown key or a
+wrong type fails before any training starts, with the key named. Tests may build the dataclasses
+directly (DataConfig(), ModelConfig()) and get the same values as `make train`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from types import SimpleNamespace
+from typing import Any, Dict, Optional, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = PROJECT_ROOT / "conf"
+
+
+SPLITS = ("train", "val", "test")  # the data splits, and the values data.split_column may hold
 
 
 class ConfigError(ValueError):
@@ -55,7 +63,7 @@ class SyntheticConfig:
 
 @dataclass
 class DataConfig:
-    source: str = "embedded"  # embedded | file
+    source: str = "embedded"  # embedded | file (set by the config-group option data=embedded / data=file)
     format: Optional[str] = None  # csv | tsv | parquet | jsonl; None = from the file's suffix
     path: Optional[str] = None
     text_column: str = "text"
@@ -73,7 +81,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    embed_dim: int = 100
+    embed_dim: int = 100  # the seed's 100-dimensional vectors; must equal the dimension of data.vectors_path
     trainable_embedding: bool = False  # the seed froze its pretrained vectors
     gru_units: int = 32  # per direction
     dropout: float = 0.1
@@ -81,56 +89,58 @@ class ModelConfig:
     conv_filters: int = 32
     kernel_size: int = 3
     activation: Activation = Activation.sigmoid  # the seed's head ...
-    loss: Loss = Loss.sparse_categorical_crossentropy  # ... and the seed's loss: a mismatch
+    loss: Loss = Loss.sparse_categorical_crossentropy  # ... with a softmax loss: the mismatch users come to diagnose
     label_smoothing: float = 0.0  # needs one-hot targets: not with the sparse loss
-    mismatch_path: MismatchPath = MismatchPath.A
+    mismatch_path: MismatchPath = MismatchPath.A  # A: Keras 3/TF reads cached logits; B: clip + renormalise
 
 
 @dataclass
 class TrainConfig:
     epochs: int = 20
-    batch_size: int = 32
-    learning_rate: float = 1e-3
+    batch_size: int = 32  # Keras's default, as in the seed
+    learning_rate: float = 1e-3  # Adam(1e-3), as in the seed
     jit_compile: bool = True  # XLA: ~1.6x faster per epoch for the seed's model on 2 cores
-    drop_remainder: bool = True  # skip each epoch's last partial batch: one shape, one XLA compilation
-    deterministic: bool = False  # TF op determinism; note Keras then turns jit_compile off
+    # Skip each epoch's last partial batch (16 of 2,448 rows, different ones each epoch): one batch
+    # shape, one XLA compilation, ~10 s less per training.
+    drop_remainder: bool = True
+    # TF op determinism; Keras then turns jit_compile off. Seeded XLA runs on CPU already repeat exactly (measured).
+    deterministic: bool = False
     # Speed switches (issue 11): none changes what is computed; false/1 gives the previous approach.
     single_validation_pass: bool = True  # val_loss/val_accuracy from the monitor's one predict, not a Keras evaluate pass
     steps_per_execution: int = 1  # batches per compiled call (Keras); 1 = one Python round trip per batch
     clear_session: bool = True  # keras.backend.clear_session() + gc before each training: memory over long sweeps
     probe_examples: int = 5  # validation examples whose raw outputs are kept at every epoch
-    target_precision: float = 0.95  # for the confidence threshold reported per run
-    verbose: int = 2
+    target_precision: float = 0.95  # the confidence threshold reported per run reaches this precision on val
+    verbose: int = 2  # 0: silent; else one progress line per epoch
 
 
 @dataclass
 class TrackingConfig:
-    uri: Optional[str] = None  # None: $MLFLOW_TRACKING_URI, else sqlite under mlruns/
-    experiment: str = "probsweep"
-    registered_model: str = "probsweep-best"
+    uri: Optional[str] = None  # None: $MLFLOW_TRACKING_URI if set, else sqlite:///mlruns/mlflow.db
+    experiment: str = "probsweep-train"  # single runs of `make train`; sweeps get one experiment per sweep.name
+    registered_model: str = "probsweep-best"  # `make best` registers the retrained model under this name
 
 
 @dataclass
 class TunerConfig:
-    kind: str = "random"  # random | grid | bayesian | hyperband
-    max_trials: int = 12
-    seed: int = 7
+    kind: str = "random"  # random | grid | bayesian | hyperband (the config-group option tuner=...)
+    max_trials: int = 7  # the default sweep's budget: about 10 minutes on 2 cores
+    seed: int = 553  # the sampling seed; its 7 random draws cover the default space (benchmarks/sweep_draws.py)
     max_epochs: int = 30  # hyperband only: the budget of its longest bracket
     factor: int = 3  # hyperband only
-    executions_per_trial: int = 1
 
 
 @dataclass
 class SearchConfig:
-    objective: str = "val_brier"
-    direction: str = "min"  # min | max
+    objective: str = "val_brier"  # any per-epoch metric (probs.metrics.OBJECTIVES)
+    direction: str = "min"  # min | max: must agree with the metric's own direction
     space: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class SweepConfig:
-    name: str = "seed-question"
-    restart: bool = False  # true: forget sweeps/<name>/ and start over
+    name: str = "seed-question"  # sweeps/<name>/ holds the tuner state, best.yaml and the report
+    restart: bool = False  # true: delete sweeps/<name>/ and start the sweep over
     dir: Optional[str] = None  # where sweeps live; None = <project>/sweeps
 
 
@@ -139,9 +149,32 @@ def sweep_dir(sweep_cfg: Any) -> Path:
     return Path(sweep_cfg.dir or PROJECT_ROOT / "sweeps") / sweep_cfg.name
 
 
+def parent_run_id(folder: Path) -> Optional[str]:
+    """The sweep's MLflow parent run id recorded in <folder>/parent_run_id, or None if there is none yet."""
+    id_file = Path(folder) / "parent_run_id"
+    found = id_file.read_text().strip() if id_file.is_file() else ""
+    return found or None
+
+
+def locate_sweep(name: str, sweeps_dir: Optional[str] = None) -> Tuple[Path, str]:
+    """(sweeps/<name>/, its parent run id) of a sweep that has started; ConfigError naming the fix otherwise.
+
+    Plain files only (no MLflow, TensorFlow or Keras Tuner), so `report` fails fast on a wrong name.
+    """
+    folder = sweep_dir(SimpleNamespace(name=name, dir=sweeps_dir))
+    id_file = folder / "parent_run_id"
+    if not id_file.is_file():
+        raise ConfigError(f"no sweep '{name}' in {folder.parent}: {id_file} does not exist; run "
+                          f"`make sweep ARGS=\"sweep.name={name}\"` first, or pass --sweeps-dir")
+    found = parent_run_id(folder)
+    if not found:
+        raise ConfigError(f"{id_file} is empty: the sweep '{name}' never started; run `make sweep` again")
+    return folder, found
+
+
 @dataclass
 class Config:
-    seed: int = 42
+    seed: int = 42  # data split, weight init and dropout: same seed, same numbers
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -158,7 +191,8 @@ def register() -> None:
     ConfigStore.instance().store(name="schema", node=Config)
 
 
-def _one_line(exc: Exception) -> str:
+def one_line(exc: BaseException) -> str:
+    """An exception's first line (or its type's name): the detail a one-line error quotes."""
     msg = str(exc).strip().splitlines()
     return msg[0] if msg else type(exc).__name__
 
@@ -172,7 +206,7 @@ def validate(cfg: Any) -> DictConfig:
         merged = OmegaConf.merge(OmegaConf.structured(Config), cfg)
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", None)
-        raise ConfigError(f"bad config key '{key}': {_one_line(exc)}. Fix it in conf/ or on the command line.") from None
+        raise ConfigError(f"bad config key '{key}': {one_line(exc)}. Fix it in conf/ or on the command line.") from None
     check_combinations(merged)
     return merged
 
@@ -191,7 +225,7 @@ def check_combinations(cfg: DictConfig) -> None:
         if not 0.0 <= m[key] < 1.0:
             raise ConfigError(f"model.{key}={m[key]} must be in [0, 1)")
     if d.source not in ("embedded", "file"):
-        raise ConfigError(f"data.source={d.source!r} must be 'embedded' or 'file' (use data=csv etc.)")
+        raise ConfigError(f"data.source={d.source!r} must be 'embedded' or 'file' (use data=file for your own file)")
     if d.source == "file" and not d.path:
         raise ConfigError("data.path is not set: pass data.path=/path/to/your/file")
     if m.kernel_size > d.max_len:
@@ -202,20 +236,6 @@ def check_combinations(cfg: DictConfig) -> None:
         raise ConfigError(f"train.epochs={cfg.train.epochs} must be at least 1")
     if cfg.search.direction not in ("min", "max"):
         raise ConfigError(f"search.direction={cfg.search.direction!r} must be 'min' or 'max'")
-
-
-def head(model_cfg: Any) -> tuple[str, str]:
-    """(activation, loss) as plain strings, e.g. ("sigmoid", "sparse_categorical_crossentropy")."""
-    return Activation(model_cfg.activation).value, Loss(model_cfg.loss).value
-
-
-def is_mismatch(activation: Activation | str, loss: Loss | str) -> bool:
-    """True when the head's outputs are not what the loss assumes they are."""
-    a, lo = Activation(activation), Loss(loss)
-    if a == Activation.linear:
-        return False  # logits: the loss applies its own link
-    expects_softmax = lo != Loss.binary_crossentropy
-    return (a == Activation.sigmoid) == expects_softmax
 
 
 def flatten(cfg: DictConfig) -> Dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterator, Optional
 
 import mlflow
 import pandas as pd
-from mlflow.entities import Metric, RunStatus
+from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
@@ -34,19 +34,27 @@ def resolve_uri(uri: Optional[str] = None) -> str:
     return f"sqlite:///{STORE_DIR / 'mlflow.db'}"
 
 
+def sqlite_path(uri: str) -> Optional[Path]:
+    """The database file of a `sqlite:///...` store URI, with its folder created; None for any other store."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = Path(uri[len("sqlite:///"):])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def setup(uri: Optional[str], experiment: str) -> str:
     """Point MLflow at the store and return the experiment's id, creating it if needed."""
     uri = resolve_uri(uri)
-    if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_path(uri)
     mlflow.set_tracking_uri(uri)
     client = MlflowClient()
     found = client.get_experiment_by_name(experiment)
     if found is not None:
         return found.experiment_id
     artifacts = None
-    if uri.startswith("sqlite:///"):  # keep artifacts beside the database, not in ./mlartifacts
-        artifacts = (Path(uri[len("sqlite:///"):]).parent / "artifacts" / experiment).as_uri()
+    if db is not None:  # keep artifacts beside the database, not in ./mlartifacts
+        artifacts = (db.parent / "artifacts" / experiment).as_uri()
     return client.create_experiment(experiment, artifact_location=artifacts)
 
 
@@ -164,18 +172,8 @@ def child_runs(experiment_id: str, parent_run_id: str) -> pd.DataFrame:
     )
 
 
-def experiment_id_of(name: str) -> Optional[str]:
-    found = MlflowClient().get_experiment_by_name(name)
-    return found.experiment_id if found else None
-
-
 def get_run(run_id: str):
     return MlflowClient().get_run(run_id)
-
-
-def metric_history(run_id: str, key: str) -> pd.DataFrame:
-    hist = MlflowClient().get_metric_history(run_id, key)
-    return pd.DataFrame({"step": [m.step for m in hist], "value": [m.value for m in hist]})
 
 
 def log_keras_model(run_id: str, model: Any, example_texts: list, example_outputs, class_names: list,

@@ -14,14 +14,15 @@ import keras
 from omegaconf import OmegaConf
 
 from probsweep import tracking
-from probsweep.config import ConfigError, sweep_dir as sweep_dir_of, validate
+from probsweep.config import ConfigError, locate_sweep, sweep_dir, validate
 from probsweep.data.loading import load_dataset
+from probsweep.probs.metrics import FINAL
 from probsweep.train.tracked import tracked_fit
 from probsweep.train.fit import predict_texts
 from . import friendly_errors
 
 TOLERANCE = 1e-3  # absolute, on each final-epoch metric
-COMPARED = ["val_accuracy", "val_loss", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece", "val_brier", "val_nll"]
+COMPARED = FINAL  # the final-epoch metrics of the comparison table
 
 
 def text_model(vectorizer, model: keras.Model) -> keras.Model:
@@ -33,14 +34,13 @@ def text_model(vectorizer, model: keras.Model) -> keras.Model:
 
 
 def best(sweep_name: str, sweeps_root: Optional[str] = None) -> dict:
-    sweep_dir = sweep_dir_of(SimpleNamespace(name=sweep_name, dir=sweeps_root))
-    best_yaml = sweep_dir / "best.yaml"
+    best_yaml = sweep_dir(SimpleNamespace(name=sweep_name, dir=sweeps_root)) / "best.yaml"
     if not best_yaml.exists():
         raise ConfigError(f"{best_yaml} does not exist: run `make sweep` "
                           f"(with sweep.name={sweep_name}) until it finishes, or pass SWEEP=<name>")
     cfg = validate(OmegaConf.load(best_yaml))
     experiment_id = tracking.setup(cfg.tracking.uri, sweep_name)
-    parent_id = (sweep_dir / "parent_run_id").read_text().strip()
+    _, parent_id = locate_sweep(sweep_name, sweeps_root)
     trial_run_id = tracking.get_run(parent_id).data.tags["best_run_id"]
     trial = tracking.get_run(trial_run_id)
     data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)

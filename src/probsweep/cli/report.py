@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Optional
 
-from probsweep.config import ConfigError, sweep_dir as sweep_dir_of
+from probsweep.config import ConfigError, locate_sweep
 from . import friendly_errors
 
 DEFAULT_SWEEP = "seed-question"
@@ -21,16 +20,8 @@ DEFAULT_SWEEP = "seed-question"
 
 def report(sweep_name: str, sweeps_dir: Optional[str] = None) -> Path:
     """Build sweeps/<name>/report/index.html from the sweep's MLflow runs; returns its path."""
-    root = Path(sweeps_dir) if sweeps_dir else sweep_dir_of(SimpleNamespace(name=sweep_name, dir=None)).parent
-    folder = root / sweep_name
-    id_file = folder / "parent_run_id"
-    if not id_file.is_file():
-        raise ConfigError(f"no sweep '{sweep_name}' in {root}: {id_file} does not exist; run "
-                          f"`make sweep ARGS=\"sweep.name={sweep_name}\"` first, or pass --sweeps-dir")
-    parent_run_id = id_file.read_text().strip()
-    if not parent_run_id:
-        raise ConfigError(f"{id_file} is empty: the sweep '{sweep_name}' never started; run `make sweep` again")
-    # MLflow (and TensorFlow, via tracking) load only once the sweep is known to exist: errors stay instant.
+    folder, parent_run_id = locate_sweep(sweep_name, sweeps_dir)
+    # MLflow loads only once the sweep is known to exist: errors stay instant.
     from probsweep import tracking
     from probsweep.report.page import build_report
 

@@ -4,16 +4,15 @@
 """
 from __future__ import annotations
 
-import logging
 import sys
 
 import hydra
 from omegaconf import DictConfig
 
 from probsweep.config import CONF_DIR, register, validate
+from probsweep.head import Head
 from . import check_overrides, friendly_errors
 
-log = logging.getLogger("probsweep.train")
 register()
 
 
@@ -26,7 +25,7 @@ def train(cfg: DictConfig) -> str:
     cfg = validate(cfg)
     data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
     experiment_id = tracking.setup(cfg.tracking.uri, cfg.tracking.experiment)
-    with tracking.run(experiment_id, name=f"train-{cfg.model.activation.value}-{cfg.model.loss.value}", tags={"kind": "train"}) as run_id:
+    with tracking.run(experiment_id, name=f"train-{Head.of(cfg.model).label}", tags={"kind": "train"}) as run_id:
         outcome = tracked_fit(cfg, data, run_id)
     f = outcome.final
     print(f"run {run_id} finished: val_accuracy {f['val_accuracy']:.4f}  val_max_prob {f['val_max_prob']:.4f}  "

@@ -5,9 +5,8 @@ import argparse
 import os
 import socket
 import sys
-from pathlib import Path
 
-from probsweep.tracking import STORE_DIR, resolve_uri
+from probsweep.tracking import resolve_uri, sqlite_path
 
 HOST = "127.0.0.1"
 
@@ -15,8 +14,9 @@ HOST = "127.0.0.1"
 def server_command(port: int, uri: str) -> list:
     cmd = [sys.executable, "-m", "mlflow", "server", "--host", HOST, "--port", str(port), "--backend-store-uri", uri,
            "--workers", "1"]
-    if uri.startswith("sqlite:///"):
-        cmd += ["--default-artifact-root", (STORE_DIR / "artifacts").as_uri()]
+    db = sqlite_path(uri)
+    if db is not None:  # where tracking.setup puts artifacts: beside the database
+        cmd += ["--default-artifact-root", (db.parent / "artifacts").as_uri()]
     return cmd
 
 
@@ -32,8 +32,6 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     port = args.port or free_port()
     uri = resolve_uri(None)
-    if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     print(f"MLflow UI: http://{HOST}:{port}   (store: {uri}; Ctrl-C stops it)", flush=True)
     print("  a sweep: open its experiment (named after sweep.name), then 'Training runs'; expand the parent "
           "run for its trials", flush=True)

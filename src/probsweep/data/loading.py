@@ -17,10 +17,9 @@ import numpy as np
 import pandas as pd
 
 from probsweep.data import synthetic
-from probsweep.config import ConfigError, DataConfig
+from probsweep.config import SPLITS, ConfigError, DataConfig, one_line
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "val", "test")
 SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet",
             ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
@@ -57,11 +56,6 @@ class Dataset:
         return len(self.class_names)
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
 def read_table(cfg: DataConfig) -> pd.DataFrame:
     """The user's file as pandas reads it; the format comes from data.format or the path's suffix."""
     if not cfg.path:
@@ -91,7 +85,7 @@ def read_table(cfg: DataConfig) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DataError(f"data file {path} is empty: point data.path at a file with rows") from None
     except Exception as exc:  # parser errors of any reader: one line, not a traceback
-        raise DataError(f"cannot read {path.name} as {fmt}: {_first_line(exc)}; check the file or data.format") from None
+        raise DataError(f"cannot read {path.name} as {fmt}: {one_line(exc)}; check the file or data.format") from None
     if len(df) == 0:
         raise DataError(f"data file {path} has no rows (a header only?): add rows or fix data.path")
     return df

@@ -23,10 +23,9 @@ from typing import Dict, List, Tuple
 import numpy as np
 import pandas as pd
 
-from probsweep.config import SyntheticConfig
+from probsweep.config import SPLITS, SyntheticConfig
 
 OOS_LABEL = "oos"
-SPLITS = ("train", "val", "test")
 
 # Vocabulary roles, as shares of vocab_words (882 -> 5 words per class, 11 per group, 185 filler).
 CLASS_VOCAB_SHARE, GROUP_VOCAB_SHARE = 0.58, 0.23

@@ -12,12 +12,12 @@ from typing import Any, Dict, Optional
 import numpy as np
 import pandas as pd
 
+from probsweep.config import Activation
+from probsweep.head import Head
 from probsweep.probs import calibration as cal
 from probsweep.probs import diagnosis
 from probsweep.probs import metrics
 from probsweep.probs import plots
-
-N_BINS = 15
 
 
 @dataclass
@@ -27,43 +27,33 @@ class Analysis:
     files: Dict[str, Any] = field(default_factory=dict)
 
 
-def reliability_bins(p: np.ndarray, y: np.ndarray, n_bins: int = N_BINS) -> pd.DataFrame:
-    """Equal-width bins of the max output: count, mean confidence and accuracy (NaN when empty)."""
-    conf, correct = p.max(axis=1), (p.argmax(axis=1) == y)
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    index = np.clip(np.digitize(conf, edges[1:-1], right=False), 0, n_bins - 1)
-    rows = []
-    for b in range(n_bins):
-        mask = index == b
-        rows.append({"bin_lower": edges[b], "bin_upper": edges[b + 1], "count": int(mask.sum()),
-                     "confidence": float(conf[mask].mean()) if mask.any() else np.nan,
-                     "accuracy": float(correct[mask].mean()) if mask.any() else np.nan})
-    return pd.DataFrame(rows)
-
-
-def analyse(raw_val: np.ndarray, y_val: np.ndarray, raw_test: Optional[np.ndarray], y_test: Optional[np.ndarray],
-            activation: str, loss: str, mismatch: bool, loss_path: Optional[str], history: pd.DataFrame,
-            probes: pd.DataFrame, target_precision: float) -> Analysis:
+def analyse(head: Head, raw_val: np.ndarray, y_val: np.ndarray, *, raw_test: Optional[np.ndarray] = None,
+            y_test: Optional[np.ndarray] = None, loss_path: Optional[str] = None, history: Optional[pd.DataFrame] = None,
+            probes: Optional[pd.DataFrame] = None, target_precision: float = 0.95) -> Analysis:
+    """Calibrate, threshold, reject out-of-scope and diagnose; `raw_*` are the head's raw outputs,
+    `y_*` the labels (-1 = out of scope), `loss_path` what the loss took (train.model.PATH_*)."""
+    history = history if history is not None else pd.DataFrame()
+    probes = probes if probes is not None else pd.DataFrame()
     out = Analysis()
     has_test = raw_test is not None and len(raw_test) > 0
     splits = {"val": (raw_val, y_val), **({"test": (raw_test, y_test)} if has_test else {})}
 
     # 1. Temperature scaling on validation (for sigmoid heads, on the sigmoid's own logits).
     in_val = y_val >= 0
-    logits = {s: cal.logits_from_outputs(r, activation, loss) for s, (r, _) in splits.items()}
+    logits = {s: cal.logits_from_outputs(r, head) for s, (r, _) in splits.items()}
     temperature = cal.fit_temperature(logits["val"][in_val], y_val[in_val])
     report: Dict[str, Any] = {"temperature": temperature, "test": None}
     bins = []
     calibrated = {}
     for s, (r, y) in splits.items():
         inside = y >= 0
-        raw_p = metrics.to_probabilities(r, activation, loss)
+        raw_p = metrics.to_probabilities(r, head)
         calibrated[s] = cal.apply_temperature(logits[s], temperature)
         before, after = raw_p[inside], calibrated[s][inside]
         report[s] = {"ece_before": metrics.ece(before, y[inside]), "ece_after": metrics.ece(after, y[inside]),
                      "nll_before": metrics.nll(before, y[inside]), "nll_after": metrics.nll(after, y[inside])}
         for flag, p in ((False, before), (True, after)):
-            bins.append(reliability_bins(p, y[inside]).assign(split=s, calibrated=flag))
+            bins.append(metrics.reliability_bins(p, y[inside]).assign(split=s, calibrated=flag))
     out.metrics.update({"temperature": temperature, "val_ece_calibrated": report["val"]["ece_after"],
                         "val_nll_calibrated": report["val"]["nll_after"]})
     if has_test:
@@ -73,7 +63,7 @@ def analyse(raw_val: np.ndarray, y_val: np.ndarray, raw_test: Optional[np.ndarra
     out.files["calibration.json"] = json.dumps(report, indent=2)
     out.files["reliability.csv"] = bins_frame
     out.files["reliability.png"] = plots.reliability_diagram(bins_frame[bins_frame["split"] == "val"],
-                                                             title=f"{activation} + {loss} (validation)")
+                                                             title=f"{head.label} (validation)")
 
     # 2. A confidence threshold reaching the target precision on validation, checked on test.
     conf_val = calibrated["val"][in_val].max(axis=1)
@@ -91,8 +81,8 @@ def analyse(raw_val: np.ndarray, y_val: np.ndarray, raw_test: Optional[np.ndarra
     out.metrics.update(threshold=threshold["threshold"], threshold_val_coverage=threshold["val_coverage"])
     out.files["threshold.json"] = json.dumps(threshold, indent=2)
     out.files["coverage.csv"] = cal.coverage_curve(conf_val, correct_val)
-    if activation == "sigmoid":  # independent outputs: one threshold per class
-        per_class = cal.per_class_thresholds(metrics.to_probabilities(raw_val, activation, loss)[in_val], y_val[in_val], target_precision)
+    if head.activation == Activation.sigmoid:  # independent outputs: one threshold per class
+        per_class = cal.per_class_thresholds(metrics.to_probabilities(raw_val, head)[in_val], y_val[in_val], target_precision)
         out.files["thresholds.json"] = json.dumps({str(k): v for k, v in per_class.items()}, indent=2)
 
     # 3. Out-of-scope rejection, when the data marks such examples (y == -1).
@@ -107,11 +97,10 @@ def analyse(raw_val: np.ndarray, y_val: np.ndarray, raw_test: Optional[np.ndarra
                             "oos_recall": oos["oos_recall"], "oos_auroc": oos["auroc"]})
 
     # 4. Diagnosis in words, and the probes' trajectories as a picture.
-    flags = diagnosis.diagnose(history, activation, loss, mismatch, loss_path,
-                               outputs=raw_val[in_val])  # raw: diagnose converts a linear head itself
+    flags = diagnosis.diagnose(history, head, loss_path, outputs=raw_val[in_val])  # raw: diagnose converts a linear head itself
     out.tags["diagnosis_flags"] = ",".join(f.name for f in flags)
     out.tags.update({f"diag.{f.name}": "true" for f in flags})
     out.files["diagnosis.txt"] = diagnosis.to_text(flags)
     if not probes.empty:
-        out.files["probes.png"] = plots.probe_plot(probes, title=f"{activation} + {loss}: probe outputs by epoch")
+        out.files["probes.png"] = plots.probe_plot(probes, title=f"{head.label}: probe outputs by epoch")
     return out

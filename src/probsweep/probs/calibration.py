@@ -11,13 +11,17 @@ from typing import Dict
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax
+from scipy.stats import rankdata
 
-from probsweep.probs.metrics import EPS, _name, softmax
+from probsweep.config import Activation
+from probsweep.head import Head
+from probsweep.probs.metrics import EPS, softmax
 
 LOG_T_BOUNDS = (-5.0, 5.0)  # T in [e^-5, e^5] ~ [0.0067, 148]: far beyond any sane temperature
 
 
-def logits_from_outputs(raw, activation: str, loss: str) -> np.ndarray:
+def logits_from_outputs(raw, head: Head) -> np.ndarray:
     """Logits a temperature can act on, whatever the head emitted.
 
     linear: the raw outputs already are logits. softmax: log(p) (softmax is shift-invariant,
@@ -25,23 +29,17 @@ def logits_from_outputs(raw, activation: str, loss: str) -> np.ndarray:
     p clipped to [1e-12, 1 - 1e-12] so saturated outputs stay finite. For the single-label
     problem the calibrated probabilities are then softmax(logits / T), for all three heads.
     """
-    act = _name(activation)
     raw = np.asarray(raw, dtype=np.float64)
-    if act == "linear":
+    if head.activation == Activation.linear:
         return raw
-    if act == "softmax":
+    if head.activation == Activation.softmax:
         return np.log(np.clip(raw, EPS, 1.0))
-    if act == "sigmoid":
-        p = np.clip(raw, EPS, 1.0 - EPS)
-        return np.log(p) - np.log1p(-p)
-    raise ValueError(f"unknown activation {activation!r}")
+    p = np.clip(raw, EPS, 1.0 - EPS)
+    return np.log(p) - np.log1p(-p)
 
 
 def _nll_at(logits: np.ndarray, y: np.ndarray, t: float) -> float:
-    z = logits / t
-    z = z - z.max(axis=1, keepdims=True)
-    log_norm = np.log(np.exp(z).sum(axis=1))
-    return float(np.mean(log_norm - z[np.arange(z.shape[0]), y]))
+    return float(-np.mean(log_softmax(logits / t, axis=1)[np.arange(logits.shape[0]), y]))
 
 
 def fit_temperature(logits, y) -> float:
@@ -159,13 +157,6 @@ def choose_rejection_threshold(conf, pred, y) -> float:
     return float(candidates[int(np.argmax(accs))])
 
 
-def _average_ranks(x: np.ndarray) -> np.ndarray:
-    """1-based ranks with ties sharing their average rank (as in Mann-Whitney U)."""
-    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
-    ends = np.cumsum(counts)  # rank of the last member of each tie group
-    return (ends - (counts - 1) / 2.0)[inverse]
-
-
 def auroc(scores, positive) -> float:
     """Area under the ROC curve by the rank (Mann-Whitney) formula; ties count one half."""
     scores = np.asarray(scores, dtype=np.float64)
@@ -173,7 +164,7 @@ def auroc(scores, positive) -> float:
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    r_pos = _average_ranks(scores)[positive].sum()
+    r_pos = rankdata(scores)[positive].sum()  # ties share their average rank
     return float((r_pos - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 

@@ -1,28 +1,24 @@
 """Plain-language flags explaining why a head's output probabilities make no sense.
 
-Input is what a run records: a per-epoch history of the metrics in `probsweep.metrics`
+Input is what a run records: a per-epoch history of the metrics in `probsweep.probs.metrics`
 (val_accuracy, val_loss, val_max_prob, val_prob_sum, val_entropy_norm, val_ece, val_nll; any
-may be missing), the head (activation, loss, whether they mismatch and which code path the
-loss took), and optionally the final raw outputs. Each flag carries the numbers behind it.
+may be missing), the head (`probsweep.head.Head`) and which code path its loss took, and
+optionally the final raw outputs. Each flag carries the numbers behind it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-import numpy as np
 import pandas as pd
 
-from probsweep.probs.metrics import _name, max_prob, prob_sum, to_probabilities
+from probsweep.head import FIX_PAIRING, Head, path_letter
+from probsweep.probs.metrics import max_prob, prob_sum, to_probabilities
 
-CATEGORICAL = {"sparse_categorical_crossentropy", "categorical_crossentropy"}
 SUM_TOLERANCE = 0.1  # not_a_distribution: |mean row sum - 1| > 0.1
 COLLAPSE_MAX = 0.1  # collapse: mean max prob < 0.1
 SATURATION_SUM, SATURATION_MAX = 2.0, 0.9  # saturation: mean sum > 2 and mean max > 0.9
 NLL_RISE, ECE_RISE, ACC_FLAT = 0.10, 0.02, 0.02  # growing_overconfidence, see below
-
-FIX_PAIRING = ("use softmax with a categorical loss (or a linear head with from_logits=True), "
-               "or sigmoid with binary_crossentropy on one-hot labels")
 
 
 @dataclass
@@ -33,12 +29,12 @@ class Flag:
     numbers: Dict[str, float] = field(default_factory=dict)
 
 
-def _distribution_flags(total: Optional[float], top: Optional[float], loss: str) -> List[Flag]:
+def _distribution_flags(total: Optional[float], top: Optional[float], head: Head) -> List[Flag]:
     """The level checks shared by `diagnose` and `flags_for_outputs` (None = not measured)."""
     flags = []
-    if total is not None and _name(loss) in CATEGORICAL and abs(total - 1.0) > SUM_TOLERANCE:
+    if total is not None and head.categorical and abs(total - 1.0) > SUM_TOLERANCE:
         flags.append(Flag("not_a_distribution",
-            f"The loss {_name(loss)} treats each output row as a probability distribution, but "
+            f"The loss {head.loss.value} treats each output row as a probability distribution, but "
             f"the rows sum to {total:.4g} on average, not 1, so they cannot be read as class "
             f"probabilities. Fix: {FIX_PAIRING}; only threshold outputs that form a "
             f"distribution.", {"prob_sum": total}))
@@ -56,13 +52,13 @@ def _distribution_flags(total: Optional[float], top: Optional[float], loss: str)
     return flags
 
 
-def flags_for_outputs(outputs, loss: str) -> List[Flag]:
+def flags_for_outputs(outputs, head: Head) -> List[Flag]:
     """not_a_distribution / collapse / saturation on one (n, K) matrix or (K,) vector.
 
     `outputs` are read as probabilities as the user sees them; convert logits first
     (metrics.to_probabilities). Usable without any training history.
     """
-    return _distribution_flags(prob_sum(outputs), max_prob(outputs), loss)
+    return _distribution_flags(prob_sum(outputs), max_prob(outputs), head)
 
 
 def _last(history: pd.DataFrame, col: str) -> Optional[float]:
@@ -72,20 +68,10 @@ def _last(history: pd.DataFrame, col: str) -> Optional[float]:
     return float(values.iloc[-1]) if len(values) else None
 
 
-def _mismatch_flag(activation: str, loss: str, loss_path: Optional[str]) -> Flag:
-    path = (str(getattr(loss_path, "value", loss_path)).strip()[:1].upper()
-            if loss_path else "")
-    a = ("path A (Keras 3 on TensorFlow): the loss reads the logits cached before the "
-         "sigmoid and computes softmax cross-entropy on them, which only fixes their "
-         "differences; nothing pins the sigmoid's level, so the outputs drift and saturate")
-    b = ("path B: the loss clips the outputs and renormalises them, -log(p_y / sum p), which "
-         "only asks p_y to be large relative to the others; once accuracy is high every "
-         "output drifts towards 0")
-    how = {"A": a, "B": b}.get(path, f"either {a}; or {b}")
-    return Flag("head_loss_mismatch",
-        f"The head's {_name(activation)} activation does not match the loss "
-        f"{_name(loss)}. The loss took {how}. Fix: {FIX_PAIRING}.",
-        {"path_A": float(path == "A"), "path_B": float(path == "B")})
+def _mismatch_flag(head: Head, loss_path: Optional[str]) -> Flag:
+    path = path_letter(loss_path)
+    return Flag("head_loss_mismatch", head.explain(path or None),
+                {"path_A": float(path == "A"), "path_B": float(path == "B")})
 
 
 def _overconfidence_flag(history: pd.DataFrame) -> Optional[Flag]:
@@ -118,8 +104,7 @@ def _overconfidence_flag(history: pd.DataFrame) -> Optional[Flag]:
          "accuracy_change": float(acc_change)})
 
 
-def diagnose(history: pd.DataFrame, activation: str, loss: str, mismatch: bool,
-             loss_path: Optional[str], outputs=None) -> List[Flag]:
+def diagnose(history: pd.DataFrame, head: Head, loss_path: Optional[str] = None, outputs=None) -> List[Flag]:
     """All flags for one run, most fundamental first.
 
     The level checks use the final raw outputs when given (converted to probabilities if
@@ -127,13 +112,13 @@ def diagnose(history: pd.DataFrame, activation: str, loss: str, mismatch: bool,
     """
     history = history if history is not None else pd.DataFrame()
     flags: List[Flag] = []
-    if mismatch:
-        flags.append(_mismatch_flag(activation, loss, loss_path))
+    if head.mismatch:
+        flags.append(_mismatch_flag(head, loss_path))
     if outputs is not None:
-        flags += flags_for_outputs(to_probabilities(outputs, activation, loss), loss)
+        flags += flags_for_outputs(to_probabilities(outputs, head), head)
     else:
         flags += _distribution_flags(_last(history, "val_prob_sum"),
-                                     _last(history, "val_max_prob"), loss)
+                                     _last(history, "val_max_prob"), head)
     over = _overconfidence_flag(history)
     if over is not None:
         flags.append(over)

@@ -8,19 +8,18 @@ renormalises unless the metric's definition requires a distribution (entropy, NL
 """
 from __future__ import annotations
 
-from typing import Dict
+from dataclasses import dataclass
+from typing import Dict, Optional
 
 import numpy as np
+import pandas as pd
+from scipy import special
+
+from probsweep.config import Activation
+from probsweep.head import Head
 
 EPS = 1e-12  # floor for sums and probabilities: keeps all-zero rows and log(0) finite
-
-_CATEGORICAL_LOSSES = {"sparse_categorical_crossentropy", "categorical_crossentropy"}
-
-
-def _name(x) -> str:
-    """Accept plain strings or str-Enums (e.g. config.Activation) alike."""
-    return str(getattr(x, "value", x)).lower()
-
+N_BINS = 15  # equal-width confidence bins of ECE and the reliability diagram
 
 def _as_2d(p) -> np.ndarray:
     """Float (n, K) view of the outputs; a (K,) vector becomes one example."""
@@ -36,21 +35,16 @@ def _labels(y, n: int) -> np.ndarray:
 
 
 def softmax(z, axis: int = -1) -> np.ndarray:
-    """Softmax with the row maximum subtracted first, so large logits cannot overflow."""
-    z = np.asarray(z, dtype=np.float64)
-    z = z - np.max(z, axis=axis, keepdims=True)
-    e = np.exp(z)
-    return e / np.sum(e, axis=axis, keepdims=True)
+    """scipy's softmax in float64 (it subtracts the maximum first: large logits cannot overflow)."""
+    return special.softmax(np.asarray(z, dtype=np.float64), axis=axis)
 
 
 def sigmoid(z) -> np.ndarray:
-    """Logistic function written so neither branch calls exp() on a large positive number."""
-    z = np.asarray(z, dtype=np.float64)
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    """scipy's logistic function (expit) in float64: stable for large |z|."""
+    return special.expit(np.asarray(z, dtype=np.float64))
 
 
-def to_probabilities(raw, activation: str, loss: str) -> np.ndarray:
+def to_probabilities(raw, head: Head) -> np.ndarray:
     """What the user would read as probabilities from this head.
 
     A softmax or sigmoid head already emits them, so they are returned unchanged (even when
@@ -58,17 +52,10 @@ def to_probabilities(raw, activation: str, loss: str) -> np.ndarray:
     logits, and the loss it was trained with says how to read them: softmax for the
     categorical losses, an element-wise sigmoid for binary cross-entropy.
     """
-    act, lss = _name(activation), _name(loss)
     raw = np.asarray(raw, dtype=np.float64)
-    if act in ("softmax", "sigmoid"):
+    if head.activation != Activation.linear:
         return raw
-    if act != "linear":
-        raise ValueError(f"unknown activation {activation!r}")
-    if lss in _CATEGORICAL_LOSSES:
-        return softmax(raw, axis=-1)
-    if lss == "binary_crossentropy":
-        return sigmoid(raw)
-    raise ValueError(f"unknown loss {loss!r}")
+    return softmax(raw, axis=-1) if head.categorical else sigmoid(raw)
 
 
 def renormalise(p) -> np.ndarray:
@@ -96,9 +83,7 @@ def entropy(p) -> float:
     Renormalising first lets entropy describe the *shape* of the outputs even when their
     level is wrong (e.g. all outputs near 0 but one of them much larger than the rest).
     """
-    q = renormalise(p)
-    terms = np.where(q > 0, q * np.log(np.where(q > 0, q, 1.0)), 0.0)
-    return float(np.mean(-terms.sum(axis=1)))
+    return float(np.mean(special.entr(renormalise(p)).sum(axis=1)))
 
 
 def entropy_norm(p) -> float:
@@ -113,13 +98,12 @@ def accuracy(p, y) -> float:
     return float(np.mean(np.argmax(p, axis=1) == _labels(y, p.shape[0])))
 
 
-def ece(p, y, n_bins: int = 15) -> float:
-    """Expected calibration error of the raw max output against correctness.
+def reliability_bins(p, y, n_bins: int = N_BINS) -> pd.DataFrame:
+    """The one binning behind ECE, the analysis's reliability.csv and the reliability diagram.
 
-    Bins are n_bins equal-width intervals [lo, hi) on [0, 1]; the last one is closed, so a
-    confidence of exactly 1.0 falls in it and 0.0 falls in the first. ECE is the sum over
-    non-empty bins of (n_bin / n) * |accuracy_bin - mean confidence_bin|. Using the raw
-    maximum (not renormalised) is deliberate: it is the number a user would threshold.
+    Bins are n_bins equal-width intervals [lo, hi) of the raw max output on [0, 1]; the last one
+    is closed, so a confidence of exactly 1.0 falls in it and 0.0 falls in the first. One row per
+    bin: bin_lower, bin_upper, count, mean confidence and accuracy (NaN when the bin is empty).
     """
     p = _as_2d(p)
     y = _labels(y, p.shape[0])
@@ -127,13 +111,28 @@ def ece(p, y, n_bins: int = 15) -> float:
     correct = (np.argmax(p, axis=1) == y).astype(np.float64)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     idx = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, n_bins - 1)
-    n = conf.shape[0]
-    total = 0.0
-    for b in range(n_bins):
-        mask = idx == b
-        if mask.any():
-            total += mask.sum() / n * abs(correct[mask].mean() - conf[mask].mean())
-    return float(total)
+    count = np.bincount(idx, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        confidence = np.bincount(idx, weights=conf, minlength=n_bins) / count
+        acc = np.bincount(idx, weights=correct, minlength=n_bins) / count
+    return pd.DataFrame({"bin_lower": edges[:-1], "bin_upper": edges[1:], "count": count.astype(int),
+                         "confidence": confidence, "accuracy": acc})
+
+
+def ece_of_bins(bins: pd.DataFrame) -> float:
+    """Sum over non-empty bins of (n_bin / n) * |accuracy_bin - mean confidence_bin|; NaN if all are empty."""
+    n = pd.to_numeric(bins["count"], errors="coerce").fillna(0)
+    gap = (pd.to_numeric(bins["accuracy"], errors="coerce") - pd.to_numeric(bins["confidence"], errors="coerce")).abs()
+    ok = gap.notna() & (n > 0)
+    return float((n[ok] * gap[ok]).sum() / n.sum()) if n.sum() > 0 else float("nan")
+
+
+def ece(p, y, n_bins: int = N_BINS) -> float:
+    """Expected calibration error of the raw max output against correctness (bins: reliability_bins).
+
+    Using the raw maximum (not renormalised) is deliberate: it is the number a user would threshold.
+    """
+    return ece_of_bins(reliability_bins(p, y, n_bins))
 
 
 def brier(p, y) -> float:
@@ -165,13 +164,56 @@ def probability_metrics(p, y, prefix: str = "val_") -> Dict[str, float]:
 
     The loss itself is not here: Keras already reports it as val_loss.
     """
-    return {
-        f"{prefix}accuracy": accuracy(p, y),
-        f"{prefix}max_prob": max_prob(p),
-        f"{prefix}prob_sum": prob_sum(p),
-        f"{prefix}entropy": entropy(p),
-        f"{prefix}entropy_norm": float(entropy_norm(p)),
-        f"{prefix}ece": ece(p, y),
-        f"{prefix}brier": brier(p, y),
-        f"{prefix}nll": nll(p, y),
-    }
+    scores = {"accuracy": accuracy(p, y), "max_prob": max_prob(p), "prob_sum": prob_sum(p), "entropy": entropy(p),
+              "entropy_norm": entropy_norm(p), "ece": ece(p, y), "brier": brier(p, y), "nll": nll(p, y)}
+    return {f"{prefix}{k}": float(v) for k, v in scores.items()}
+
+
+# --- The one list of metrics a run records -------------------------------------------------
+
+@dataclass(frozen=True)
+class Metric:
+    """A recorded metric: its key, a short label (progress line), a label (tables, plots) and which way is better."""
+
+    name: str
+    short: str
+    label: str
+    direction: Optional[str] = None  # "min" | "max"; None: neither side is better (a level, a time)
+    per_epoch: bool = True  # logged at every epoch (so a valid search.objective); else once, after training
+
+
+_EPOCH = [  # prefixed val_ by the ProbabilityMonitor, from probability_metrics above; plus Keras's own
+    Metric("loss", "loss", "train loss", "min"),
+    Metric("accuracy", "acc", "train accuracy", "max"),
+    Metric("val_loss", "val_loss", "val loss", "min"),
+    Metric("val_accuracy", "val_acc", "val accuracy", "max"),
+    Metric("val_max_prob", "max_prob", "mean max output"),
+    Metric("val_prob_sum", "prob_sum", "mean output sum"),
+    Metric("val_entropy", "entropy_nats", "entropy (nats)"),
+    Metric("val_entropy_norm", "entropy", "normalised entropy"),
+    Metric("val_ece", "ece", "ECE (raw max output)", "min"),
+    Metric("val_brier", "brier", "Brier score (raw outputs)", "min"),
+    Metric("val_nll", "nll", "NLL (renormalised)", "min"),
+    Metric("epoch_seconds", "s", "seconds per epoch", "min"),
+]
+_AFTER = [  # probs.analysis, once after training
+    Metric("temperature", "T", "T", per_epoch=False),
+    Metric("val_ece_calibrated", "ece_T", "ECE after T", "min", per_epoch=False),
+    Metric("val_nll_calibrated", "nll_T", "NLL after T", "min", per_epoch=False),
+    Metric("threshold", "threshold", "threshold", per_epoch=False),
+    Metric("threshold_val_coverage", "val_cov", "val coverage", "max", per_epoch=False),
+    Metric("threshold_test_coverage", "test_cov", "test coverage", "max", per_epoch=False),
+    Metric("threshold_test_precision", "test_prec", "test precision", "max", per_epoch=False),
+]
+METRICS: Dict[str, Metric] = {m.name: m for m in _EPOCH + _AFTER}
+OBJECTIVES = tuple(sorted(m.name for m in _EPOCH))  # every per-epoch metric: each is a valid search.objective
+
+# Which of them each view shows, in order.
+PROGRESS = ("accuracy", "val_accuracy", "val_loss", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece",
+            "val_brier")  # the per-epoch progress line
+FINAL = ("val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece", "val_brier", "val_nll",
+         "val_loss")  # the sweep's comparison table; the best rerun is checked against its trial on these
+CURVES = ("val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece")  # the report's epoch curves
+CALIBRATION = tuple(m.name for m in _AFTER)  # the report's trial table adds these
+REPORT = ("val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece", "val_ece_calibrated",
+          "temperature", "threshold", "threshold_val_coverage")  # the columns of the report page's trial table

@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from probsweep.probs.metrics import ece_of_bins  # noqa: E402
+
 DPI = 90  # small enough that a report with a dozen figures stays a few MB
 FLOOR = 1e-7  # outputs below this are drawn at it: a log axis cannot show 0
 
@@ -64,8 +66,7 @@ def reliability_diagram(bins: pd.DataFrame, title: str = "", split: str = "val")
         left = g["bin_lower"] + i * width
         n = g["count"].fillna(0)
         ok = g["accuracy"].notna() & (n > 0)
-        gap = (g["accuracy"] - g["confidence"]).abs()
-        ece = float((n[ok] * gap[ok]).sum() / n.sum()) if n.sum() > 0 else float("nan")
+        ece = ece_of_bins(g)
         name = "calibrated (temperature)" if calibrated else "raw max output"
         top.bar(left[ok], g["accuracy"][ok], width=width[ok], align="edge", color=colors[calibrated],
                 alpha=0.75, edgecolor="white", label=f"{name}, ECE {ece:.3f}")

@@ -8,7 +8,7 @@ before calibration existed) are said in words instead of breaking the page. The 
 its images as data URIs and inlines its CSS, so it opens from disk and can be mailed around.
 
 This module only reads MLflow and lays out the page. The tables it shows are built by
-probsweep.reporting and the verdict's words by probsweep.verdict, both pure pandas so they are
+report.tables and the verdict's words by report.verdict, both pure pandas so they are
 tested without a store; what stays here is everything that touches MLflow, plots or HTML.
 """
 from __future__ import annotations
@@ -20,17 +20,18 @@ from typing import Dict, List
 
 import pandas as pd
 
+from probsweep.probs import metrics
 from probsweep.probs.plots import probe_plot, reliability_diagram
 from probsweep.report import plots
 
 from probsweep import tracking
 from probsweep.report.tables import curves_text, effects_table, head_summary, trial_table
-from probsweep.report.verdict import FINISHED, SEED, recommended, seed_trials, verdict_text
+from probsweep.report.tables import FINISHED
+from probsweep.report.verdict import SEED, recommended, seed_trials, verdict_text
 
 __all__ = ["build_report"]
 
-SHOWN = ["val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece", "val_ece_calibrated",
-         "temperature", "threshold", "threshold_val_coverage"]
+SHOWN = list(metrics.REPORT)
 CSS = """body{font-family:system-ui,sans-serif;max-width:1250px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;font-size:.82em;margin:.5em 0}th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}
@@ -83,9 +84,7 @@ def _figures(rows: Dict[str, pd.Series], shown: Dict[str, str]) -> tuple:
 def _trials_html(table: pd.DataFrame, hp_names: List[str], objective: str, direction: str) -> str:
     cols = ["trial", "status", "head_label", *hp_names, *dict.fromkeys([objective, *SHOWN]), "flags"]
     shown = table.reindex(columns=cols).rename(columns={
-        "head_label": "head (activation+loss)", "val_max_prob": "max prob", "val_prob_sum": "prob sum",
-        "val_entropy_norm": "entropy (norm)", "val_ece": "ECE", "val_ece_calibrated": "ECE after T",
-        "temperature": "T", "threshold_val_coverage": "val coverage"})
+        "head_label": "head (activation+loss)", **{m: metrics.METRICS[m].label for m in SHOWN if m != objective}})
     n_fin = int((table["status"] == FINISHED).sum()) if len(table) else 0
     return (f"<p>{len(table)} trial(s), {n_fin} finished, sorted by {html.escape(objective)} ({html.escape(direction)}); "
             "unfinished trials last. ECE is of the raw largest output, ECE after T after temperature scaling; the "

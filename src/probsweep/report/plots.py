@@ -12,9 +12,7 @@ import pandas as pd  # noqa: E402
 
 from probsweep.probs.plots import _empty, _png
 
-CURVE_METRICS = ("val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece")
-LABELS = {"val_accuracy": "val accuracy", "val_max_prob": "mean max output", "val_prob_sum": "mean output sum",
-          "val_entropy_norm": "normalised entropy", "val_ece": "ECE (raw max output)"}
+from probsweep.probs.metrics import CURVES as CURVE_METRICS, METRICS  # noqa: E402
 
 
 def head_colors(heads: Iterable[str]) -> Dict[str, str]:
@@ -52,7 +50,7 @@ def epoch_curves(histories: Dict[str, pd.DataFrame], heads: Dict[str, str],
             ax.axhline(1.0, color="0.4", ls="--", lw=0.9)
             if positive:
                 ax.set_yscale("log")
-        ax.set(title=LABELS.get(metric, metric), xlabel="epoch")
+        ax.set(title=METRICS[metric].label if metric in METRICS else metric, xlabel="epoch")
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(metrics):]:
         ax.set_axis_off()

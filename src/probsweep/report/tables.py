@@ -4,27 +4,38 @@ The sweep's terminal summary (comparison_table, format_table) and the report's t
 trial, per hyperparameter value, per head, and the sentence per head that reads the last one)
 live together because they are the same job: pandas frames computed from the runs frame MLflow
 returns, with no MLflow calls and no plotting, so they are tested on hand-made frames. The page
-that shows them is probsweep.report; the verdict's wording is probsweep.verdict.
+that shows them is report.page; the verdict's wording is report.verdict.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 import pandas as pd
 
+from probsweep.head import mismatch_of
 from probsweep.probs import metrics
-from probsweep.report.verdict import FINISHED, _f  # one status name and one number format for tables and verdict alike
 
-SHOWN_METRICS = ["val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece", "val_brier", "val_nll", "val_loss"]
-EXTRA_METRICS = ["temperature", "val_ece_calibrated", "val_nll_calibrated", "threshold", "threshold_val_coverage",
-                 "threshold_test_coverage", "threshold_test_precision"]
+FINISHED = "FINISHED"  # MLflow's status of a run that ended normally
 
 
-def metric_names() -> List[str]:
-    """Every per-epoch metric a run logs, i.e. every valid `search.objective`."""
-    probe = metrics.probability_metrics(np.full((1, 2), 0.5), np.array([0]), prefix="val_")
-    return sorted({*probe, "val_loss", "loss", "accuracy", "epoch_seconds"})
+def num(x) -> Optional[float]:
+    """x as a float, or None when it is missing, NaN or not a number."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if np.isnan(v) else v
+
+
+def fmt(x, spec: str = ".3g") -> str:
+    """The one number format of the report's sentences: 'n/a' when x is not a number."""
+    v = num(x)
+    return "n/a" if v is None else format(v, spec)
+
+
+SHOWN_METRICS = list(metrics.FINAL)
+EXTRA_METRICS = list(metrics.CALIBRATION)
 
 
 def comparison_table(runs: pd.DataFrame, hp_names: List[str], objective: str, direction: str) -> pd.DataFrame:
@@ -77,7 +88,7 @@ def trial_table(runs: pd.DataFrame, hp_names: List[str], objective: str, directi
     mismatch, paths, labels = [], [], []
     for i in range(len(runs)):
         act, loss = extra["activation"].iloc[i], extra["loss"].iloc[i]
-        mm = str(mismatch_tag.iloc[i]).lower() == "true" if pd.notna(mismatch_tag.iloc[i]) else _mismatch(act, loss)
+        mm = str(mismatch_tag.iloc[i]).lower() == "true" if pd.notna(mismatch_tag.iloc[i]) else bool(mismatch_of(act, loss))
         path = next((str(p) for p in (path_tag.iloc[i], path_param.iloc[i]) if str(p) in ("A", "B")), "") if mm else ""
         base = tag_head.iloc[i] if isinstance(tag_head.iloc[i], str) and tag_head.iloc[i] else \
             f"{act}+{loss}" if isinstance(act, str) and isinstance(loss, str) else "unknown head"
@@ -89,14 +100,6 @@ def trial_table(runs: pd.DataFrame, hp_names: List[str], objective: str, directi
     if table.empty:  # comparison_table's empty frame has no run_id and may repeat the objective
         return pd.DataFrame(columns=list(dict.fromkeys([*table.columns, *extra.columns])))
     return table.merge(extra, on="run_id", how="left")
-
-
-def _mismatch(activation, loss) -> bool:
-    from probsweep.config import is_mismatch
-    try:
-        return is_mismatch(str(activation), str(loss))
-    except ValueError:
-        return False
 
 
 def _value_label(v) -> str:
@@ -163,10 +166,10 @@ def curves_text(summary: pd.DataFrame) -> str:
     for head, r in summary.iterrows():
         n, e = int(r["trials"]), r["last_epoch"]
         when = f"epoch {e:.0f}" + (" on average" if n > 1 else "")
-        what = (f"{head} ({n} trial{'s' * (n > 1)}): mean largest output {_f(r['val_max_prob_first'])} after epoch 1 "
-                f"→ {_f(r['val_max_prob_last'])} after the last epoch ({when}); outputs summed to "
-                f"{_f(r['val_prob_sum_first'])} → {_f(r['val_prob_sum_last'])}.")
+        what = (f"{head} ({n} trial{'s' * (n > 1)}): mean largest output {fmt(r['val_max_prob_first'])} after epoch 1 "
+                f"→ {fmt(r['val_max_prob_last'])} after the last epoch ({when}); outputs summed to "
+                f"{fmt(r['val_prob_sum_first'])} → {fmt(r['val_prob_sum_last'])}.")
         out.append(what if e > 1 else f"{head} ({n} trial{'s' * (n > 1)}): trained for 1 epoch only: largest output "
-                   f"{_f(r['val_max_prob_first'])}, sum {_f(r['val_prob_sum_first'])}.")
+                   f"{fmt(r['val_max_prob_first'])}, sum {fmt(r['val_prob_sum_first'])}.")
     return "\n\n".join(out) + "\n\nA distribution sums to exactly 1 at every epoch; a head whose sum drifts away from 1 " \
                            "gives outputs whose level, not just their ranking, changes with training length."

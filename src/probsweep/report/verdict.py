@@ -4,34 +4,22 @@ The verdict is the report's argument (what the seed's sigmoid + sparse_categoric
 head does to its outputs, which trial to use instead, how to calibrate it and pick a threshold),
 and it is where wording and numbers can go wrong. It lives apart from the HTML so it can be read
 and tested on a hand-made table: this module is pure (pandas and numpy only; no MLflow, no
-matplotlib). probsweep.report reads the runs and artifacts and passes them in; the tables it
-shows are probsweep.reporting's.
+matplotlib). report.page reads the runs and artifacts and passes them in; the tables it
+shows, and the number format, are report.tables'.
 """
 from __future__ import annotations
 
 from typing import Dict, Iterable, Optional
 
-import numpy as np
 import pandas as pd
+
+from probsweep.head import COLLAPSE_WHY, SATURATION_WHY, SEED_HEAD
+from probsweep.probs.diagnosis import COLLAPSE_MAX, SATURATION_MAX, SATURATION_SUM
+from probsweep.report.tables import FINISHED, fmt as _f, num as _num
 
 __all__ = ["is_seed", "seed_trials", "recommended", "verdict_text"]
 
-FINISHED = "FINISHED"
-SEED = ("sigmoid", "sparse_categorical_crossentropy")  # the seed's head and loss
-COLLAPSE, SAT_SUM, SAT_MAX = 0.1, 2.0, 0.9  # as in probsweep.diagnosis
-
-
-def _num(x) -> Optional[float]:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return None if np.isnan(v) else v
-
-
-def _f(x, spec: str = ".3g") -> str:
-    v = _num(x)
-    return "n/a" if v is None else format(v, spec)
+SEED = (SEED_HEAD.activation.value, SEED_HEAD.loss.value)  # the seed's head and loss, as the table holds them
 
 
 def _finished(table: pd.DataFrame) -> pd.DataFrame:
@@ -70,16 +58,13 @@ def recommended(table: pd.DataFrame, best_run_id: Optional[str] = None) -> Optio
 
 
 def _level(m: Optional[float], s: Optional[float], m_first: Optional[float] = None) -> str:
-    if m is not None and m < COLLAPSE:
-        return ("the outputs have collapsed towards 0 (the loss renormalises them and only asks the true class to "
-                "be large relative to the others, so once the ranking is right every output drifts down)")
-    if m is not None and s is not None and s > SAT_SUM and m > SAT_MAX:
-        return ("the outputs have saturated: many are near 1 at once (the loss reads the logits before the sigmoid "
-                "and only fixes their differences; nothing pins their level)")
+    if m is not None and m < COLLAPSE_MAX:
+        return f"the outputs have collapsed towards 0 ({COLLAPSE_WHY})"
+    if m is not None and s is not None and s > SATURATION_SUM and m > SATURATION_MAX:
+        return f"the outputs have saturated: many are near 1 at once ({SATURATION_WHY})"
     if m is not None and s is not None and m_first is not None and s < 1 and m < m_first / 2:
         return ("the outputs are drifting towards 0: they no longer sum to 1 and the largest has lost more than "
-                "half its level while accuracy rose (the loss renormalises them and only asks the true class to be "
-                "large relative to the others, so once the ranking is right every output drifts down)")
+                f"half its level while accuracy rose ({COLLAPSE_WHY})")
     return "their level is whatever training left it at"
 
 

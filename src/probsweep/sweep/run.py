@@ -9,8 +9,9 @@ import shutil
 from omegaconf import DictConfig, OmegaConf
 
 from probsweep import tracking
-from probsweep.config import ConfigError, flatten, sweep_dir as sweep_dir_of, validate
+from probsweep.config import ConfigError, flatten, parent_run_id, sweep_dir as sweep_dir_of, validate
 from probsweep.data.loading import load_dataset
+from probsweep.probs.metrics import METRICS, OBJECTIVES
 from probsweep.report import tables as reporting
 from probsweep.report.page import build_report
 from probsweep.sweep import space as search
@@ -25,9 +26,13 @@ def run_sweep(cfg: DictConfig) -> str:
     entries = search.parse(cfg.search.space)
     search.check_space(cfg, entries)
     check_declarable(entries)
-    if cfg.search.objective not in reporting.metric_names():
-        raise ConfigError(f"search.objective={cfg.search.objective!r} is not a logged metric: use one of "
-                          f"{', '.join(reporting.metric_names())}")
+    objective = METRICS.get(cfg.search.objective)
+    if objective is None or not objective.per_epoch:
+        raise ConfigError(f"search.objective={cfg.search.objective!r} is not a per-epoch metric: use one of "
+                          f"{', '.join(OBJECTIVES)}")
+    if objective.direction and objective.direction != cfg.search.direction:
+        raise ConfigError(f"search.direction={cfg.search.direction} but {objective.name} is better when "
+                          f"{'lower' if objective.direction == 'min' else 'higher'}: set search.direction={objective.direction}")
     if cfg.tuner.kind == "hyperband" and any(e.name == "train.epochs" for e in entries):
         raise ConfigError("tuner=hyperband sets the epochs itself: remove train.epochs from the search space")
     sweep_dir = sweep_dir_of(cfg.sweep)
@@ -35,15 +40,14 @@ def run_sweep(cfg: DictConfig) -> str:
         shutil.rmtree(sweep_dir)
     data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
     experiment_id = tracking.setup(cfg.tracking.uri, cfg.sweep.name)
-    id_file = sweep_dir / "parent_run_id"
-    resume_id = id_file.read_text().strip() if id_file.exists() else None
+    resume_id = parent_run_id(sweep_dir)
     resume_id = resume_id if resume_id and tracking.run_exists(resume_id) else None
     if resume_id:
         print(f"resuming sweep '{cfg.sweep.name}' (parent run {resume_id}); finished trials are kept")
     with tracking.run(experiment_id, name=cfg.sweep.name, tags={"kind": "sweep", "sweep": cfg.sweep.name},
                       run_id=resume_id) as parent:
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        id_file.write_text(parent)
+        (sweep_dir / "parent_run_id").write_text(parent)
         if not resume_id:
             tracking.log_params(parent, {**{k: v for k, v in flatten(cfg).items() if k.startswith(("tuner.", "search.objective", "search.direction", "sweep."))},
                                          **space_summary(entries)})

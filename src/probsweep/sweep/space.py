@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from probsweep.config import ConfigError, check_combinations
+from probsweep.config import ConfigError, check_combinations, one_line
 
 KINDS = ("choice", "float", "int", "boolean")
 OPTIONS = ("step", "sampling", "when", "default")
@@ -97,7 +97,7 @@ def _set(cfg: DictConfig, name: str, key: str, value: Any) -> None:
     try:
         OmegaConf.update(cfg, key, value, merge=False)
     except OmegaConfBaseException as exc:
-        raise ConfigError(f"search.space.{name}: cannot set {key}={value!r} ({str(exc).splitlines()[0]}); "
+        raise ConfigError(f"search.space.{name}: cannot set {key}={value!r} ({one_line(exc)}); "
                           "fix the key or value in the search config") from None
 
 

@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from probsweep.sweep import space as search
 
 from probsweep import tracking
-from probsweep.config import ConfigError
+from probsweep.config import ConfigError, one_line
 from probsweep.data.loading import Dataset
 from probsweep.train.tracked import log_inputs, tracked_fit
 
@@ -71,7 +71,7 @@ def check_declarable(entries: List[search.Entry]) -> None:
     try:
         search.declare(kt.HyperParameters(), entries)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"search.space: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"search.space: {one_line(exc)}") from None
 
 
 def make_oracle(tuner_cfg: DictConfig, objective: str, direction: str) -> kt.Oracle:

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from probsweep.head import Head
 from probsweep.probs import metrics
 
 
@@ -21,13 +22,13 @@ class ProbabilityMonitor(keras.callbacks.Callback):
     `val_accuracy` come from the same predict as the probability metrics, through `scorer`
     (probsweep.train.fit.ValidationScorer), instead of from a second, Keras evaluate pass."""
 
-    def __init__(self, x_val: np.ndarray, y_val: np.ndarray, activation: str, loss: str,
+    def __init__(self, x_val: np.ndarray, y_val: np.ndarray, head: Head,
                  n_probes: int = 5, batch_size: int = 256, scorer: Optional[Any] = None):
         super().__init__()
         self.scorer = scorer
         self.x_val, self.y_val = x_val, y_val
         self.in_scope = y_val >= 0  # out-of-scope examples (y == -1) have no true class to score
-        self.activation, self.loss = activation, loss
+        self.head = head
         self.batch_size = batch_size
         scored = np.flatnonzero(self.in_scope)
         self.probe_index = scored[np.linspace(0, len(scored) - 1, num=min(n_probes, len(scored))).astype(int)]
@@ -46,7 +47,7 @@ class ProbabilityMonitor(keras.callbacks.Callback):
         else:  # in Keras's key order: val_loss, then val_accuracy
             raw, scores = self.scorer(self.x_val, self.in_scope)
             logs.update(scores)
-        p = metrics.to_probabilities(raw, self.activation, self.loss)
+        p = metrics.to_probabilities(raw, self.head)
         row = metrics.probability_metrics(p[self.in_scope], self.y_val[self.in_scope], prefix="val_")
         row["epoch_seconds"] = time.perf_counter() - self._t0
         logs.update(row)
@@ -71,8 +72,7 @@ class ProbabilityMonitor(keras.callbacks.Callback):
 class ProgressLine(keras.callbacks.Callback):
     """One short line per epoch with the numbers that matter here (Keras's own line is too wide)."""
 
-    KEYS = (("accuracy", "acc"), ("val_accuracy", "val_acc"), ("val_loss", "val_loss"), ("val_max_prob", "max_prob"),
-            ("val_prob_sum", "prob_sum"), ("val_entropy_norm", "entropy"), ("val_ece", "ece"), ("val_brier", "brier"))
+    KEYS = tuple((name, metrics.METRICS[name].short) for name in metrics.PROGRESS)
 
     def __init__(self, prefix: str = "", epochs: Optional[int] = None, printer=print):
         super().__init__()

@@ -10,7 +10,8 @@ from typing import Optional, Sequence
 import keras
 import numpy as np
 
-from probsweep.config import ModelConfig, TrainConfig, head
+from probsweep.config import ModelConfig, TrainConfig
+from probsweep.head import Head
 from probsweep.data.loading import Dataset
 from probsweep.train.model import HeadLoss, build_model, compile_model, encode_targets, inference_model, with_cached_logits
 from probsweep.train.callbacks import ProbabilityMonitor
@@ -27,12 +28,12 @@ class ValidationScorer:
     would (tests/test_speed.py checks it within 1e-5).
     """
 
-    def __init__(self, model: keras.Model, loss: HeadLoss, y_in_scope: np.ndarray, loss_name: str, n_classes: int,
+    def __init__(self, model: keras.Model, loss: HeadLoss, y_in_scope: np.ndarray, head: Head, n_classes: int,
                  jit_compile: bool):
         self.inference = inference_model(model)
         self.inference.compile(jit_compile=jit_compile)  # XLA for the predict, as model.predict had
         self.loss = loss
-        self.y = encode_targets(y_in_scope, n_classes, loss_name)
+        self.y = encode_targets(y_in_scope, n_classes, head)
         self.accuracy = (keras.metrics.sparse_categorical_accuracy if self.y.ndim == 1
                          else keras.metrics.categorical_accuracy)  # as compile_model's metric
 
@@ -91,17 +92,17 @@ def fit(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Dataset, seed: int
                          steps_per_execution=train_cfg.steps_per_execution)
     n = data.n_classes
     val_in_scope = data.y_val >= 0
-    activation, loss_name = head(model_cfg)
+    head = Head.of(model_cfg)
     val_batch = eval_batch(len(data.y_val))
-    scorer = (ValidationScorer(model, loss, data.y_val[val_in_scope], loss_name, n, train_cfg.jit_compile)
+    scorer = (ValidationScorer(model, loss, data.y_val[val_in_scope], head, n, train_cfg.jit_compile)
               if train_cfg.single_validation_pass else None)
-    monitor = ProbabilityMonitor(data.x_val, data.y_val, activation, loss_name, n_probes=train_cfg.probe_examples,
+    monitor = ProbabilityMonitor(data.x_val, data.y_val, head, n_probes=train_cfg.probe_examples,
                                  batch_size=val_batch, scorer=scorer)
     model.fit(
-        batches(data.x_train, encode_targets(data.y_train, n, model_cfg.loss), train_cfg.batch_size, seed,
+        batches(data.x_train, encode_targets(data.y_train, n, head), train_cfg.batch_size, seed,
                 train_cfg.drop_remainder),
         # Off (single_validation_pass=false): Keras's own evaluate pass, then the monitor predicts again.
-        validation_data=None if scorer else (data.x_val[val_in_scope], encode_targets(data.y_val[val_in_scope], n, model_cfg.loss)),
+        validation_data=None if scorer else (data.x_val[val_in_scope], encode_targets(data.y_val[val_in_scope], n, head)),
         epochs=train_cfg.epochs,
         shuffle=False,  # `batches` reshuffles every epoch itself
         validation_batch_size=val_batch,

@@ -11,7 +11,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from probsweep.config import Activation, Loss, MismatchPath, ModelConfig, is_mismatch
+from probsweep.config import ModelConfig
+from probsweep.head import Head
 
 # What the loss actually read, recorded at trace time (see HeadLoss.call).
 PATH_A = "A"  # cached pre-activation logits (Keras 3 on TensorFlow)
@@ -47,7 +48,7 @@ def build_model(
     x = layers.Concatenate(name="concatenate")(
         [layers.GlobalAveragePooling1D(name="avg_pool")(x), layers.GlobalMaxPooling1D(name="max_pool")(x)]
     )
-    outputs = layers.Dense(n_classes, activation=Activation(cfg.activation).value, name="head")(x)
+    outputs = layers.Dense(n_classes, activation=Head.of(cfg).activation.value, name="head")(x)
     model = keras.Model(tokens, outputs, name="seed_classifier")
     if embedding_matrix is not None:
         if embedding_matrix.shape != (vocab_size, cfg.embed_dim):
@@ -95,10 +96,10 @@ class HeadLoss(keras.losses.Loss):
     `mismatch_path=B` inserts such an op (an identity), so both paths are reproducible here.
     """
 
-    def __init__(self, loss: str, from_logits: bool, label_smoothing: float, strip_cached_logits: bool, name: str = "head_loss"):
+    def __init__(self, head: Head, label_smoothing: float, strip_cached_logits: bool, name: str = "head_loss"):
         super().__init__(name=name)
-        self.loss_name = Loss(loss)
-        self.from_logits = from_logits
+        self.head = head
+        self.from_logits = head.from_logits
         self.label_smoothing = float(label_smoothing)
         self.strip_cached_logits = strip_cached_logits
         self.path: Optional[str] = None
@@ -107,9 +108,9 @@ class HeadLoss(keras.losses.Loss):
         if self.strip_cached_logits:
             y_pred = ops.copy(y_pred)  # a new tensor: no cached logits, so path B
         self.path = PATH_LOGITS if self.from_logits else (PATH_A if hasattr(y_pred, "_keras_logits") else PATH_B)
-        if self.loss_name == Loss.sparse_categorical_crossentropy:
+        if self.head.sparse:
             return keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=self.from_logits)
-        if self.loss_name == Loss.categorical_crossentropy:
+        if self.head.categorical:
             return keras.losses.categorical_crossentropy(
                 y_true, y_pred, from_logits=self.from_logits, label_smoothing=self.label_smoothing
             )
@@ -118,31 +119,12 @@ class HeadLoss(keras.losses.Loss):
         )
 
 
-def mismatch_message(activation: str, loss: str, path: str) -> str:
-    how = {
-        PATH_A: "path A: Keras 3 on TensorFlow reads the logits cached on the sigmoid and computes softmax "
-        "cross-entropy on them, so nothing fixes the sigmoid's level and many outputs can saturate towards 1",
-        PATH_B: "path B: the loss clips the outputs and renormalises them, -log(p_y / sum p), so once training "
-        "accuracy is high every output drifts towards 0",
-    }[path]
-    return (
-        f"head/loss mismatch: activation={activation} with loss={loss} ({how}). The raw outputs are not "
-        "probabilities you can threshold: use model.activation=softmax with a categorical loss, or "
-        "model.loss=binary_crossentropy with a sigmoid head."
-    )
-
-
 def make_loss(cfg: ModelConfig) -> HeadLoss:
-    activation, loss = Activation(cfg.activation), Loss(cfg.loss)
-    mismatch = is_mismatch(activation, loss)
-    if mismatch:
-        warnings.warn(mismatch_message(activation.value, loss.value, MismatchPath(cfg.mismatch_path).value), HeadLossMismatchWarning, stacklevel=2)
-    return HeadLoss(
-        loss,
-        from_logits=activation == Activation.linear,
-        label_smoothing=cfg.label_smoothing,
-        strip_cached_logits=mismatch and MismatchPath(cfg.mismatch_path) == MismatchPath.B,
-    )
+    head = Head.of(cfg)
+    if head.mismatch:
+        warnings.warn(head.explain(), HeadLossMismatchWarning, stacklevel=2)
+    return HeadLoss(head, label_smoothing=cfg.label_smoothing,
+                    strip_cached_logits=head.mismatch and head.mismatch_path.value == PATH_B)
 
 
 def compile_model(model: keras.Model, cfg: ModelConfig, learning_rate: float, jit_compile: bool,
@@ -155,7 +137,7 @@ def compile_model(model: keras.Model, cfg: ModelConfig, learning_rate: float, ji
         # Named "accuracy" whatever the target encoding, so every head logs the same metric key.
         metrics=[
             keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-            if Loss(cfg.loss) == Loss.sparse_categorical_crossentropy
+            if Head.of(cfg).sparse
             else keras.metrics.CategoricalAccuracy(name="accuracy")
         ],
         jit_compile=jit_compile,
@@ -164,9 +146,9 @@ def compile_model(model: keras.Model, cfg: ModelConfig, learning_rate: float, ji
     return loss
 
 
-def encode_targets(y: np.ndarray, n_classes: int, loss: str) -> np.ndarray:
+def encode_targets(y: np.ndarray, n_classes: int, head: Head) -> np.ndarray:
     """Integer labels for the sparse loss; one-hot for the categorical and binary losses."""
     y = np.asarray(y, dtype="int64")
-    if Loss(loss) == Loss.sparse_categorical_crossentropy:
+    if head.sparse:
         return y.astype("int32")
     return np.eye(n_classes, dtype="float32")[y]

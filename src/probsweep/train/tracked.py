@@ -9,17 +9,16 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, Sequence
 
 import keras
 from omegaconf import DictConfig
 
-from probsweep.probs import analysis
-
 from probsweep import tracking
-from probsweep.config import MismatchPath, head, is_mismatch
 from probsweep.data.loading import Dataset
-from probsweep.train.model import HeadLossMismatchWarning, mismatch_message
+from probsweep.head import Head
+from probsweep.probs import analysis
+from probsweep.train.model import HeadLossMismatchWarning
 from probsweep.train.callbacks import EpochLogger, ProgressLine
 from probsweep.train.fit import Trained, fit
 
@@ -38,11 +37,6 @@ def model_summary(model: keras.Model) -> str:
     return buf.getvalue()
 
 
-def head_tags(cfg: DictConfig) -> Dict[str, str]:
-    activation, loss = head(cfg.model)
-    return {"head": f"{activation}+{loss}", "head_loss_mismatch": str(is_mismatch(activation, loss)).lower()}
-
-
 def dataset_name(data_cfg: DictConfig) -> str:
     return "embedded" if data_cfg.source == "embedded" else Path(data_cfg.path).name
 
@@ -51,7 +45,8 @@ def log_inputs(cfg: DictConfig, data: Dataset, run_id: str) -> None:
     """What a run was asked to do: the config (params + config.yaml), the data, the head's tags."""
     tracking.log_config(run_id, cfg)
     tracking.log_dataset(run_id, data.frame, name=dataset_name(cfg.data), fingerprint=data.fingerprint)
-    tracking.set_tags(run_id, head_tags(cfg))
+    head = Head.of(cfg.model)
+    tracking.set_tags(run_id, {"head": head.label, "head_loss_mismatch": str(head.mismatch).lower()})
     # Rows dropped, split sizes, vector coverage: what the data became, beside what was asked for.
     tracking.log_params(run_id, {f"data_report.{k}": v for k, v in data.report.items()})
 
@@ -60,9 +55,9 @@ def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
                 extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> Outcome:
     """Log config, data and head tags; train with per-epoch MLflow logging; log the artifacts."""
     log_inputs(cfg, data, run_id)
-    activation, loss = head(cfg.model)
-    if is_mismatch(activation, loss):  # say it before training, not after
-        message = mismatch_message(activation, loss, MismatchPath(cfg.model.mismatch_path).value)
+    head = Head.of(cfg.model)
+    if head.mismatch:  # say it before training, not after
+        message = head.explain()
         log.warning("%s", message)
         tracking.set_tags(run_id, {"head_loss_mismatch_warning": message})
     with warnings.catch_warnings():
@@ -76,9 +71,9 @@ def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
     history, probes = trained.monitor.history, trained.monitor.probe_frame()
     has_test = len(data.y_test) > 0
     found = analysis.analyse(
-        trained.monitor.last_raw, data.y_val,  # the last epoch's validation outputs: no second pass
-        trained.predict(data.x_test) if has_test else None, data.y_test if has_test else None,
-        activation, loss, is_mismatch(activation, loss), trained.loss.path, history, probes, cfg.train.target_precision,
+        head, trained.monitor.last_raw, data.y_val,  # the last epoch's validation outputs: no second pass
+        raw_test=trained.predict(data.x_test) if has_test else None, y_test=data.y_test if has_test else None,
+        loss_path=trained.loss.path, history=history, probes=probes, target_precision=cfg.train.target_precision,
     )
     tracking.log_metrics(run_id, found.metrics, step=len(history))
     tracking.set_tags(run_id, found.tags)
