@@ -44,7 +44,7 @@ class ProbabilityMonitor(keras.callbacks.Callback):
         logs = logs if logs is not None else {}
         if self.scorer is None:
             raw = self.model.predict(self.x_val, batch_size=self.batch_size, verbose=0)
-        else:  # in Keras's key order: val_loss, then val_accuracy
+        else:
             raw, scores = self.scorer(self.x_val, self.in_scope)
             logs.update(scores)
         p = metrics.to_probabilities(raw, self.head)

@@ -42,12 +42,21 @@ class ValidationScorer:
         return logits, raw
 
     def __call__(self, x: np.ndarray, in_scope: np.ndarray) -> tuple[np.ndarray, dict]:
+        states = [v for v in self.inference.variables if v.path.endswith("seed_generator_state")]
+        before = [v.numpy() for v in states]
         logits, raw = self.predict(x)
+        # Keras's GRU draws its dropout seeds on every forward pass, inference included, so the evaluate
+        # pass this one replaces moved the dropout random stream on. Move it on by as much (per batch,
+        # as the predict just did), so the next epoch's dropout masks, hence every number, stay the same.
+        eval_batches, predict_batches = n_batches(int(in_scope.sum())), n_batches(len(x))
+        for v, b in zip(states, before):
+            after = v.numpy()
+            v.assign(after + (after - b) // predict_batches * eval_batches)
         cached = None if self.loss.from_logits else logits[in_scope]  # a linear head caches nothing
         y_pred = with_cached_logits(raw[in_scope], cached)
         val_loss = float(self.loss(self.y, y_pred))
         val_accuracy = float(np.mean(keras.ops.convert_to_numpy(self.accuracy(self.y, y_pred))))
-        return raw, {"val_loss": val_loss, "val_accuracy": val_accuracy}
+        return raw, {"val_accuracy": val_accuracy, "val_loss": val_loss}  # in Keras's order
 
 
 @dataclass
@@ -127,6 +136,10 @@ def eval_batch(n: int) -> int:
     """Evaluate and predict in one batch where it fits: with XLA every distinct batch shape is a
     separate compilation (seconds each), and a split of 1,020 rows in batches of 32 has two shapes."""
     return max(1, min(n, EVAL_BATCH_CAP))
+
+
+def n_batches(n: int) -> int:
+    return -(-n // eval_batch(n)) if n else 0
 
 
 def predict_raw(model: keras.Model, x: np.ndarray) -> np.ndarray:
