@@ -4,6 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
+PROBSWEEP := $(VENV)/bin/probsweep
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 ARGS ?=
 SWEEP ?= seed-question
@@ -11,11 +12,11 @@ PORT ?= 5000
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONWARNINGS ?= ignore::DeprecationWarning,ignore::FutureWarning
 
-.PHONY: help venv train sweep best predict ui report test
+.PHONY: help venv train sweep best predict ui report test lint format-check
 .DEFAULT_GOAL := help
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,22 +26,29 @@ $(STAMP): pyproject.toml
 venv: $(STAMP) ## Create .venv from the pinned dependencies (the other targets do this when needed)
 
 train: $(STAMP) ## Train the default config once, tracked in MLflow (ARGS="key=value ...")
-	$(PY) -m probsweep.cli.train $(ARGS)
+	$(PROBSWEEP) train $(ARGS)
 
 sweep: $(STAMP) ## Run or resume the sweep (Keras Tuner + MLflow); ARGS="search=quick sweep.name=..."
-	$(PY) -m probsweep.cli.sweep $(ARGS)
+	$(PROBSWEEP) sweep $(ARGS)
 
 best: $(STAMP) ## Retrain the best config of SWEEP (default seed-question), log and register the model
-	$(PY) -m probsweep.cli.best $(SWEEP)
+	$(PROBSWEEP) best $(SWEEP)
 
 predict: $(STAMP) ## Top classes for TEXT="..." or FILE=texts.txt with the registered best model
-	$(PY) -m probsweep.cli.predict $(if $(FILE),--file "$(FILE)") $(if $(TEXT),"$(TEXT)") $(ARGS)
+	$(PROBSWEEP) predict $(if $(FILE),--file "$(FILE)") $(if $(TEXT),"$(TEXT)") $(ARGS)
 
 report: $(STAMP) ## Rebuild sweeps/$(SWEEP)/report/index.html from MLflow alone (no retraining)
-	$(PY) -m probsweep.cli.report $(SWEEP)
+	$(PROBSWEEP) report $(SWEEP)
 
 ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over mlruns/
-	$(PY) -m probsweep.cli.ui --port $(PORT)
+	$(PROBSWEEP) ui --port $(PORT)
 
-test: $(STAMP) ## Run the test suite (offline, under 10 minutes on 2 cores)
+test: $(STAMP) lint ## Lint, then run the test suite (offline, under 10 minutes on 2 cores)
 	$(PY) -m pytest $(ARGS)
+
+lint: $(STAMP) ## ruff check (src, tests) and mypy (src), as configured in pyproject.toml
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/mypy src
+
+format-check: $(STAMP) ## ruff format --check (src, tests): does the code keep ruff's format?
+	$(VENV)/bin/ruff format --check src tests

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from probsweep.probs import metrics
 from probsweep.head import Head
+from probsweep.probs import metrics
 from probsweep.probs.analysis import analyse
 from probsweep.probs.metrics import reliability_bins
 

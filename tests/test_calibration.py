@@ -3,13 +3,11 @@ import json
 import math
 
 import numpy as np
-
 import pytest
 
 from probsweep.head import Head
 from probsweep.probs import calibration as c
 from probsweep.probs import metrics as m
-
 
 # --- logits_from_outputs ----------------------------------------------------------------
 
@@ -30,12 +28,15 @@ def test_logits_from_saturated_outputs_are_finite():
 
 def test_softmax_and_linear_roundtrip():
     p = np.array([[0.125, 0.25, 0.625]])
-    np.testing.assert_allclose(c.apply_temperature(c.logits_from_outputs(p, Head("softmax", "binary_crossentropy")), 1), p)
+    np.testing.assert_allclose(
+        c.apply_temperature(c.logits_from_outputs(p, Head("softmax", "binary_crossentropy")), 1), p
+    )
     raw = np.array([[1.0, -2.0, 3.0]])
     np.testing.assert_array_equal(c.logits_from_outputs(raw, Head("linear", "binary_crossentropy")), raw)
 
 
 # --- temperature scaling ----------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def calibrated_logits():
@@ -85,8 +86,7 @@ def test_coverage_curve_by_hand():
 
 def test_threshold_for_precision_by_hand():
     r = c.threshold_for_precision(CONF, CORRECT, target=0.95)
-    assert r == pytest.approx({"threshold": 0.9, "coverage": 0.25, "precision": 1.0,
-                               "reached": True})
+    assert r == pytest.approx({"threshold": 0.9, "coverage": 0.25, "precision": 1.0, "reached": True})
     r = c.threshold_for_precision(CONF, CORRECT, target=0.6)
     assert (r["threshold"], r["reached"]) == (0.8, True)
     assert r["precision"] == pytest.approx(2 / 3)
@@ -130,8 +130,7 @@ def test_evaluate_threshold_by_hand():
 #   F1: t=0.6,0.5 -> 0; t=0.4 P=1/3 R=1/2 F1=0.4; t=0.3 P=1/4 R=1/2 F1=1/3;
 #   t=0.2 P=2/5 R=1 F1=0.8/1.4=0.571 -> 0.2
 # class 2 scores [0.1, 0.2, 0.3, 0.05, 0.0]: no positives -> just above 0.3
-P_OVR = np.array([[0.9, 0.6, 0.1], [0.8, 0.5, 0.2], [0.7, 0.4, 0.3],
-                  [0.6, 0.3, 0.05], [0.2, 0.2, 0.0]])
+P_OVR = np.array([[0.9, 0.6, 0.1], [0.8, 0.5, 0.2], [0.7, 0.4, 0.3], [0.6, 0.3, 0.05], [0.2, 0.2, 0.0]])
 Y_OVR = np.array([0, 0, 1, 0, 1])
 
 
@@ -170,8 +169,7 @@ def test_choose_rejection_threshold_by_hand():
 
 def test_oos_metrics_by_hand():
     r = c.oos_metrics(OOS_CONF, OOS_PRED, OOS_Y, 0.6)
-    assert r == pytest.approx({"in_scope_accuracy": 4 / 6, "oos_recall": 1.0,
-                               "auroc": 11 / 12})
+    assert r == pytest.approx({"in_scope_accuracy": 4 / 6, "oos_recall": 1.0, "auroc": 11 / 12})
     # t=0.45: idx 6 rejected (was wrong anyway), oos 0.5 accepted -> recall 1/2
     r = c.oos_metrics(OOS_CONF, OOS_PRED, OOS_Y, 0.45)
     assert r["in_scope_accuracy"] == pytest.approx(4 / 6)
@@ -202,6 +200,7 @@ def test_reject_everything_is_a_candidate():
 
 def test_auroc_matches_sklearn_with_ties():
     from sklearn.metrics import roc_auc_score
+
     rng = np.random.default_rng(2)
     y = np.where(rng.uniform(size=500) < 0.2, -1, rng.integers(0, 5, size=500))
     conf = np.round(rng.uniform(size=500) + 0.3 * (y != -1), 1)  # rounding makes ties

@@ -4,19 +4,39 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
+from conftest import compose_config
 from probsweep.config import CONF_DIR, Config, ConfigError, flatten, validate
 from probsweep.head import Head
-from conftest import compose_config
+
+GROUPS = ["data", "model", "train", "tuner", "search"]
 
 
-@pytest.mark.parametrize("group", ["data", "model", "train", "tuner", "search"])
-def test_every_config_group_option_composes_and_validates(group):
-    for option in sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")):
+def test_every_config_folder_is_a_tested_group():
+    assert sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir()) == sorted(GROUPS)
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_every_config_group_option_composes_validates_and_sets_what_its_file_says(group):
+    options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    assert options
+    for option in options:
         overrides = [f"{group}={option}"]
         if group == "data" and option != "embedded":
             overrides.append(f"data.path=my.{option}")
-        cfg = validate(compose_config(overrides))
-        assert cfg[group] is not None
+        cfg = OmegaConf.to_container(validate(compose_config(overrides)), enum_to_str=True)
+        path = CONF_DIR / group / f"{option}.yaml"
+        written = OmegaConf.to_container(OmegaConf.load(path)) or {}
+        written.pop("defaults", None)
+        assert_sets(cfg if "@package _global_" in path.read_text() else cfg[group], written, f"{group}={option}")
+
+
+def assert_sets(composed, written, where):
+    """Every key an option file writes has that value in the composed config (mappings: key by key)."""
+    for key, value in written.items():
+        if isinstance(value, dict) and value and isinstance(composed.get(key), dict):
+            assert_sets(composed[key], value, f"{where} {key}")
+        else:
+            assert composed[key] == value, f"{where}: {key}"
 
 
 def test_default_config_is_the_seed():

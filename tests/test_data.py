@@ -1,6 +1,5 @@
 """Tests for probsweep.data: every format loads alike, splits are right, vectors land, bad input fails in one line."""
 import logging
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -13,7 +12,9 @@ WORDS = {"a": "apple apricot", "b": "banana berry", "c": "cherry citrus"}
 
 
 def table(n_per_class=10, classes="abc"):
-    rows = [{"text": f"{WORDS[c]} word{i % 3} fruit", "label": f"class_{c}"} for c in classes for i in range(n_per_class)]
+    rows = [
+        {"text": f"{WORDS[c]} word{i % 3} fruit", "label": f"class_{c}"} for c in classes for i in range(n_per_class)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -72,7 +73,9 @@ def test_stratified_split_is_deterministic_and_covers_every_class(tmp_path):
 
 
 def test_out_of_scope_rows_never_train(tmp_path):
-    df = pd.concat([table(), pd.DataFrame({"text": [f"random chatter {i}" for i in range(8)], "label": "oos"})], ignore_index=True)
+    df = pd.concat(
+        [table(), pd.DataFrame({"text": [f"random chatter {i}" for i in range(8)], "label": "oos"})], ignore_index=True
+    )
     d = load(write(df, tmp_path / "d.csv"), oos_label="oos")
     assert "oos" not in d.class_names and "oos" not in set(d.frame[d.frame.split == "train"].label)
     assert (d.y_train >= 0).all() and d.report["n_oos"] == 8 == (d.y_val == -1).sum() + (d.y_test == -1).sum()
@@ -100,8 +103,17 @@ def test_glove_vectors_fill_the_matrix(tmp_path):
 
 
 def test_embedded_source(caplog):
-    syn = SyntheticConfig(n_classes=6, n_groups=2, train_per_class=6, val_per_class=2, test_per_class=2,
-                          min_len=8, max_len=20, vocab_words=60, oos_per_split=3)
+    syn = SyntheticConfig(
+        n_classes=6,
+        n_groups=2,
+        train_per_class=6,
+        val_per_class=2,
+        test_per_class=2,
+        min_len=8,
+        max_len=20,
+        vocab_words=60,
+        oos_per_split=3,
+    )
     with caplog.at_level(logging.INFO, logger="probsweep.data"):
         d = load_dataset(DataConfig(synthetic=syn, max_len=20), embed_dim=8, seed=5)
     assert d.vocab_size == 62 and d.n_classes == 6 and d.report["vector_coverage"] == 1.0
@@ -131,12 +143,19 @@ def _bad(tmp_path, case):
         csv.write_text("text,label\n")
     elif case in ("no_text_col", "no_label_col", "no_split_col"):
         write(table(), csv)
-        kw.update({"no_text_col": dict(text_column="body"), "no_label_col": dict(label_column="intent"),
-                   "no_split_col": dict(split_column="fold")}[case])
+        kw.update(
+            {
+                "no_text_col": dict(text_column="body"),
+                "no_label_col": dict(label_column="intent"),
+                "no_split_col": dict(split_column="fold"),
+            }[case]
+        )
     elif case == "all_empty":
         write(table().assign(text=""), csv)
     elif case == "nan_labels":
-        df = table(); df.loc[[1, 2], "label"] = None; write(df, csv)
+        df = table()
+        df.loc[[1, 2], "label"] = None
+        write(df, csv)
     elif case == "too_few":
         write(pd.concat([table(), table(2, "a").assign(label="rare")]), csv)
     elif case == "single_class":
@@ -146,11 +165,14 @@ def _bad(tmp_path, case):
     elif case == "suffix":
         kw["path"] = str(write(table(), tmp_path / "d.xlsx"))
     elif case == "bad_split_values":
-        write(table().assign(fold="holdout"), csv); kw["split_column"] = "fold"
+        write(table().assign(fold="holdout"), csv)
+        kw["split_column"] = "fold"
     elif case in ("malformed_vectors", "vector_dim"):
         write(table(), csv)
         vec = tmp_path / "v.txt"
-        vec.write_text("apple 1 2 3 4\nbanana 1 2 3 4\ncherry 1 2 x 4\n" if case == "malformed_vectors" else "apple 1 2 3\n")
+        vec.write_text(
+            "apple 1 2 3 4\nbanana 1 2 3 4\ncherry 1 2 x 4\n" if case == "malformed_vectors" else "apple 1 2 3\n"
+        )
         kw["vectors_path"] = str(vec)
     return kw
 

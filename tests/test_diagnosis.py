@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from probsweep.head import Head
-from probsweep.probs.diagnosis import Flag, diagnose, flags_for_outputs, to_text
+from probsweep.probs.diagnosis import diagnose, flags_for_outputs, to_text
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SPARSE = "sparse_categorical_crossentropy"
@@ -187,8 +187,3 @@ def test_seed_through_diagnose_with_mismatch(seed):
     assert text.startswith("3 problem(s) found")
     assert "[collapse]" in text and "0.0674" in text
 
-
-def test_flag_is_a_plain_dataclass():
-    f = Flag("x", "msg", {"a": 1.0})
-    assert (f.name, f.message, f.numbers) == ("x", "msg", {"a": 1.0})
-    assert Flag("y", "m").numbers == {}

@@ -5,7 +5,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-
 import pytest
 
 from probsweep.head import Head

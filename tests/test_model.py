@@ -8,7 +8,15 @@ from omegaconf import OmegaConf
 
 from probsweep.config import ModelConfig
 from probsweep.head import Head
-from probsweep.train.model import PATH_A, PATH_B, PATH_LOGITS, HeadLossMismatchWarning, build_model, compile_model, encode_targets
+from probsweep.train.model import (
+    PATH_A,
+    PATH_B,
+    PATH_LOGITS,
+    HeadLossMismatchWarning,
+    build_model,
+    compile_model,
+    encode_targets,
+)
 
 
 def model_cfg(**overrides):

@@ -39,7 +39,7 @@ def reliability(conf_center, acc):
     for split in ("val", "test"):
         for calibrated in (False, True):
             c = conf_center if not calibrated else acc
-            for lo, hi in zip(edges[:-1], edges[1:]):
+            for lo, hi in zip(edges[:-1], edges[1:], strict=True):
                 inside = lo <= c < hi or (hi == 1 and c == 1)
                 rows.append({"split": split, "calibrated": calibrated, "bin_lower": lo, "bin_upper": hi,
                              "count": 40 if inside else 0, "confidence": c if inside else np.nan,
@@ -167,7 +167,7 @@ def test_report_is_balanced_html_with_every_section_and_embedded_images(built):
     parser.close()
     assert parser.errors == [] and parser.stack == []
     assert set(SECTIONS) <= parser.ids
-    assert all(f'<h2>' in part for part in re.split(r'<section id="', built["html"])[1:])
+    assert all('<h2>' in part for part in re.split(r'<section id="', built["html"])[1:])
     assert parser.imgs and all(src.startswith("data:image/png;base64,") for src in parser.imgs)
     assert "<script" not in built["html"] and "http://" not in built["html"] and "https://" not in built["html"]
 
@@ -251,7 +251,8 @@ def test_effects_bins_many_valued_numeric_hps_and_counts_finished_trials_only():
     eff = effects_table(table, ["lr", "head"], ["val_brier"])
     assert set(eff["hp"]) == {"lr", "head"}
     assert eff[eff["hp"] == "lr"]["count"].sum() == 8 and len(eff[eff["hp"] == "lr"]) == 4
-    assert dict(zip(eff[eff["hp"] == "head"]["value"], eff[eff["hp"] == "head"]["count"])) == {"a": 4, "b": 4}
+    heads = eff[eff["hp"] == "head"]
+    assert dict(zip(heads["value"], heads["count"], strict=True)) == {"a": 4, "b": 4}
 
 
 def test_trial_table_of_no_runs_is_empty_but_has_the_columns():
@@ -292,8 +293,15 @@ def test_cli_missing_sweep_is_one_line_error(tmp_path, capsys):
 
 
 def test_threshold_missing_the_target_on_test_is_flagged_and_small_level_changes_are_not_overstated():
-    th = {"target_precision": 0.95, "threshold": 0.45, "reached": True, "val_coverage": 0.03, "val_precision": 1.0,
-          "test_coverage": 0.11, "test_precision": 0.5}
+    th = {
+        "target_precision": 0.95,
+        "threshold": 0.45,
+        "reached": True,
+        "val_coverage": 0.03,
+        "val_precision": 1.0,
+        "test_coverage": 0.11,
+        "test_precision": 0.5,
+    }
     flat = pd.DataFrame({"epoch": [1, 2], "val_max_prob": [0.58, 0.59], "val_prob_sum": [3.1, 3.0]})
     table = _table(val_max_prob=[0.59, 0.8], val_prob_sum=[3.0, 1.0])
     text = verdict_text(table, "val_brier", threshold=th, seed_histories={"B": flat})

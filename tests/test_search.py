@@ -4,10 +4,10 @@ from __future__ import annotations
 import keras_tuner as kt
 import pytest
 
-from probsweep.sweep import space as search
-from probsweep.config import ConfigError, validate
-from probsweep.sweep.tuner import check_declarable
 from conftest import compose_config
+from probsweep.config import ConfigError, validate
+from probsweep.sweep import space as search
+from probsweep.sweep.tuner import check_declarable
 
 SPACE = {
     "head": {"choice": {"soft": {"model.activation": "softmax", "model.loss": "categorical_crossentropy"},

@@ -15,11 +15,11 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 import probsweep.sweep.tuner
+from conftest import TINY, compose_config
 from probsweep.cli.best import TOLERANCE, best
 from probsweep.cli.predict import predict
 from probsweep.cli.sweep import sweep
 from probsweep.config import ConfigError, validate
-from conftest import TINY, compose_config
 
 pytestmark = pytest.mark.slow
 
@@ -164,7 +164,8 @@ def test_resume_after_interrupt_reruns_only_the_unfinished_trial(store, monkeypa
 
 
 def test_typo_in_search_space_fails_before_the_first_trial(store):
-    cfg = compose_config([*TINY, f"sweep.dir={store['sweeps']}", "search=quick", "+search.space.model.dropuot.choice=[0.1]"])
+    typo = "+search.space.model.dropuot.choice=[0.1]"
+    cfg = compose_config([*TINY, f"sweep.dir={store['sweeps']}", "search=quick", typo])
     with pytest.raises(ConfigError, match="dropuot"):
         sweep(cfg)
     assert MlflowClient(store["uri"]).get_experiment_by_name("seed-question") is None
@@ -198,19 +199,37 @@ def test_sweep_writes_a_self_contained_report_with_every_section(finished):
 
 
 def test_a_sweep_runs_on_a_users_csv_file(store):
-    from probsweep.data import synthetic
     from probsweep.config import SyntheticConfig
+    from probsweep.data import synthetic
 
-    tiny_data = SyntheticConfig(n_classes=4, n_groups=2, train_per_class=10, val_per_class=4, test_per_class=4,
-                                min_len=5, max_len=20, vocab_words=60)
+    tiny_data = SyntheticConfig(
+        n_classes=4,
+        n_groups=2,
+        train_per_class=10,
+        val_per_class=4,
+        test_per_class=4,
+        min_len=5,
+        max_len=20,
+        vocab_words=60,
+    )
     frame, _ = synthetic.generate(tiny_data, 16, seed=1)
     path = store["tmp"] / "mine.csv"
     frame.rename(columns={"text": "body", "label": "topic"}).drop(columns="split").to_csv(path, index=False)
-    cfg = sweep_config(store, "csv", "data=file", f"data.path={path}", "data.text_column=body",
-                       "data.label_column=topic", "data.max_len=20", "tuner.max_trials=1")
+    cfg = sweep_config(
+        store,
+        "csv",
+        "data=file",
+        f"data.path={path}",
+        "data.text_column=body",
+        "data.label_column=topic",
+        "data.max_len=20",
+        "tuner.max_trials=1",
+    )
     parent = sweep(cfg)
     client = MlflowClient(store["uri"])
     trials = [r for r in runs_of(client, "csv") if r.data.tags.get("kind") == "trial"]
     assert len(trials) == 1 and trials[0].info.status == "FINISHED"
-    assert trials[0].data.params["data.path"] == str(path) and trials[0].data.params["data_report.split"] == "stratified"
+    assert (
+        trials[0].data.params["data.path"] == str(path) and trials[0].data.params["data_report.split"] == "stratified"
+    )
     assert client.get_run(parent).data.tags["data_fingerprint"] == trials[0].data.tags["data_fingerprint"]

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probsweep.data import synthetic
 from probsweep.config import SyntheticConfig
+from probsweep.data import synthetic
 
 SMALL = SyntheticConfig(n_classes=12, n_groups=3, train_per_class=8, val_per_class=3, test_per_class=2,
                         min_len=10, max_len=40, vocab_words=150, label_noise=0.1)
@@ -65,7 +65,9 @@ def test_groups_share_words_and_vectors_cluster(small):
     attrs = frame.attrs
     groups = attrs["group_of"]
     assert len(set(groups.values())) == SMALL.n_groups and set(groups) == set(frame.label)
-    all_words = attrs["words"]["filler"] + sum(attrs["words"]["group"].values(), []) + sum(attrs["words"]["class"].values(), [])
+    all_words = (
+        attrs["words"]["filler"] + sum(attrs["words"]["group"].values(), []) + sum(attrs["words"]["class"].values(), [])
+    )
     assert len(all_words) == len(set(all_words)) == SMALL.vocab_words
     # Clean documents mostly use their own group's words more than any other group's (stray words and
     # short texts make a few exceptions, as in real data).
@@ -79,8 +81,10 @@ def test_groups_share_words_and_vectors_cluster(small):
     g1, g2 = list(attrs["words"]["group"].values())[:2]
 
     def mean_cos(a, b):
-        A = np.stack([vectors[w] for w in a]); B = np.stack([vectors[w] for w in b])
-        A /= np.linalg.norm(A, axis=1, keepdims=True); B /= np.linalg.norm(B, axis=1, keepdims=True)
+        A = np.stack([vectors[w] for w in a])
+        B = np.stack([vectors[w] for w in b])
+        A /= np.linalg.norm(A, axis=1, keepdims=True)
+        B /= np.linalg.norm(B, axis=1, keepdims=True)
         return float((A @ B.T).mean())
 
     assert mean_cos(g1, g1) > mean_cos(g1, g2) + 0.2

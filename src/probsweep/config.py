@@ -1,8 +1,9 @@
 """The typed schema behind every Hydra config: one definition per key, and the one place defaults live.
 
-The dataclasses below hold every key's type AND its default value. The YAML files of `conf/` hold
-only what choosing a config-group option changes (data=file sets data.source, tuner=bayesian its
-kind, trial budget and seed, search=quick its space); they never restate a default. Hydra composes
+The dataclasses below hold every key's type AND its default value. The YAML files of `conf/`
+(src/probsweep/conf/, shipped inside the package) hold only what choosing a config-group option
+changes (data=file sets data.source, tuner=bayesian its kind, trial budget and seed, search=quick its
+space); they never restate a default. Hydra composes
 `conf/` on top of this schema; `validate` merges the result onto it again, so an unknown key or a
 wrong type fails before any training starts, with the key named. Tests may build the dataclasses
 directly (DataConfig(), ModelConfig()) and get the same values as `make train`.
@@ -13,13 +14,23 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CONF_DIR = PROJECT_ROOT / "conf"
+PACKAGE_DIR = Path(__file__).resolve().parent
+CONF_DIR = PACKAGE_DIR / "conf"  # package data: found the same from a checkout and from an installed wheel
+
+
+def project_root() -> Path:
+    """Where sweeps/ and mlruns/ go: the checkout this package runs from (src/ layout beside
+    pyproject.toml, whatever the working directory), or for an installed package the working directory."""
+    checkout = PACKAGE_DIR.parents[1]
+    return checkout if (checkout / "pyproject.toml").is_file() else Path.cwd()
+
+
+PROJECT_ROOT = project_root()
 
 
 SPLITS = ("train", "val", "test")  # the data splits, and the values data.split_column may hold
@@ -64,23 +75,28 @@ class SyntheticConfig:
 @dataclass
 class DataConfig:
     source: str = "embedded"  # embedded | file (set by the config-group option data=embedded / data=file)
-    format: Optional[str] = None  # csv | tsv | parquet | jsonl; None = from the file's suffix
-    path: Optional[str] = None
+    format: str | None = None  # csv | tsv | parquet | jsonl; None = from the file's suffix
+    path: str | None = None
     text_column: str = "text"
     label_column: str = "label"
-    split_column: Optional[str] = None  # values train/val/test, used as given
+    split_column: str | None = None  # values train/val/test, used as given
     val_size: float = 0.15
     test_size: float = 0.15
     max_tokens: int = 20000  # TextVectorization vocabulary cap (includes padding and OOV)
     max_len: int = 150  # tokens per text after padding/truncation
-    vectors_path: Optional[str] = None  # GloVe-format text file; None = random init (or embedded vectors)
+    vectors_path: str | None = None  # GloVe-format text file; None = random init (or embedded vectors)
     encoding: str = "utf-8"
-    oos_label: Optional[str] = None  # label that marks out-of-scope examples; never a training class
+    oos_label: str | None = None  # label that marks out-of-scope examples; never a training class
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
 
 @dataclass
 class ModelConfig:
+    # The body before the head, built with hydra.utils.instantiate (README, "Bring your own model"):
+    # a dotted path to a function (vocab_size, n_classes, max_len, embedding_matrix, **keys) returning a
+    # keras.Model from token ids to features. It receives the keys below that it names, plus `kwargs`.
+    _target_: str = "probsweep.train.model.seed_body"
+    kwargs: dict[str, Any] = field(default_factory=dict)  # your builder's own keyword arguments
     embed_dim: int = 100  # the seed's 100-dimensional vectors; must equal the dimension of data.vectors_path
     trainable_embedding: bool = False  # the seed froze its pretrained vectors
     gru_units: int = 32  # per direction
@@ -92,6 +108,10 @@ class ModelConfig:
     loss: Loss = Loss.sparse_categorical_crossentropy  # ... with a softmax loss: the mismatch users come to diagnose
     label_smoothing: float = 0.0  # needs one-hot targets: not with the sparse loss
     mismatch_path: MismatchPath = MismatchPath.A  # A: Keras 3/TF reads cached logits; B: clip + renormalise
+
+
+HEAD_KEYS = ("activation", "loss", "label_smoothing", "mismatch_path")  # build_model's head and the loss
+BODY_KEYS = tuple(k for k in ModelConfig.__dataclass_fields__ if k not in ("_target_", "kwargs", *HEAD_KEYS))
 
 
 @dataclass
@@ -116,7 +136,7 @@ class TrainConfig:
 
 @dataclass
 class TrackingConfig:
-    uri: Optional[str] = None  # None: $MLFLOW_TRACKING_URI if set, else sqlite:///mlruns/mlflow.db
+    uri: str | None = None  # None: $MLFLOW_TRACKING_URI if set, else sqlite:///mlruns/mlflow.db
     experiment: str = "probsweep-train"  # single runs of `make train`; sweeps get one experiment per sweep.name
     registered_model: str = "probsweep-best"  # `make best` registers the retrained model under this name
 
@@ -134,14 +154,14 @@ class TunerConfig:
 class SearchConfig:
     objective: str = "val_brier"  # any per-epoch metric (probs.metrics.OBJECTIVES)
     direction: str = "min"  # min | max: must agree with the metric's own direction
-    space: Dict[str, Any] = field(default_factory=dict)
+    space: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class SweepConfig:
     name: str = "seed-question"  # sweeps/<name>/ holds the tuner state, best.yaml and the report
     restart: bool = False  # true: delete sweeps/<name>/ and start the sweep over
-    dir: Optional[str] = None  # where sweeps live; None = <project>/sweeps
+    dir: str | None = None  # where sweeps live; None = <project>/sweeps
 
 
 def sweep_dir(sweep_cfg: Any) -> Path:
@@ -149,14 +169,14 @@ def sweep_dir(sweep_cfg: Any) -> Path:
     return Path(sweep_cfg.dir or PROJECT_ROOT / "sweeps") / sweep_cfg.name
 
 
-def parent_run_id(folder: Path) -> Optional[str]:
+def parent_run_id(folder: Path) -> str | None:
     """The sweep's MLflow parent run id recorded in <folder>/parent_run_id, or None if there is none yet."""
     id_file = Path(folder) / "parent_run_id"
     found = id_file.read_text().strip() if id_file.is_file() else ""
     return found or None
 
 
-def locate_sweep(name: str, sweeps_dir: Optional[str] = None) -> Tuple[Path, str]:
+def locate_sweep(name: str, sweeps_dir: str | None = None) -> tuple[Path, str]:
     """(sweeps/<name>/, its parent run id) of a sweep that has started; ConfigError naming the fix otherwise.
 
     Plain files only (no MLflow, TensorFlow or Keras Tuner), so `report` fails fast on a wrong name.
@@ -204,6 +224,7 @@ def validate(cfg: Any) -> DictConfig:
     cfg = OmegaConf.masked_copy(cfg, [k for k in cfg.keys() if k != "hydra"]) if "hydra" in cfg else cfg
     try:
         merged = OmegaConf.merge(OmegaConf.structured(Config), cfg)
+        assert isinstance(merged, DictConfig)  # merged onto the Config dataclass
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", None)
         raise ConfigError(f"bad config key '{key}': {one_line(exc)}. Fix it in conf/ or on the command line.") from None
@@ -238,9 +259,9 @@ def check_combinations(cfg: DictConfig) -> None:
         raise ConfigError(f"search.direction={cfg.search.direction!r} must be 'min' or 'max'")
 
 
-def flatten(cfg: DictConfig) -> Dict[str, Any]:
+def flatten(cfg: DictConfig) -> dict[str, Any]:
     """`model.dropout`-style keys to plain values: MLflow params and table columns share them."""
-    out: Dict[str, Any] = {}
+    out: dict[str, Any] = {}
 
     def walk(node: Any, prefix: str) -> None:
         if isinstance(node, dict):

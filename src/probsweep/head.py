@@ -7,7 +7,7 @@ Plain Python: no Keras, so probs/ and report/ use it without loading TensorFlow.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from probsweep.config import Activation, Loss, MismatchPath
 
@@ -56,9 +56,9 @@ class Head:
         object.__setattr__(self, "mismatch_path", MismatchPath(_value(self.mismatch_path).upper()))
 
     @classmethod
-    def of(cls, model_cfg: Any) -> "Head":
+    def of(cls, model_cfg: Any) -> Head:
         """The head a model config asks for (a ModelConfig or its DictConfig)."""
-        return cls(model_cfg.activation, model_cfg.loss, getattr(model_cfg, "mismatch_path", None) or "A")
+        return cls(model_cfg.activation, model_cfg.loss, MismatchPath(getattr(model_cfg, "mismatch_path", None) or "A"))
 
     @property
     def categorical(self) -> bool:
@@ -104,7 +104,7 @@ class Head:
 SEED_HEAD = Head(Activation.sigmoid, Loss.sparse_categorical_crossentropy)  # the seed's mismatched pair
 
 
-def mismatch_of(activation: Any, loss: Any) -> Optional[bool]:
+def mismatch_of(activation: Any, loss: Any) -> bool | None:
     """Head(activation, loss).mismatch for values read back from a store; None when they are not names."""
     try:
         return Head(activation, loss).mismatch

@@ -9,12 +9,14 @@ import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.data.pandas_dataset import from_pandas
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
@@ -25,7 +27,7 @@ log = logging.getLogger(__name__)
 STORE_DIR = PROJECT_ROOT / "mlruns"
 
 
-def resolve_uri(uri: Optional[str] = None) -> str:
+def resolve_uri(uri: str | None = None) -> str:
     """Config first, then $MLFLOW_TRACKING_URI, else a SQLite store with artifacts under mlruns/."""
     if uri:
         return uri
@@ -34,7 +36,7 @@ def resolve_uri(uri: Optional[str] = None) -> str:
     return f"sqlite:///{STORE_DIR / 'mlflow.db'}"
 
 
-def sqlite_path(uri: str) -> Optional[Path]:
+def sqlite_path(uri: str) -> Path | None:
     """The database file of a `sqlite:///...` store URI, with its folder created; None for any other store."""
     if not uri.startswith("sqlite:///"):
         return None
@@ -43,7 +45,7 @@ def sqlite_path(uri: str) -> Optional[Path]:
     return path
 
 
-def setup(uri: Optional[str], experiment: str) -> str:
+def setup(uri: str | None, experiment: str) -> str:
     """Point MLflow at the store and return the experiment's id, creating it if needed."""
     uri = resolve_uri(uri)
     db = sqlite_path(uri)
@@ -67,8 +69,8 @@ def git_commit() -> str:
 
 
 @contextmanager
-def run(experiment_id: str, name: str, tags: Dict[str, str], parent_run_id: Optional[str] = None,
-        run_id: Optional[str] = None) -> Iterator[str]:
+def run(experiment_id: str, name: str, tags: dict[str, str], parent_run_id: str | None = None,
+        run_id: str | None = None) -> Iterator[str]:
     """Open (or reopen) a run; it always ends FINISHED, FAILED (error kept as a tag) or KILLED."""
     client = MlflowClient()
     if run_id is None:
@@ -116,23 +118,23 @@ def log_config(run_id: str, cfg: DictConfig) -> None:
 def log_dataset(run_id: str, frame: pd.DataFrame, name: str, fingerprint: str) -> None:
     client = MlflowClient()
     client.set_tag(run_id, "data_fingerprint", fingerprint)
-    ds = mlflow.data.from_pandas(frame, name=name, targets="label")
+    ds = from_pandas(frame, name=name, targets="label")
     client.log_inputs(run_id, datasets=[mlflow.entities.DatasetInput(ds._to_mlflow_entity(), tags=[
         mlflow.entities.InputTag("mlflow.data.context", "training")])])
 
 
-def log_metrics(run_id: str, metrics: Dict[str, float], step: Optional[int] = None) -> None:
+def log_metrics(run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
     ts = int(time.time() * 1000)
     MlflowClient().log_batch(run_id, metrics=[Metric(k, float(v), ts, step or 0) for k, v in metrics.items()])
 
 
-def set_tags(run_id: str, tags: Dict[str, Any]) -> None:
+def set_tags(run_id: str, tags: dict[str, Any]) -> None:
     client = MlflowClient()
     for k, v in tags.items():
         client.set_tag(run_id, k, str(v))
 
 
-def log_artifacts(run_id: str, files: Dict[str, Any]) -> None:
+def log_artifacts(run_id: str, files: dict[str, Any]) -> None:
     """{relative path: str text | bytes | pandas DataFrame (as CSV) | Path of a file to copy}."""
     with tempfile.TemporaryDirectory() as tmp:
         for rel, content in files.items():
@@ -150,7 +152,7 @@ def log_artifacts(run_id: str, files: Dict[str, Any]) -> None:
 
 
 
-def log_params(run_id: str, params: Dict[str, Any]) -> None:
+def log_params(run_id: str, params: dict[str, Any]) -> None:
     """Values as strings (None as "None"), in batches of 100: MLflow's limit per call."""
     items = [mlflow.entities.Param(k, str(v)[:6000]) for k, v in params.items()]
     for i in range(0, len(items), 100):
@@ -177,7 +179,7 @@ def get_run(run_id: str):
 
 
 def log_keras_model(run_id: str, model: Any, example_texts: list, example_outputs, class_names: list,
-                    registered_name: Optional[str]) -> str:
+                    registered_name: str | None) -> str:
     """Save a text-in, probabilities-out Keras model with MLflow's Keras flavour; returns its URI."""
     import numpy as np
     from mlflow.models import infer_signature
@@ -229,7 +231,7 @@ def load_classes(model_uri: str) -> list:
     return mlflow.artifacts.load_dict(f"runs:/{run_id}/model_classes.json")["classes"]
 
 
-def read_artifact(run_id: str, path: str) -> Optional[Any]:
+def read_artifact(run_id: str, path: str) -> Any | None:
     """An artifact as a pandas frame (.csv), a dict (.json), text (.txt, .yaml) or bytes; None if absent."""
     import json
 

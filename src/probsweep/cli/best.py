@@ -6,9 +6,7 @@ ops they agree within TOLERANCE.
 from __future__ import annotations
 
 import argparse
-import sys
 from types import SimpleNamespace
-from typing import Optional
 
 import keras
 from omegaconf import OmegaConf
@@ -17,9 +15,10 @@ from probsweep import tracking
 from probsweep.config import ConfigError, locate_sweep, sweep_dir, validate
 from probsweep.data.loading import load_dataset
 from probsweep.probs.metrics import FINAL
-from probsweep.train.tracked import tracked_fit
 from probsweep.train.fit import predict_texts
-from . import friendly_errors
+from probsweep.train.tracked import tracked_fit
+
+from . import command
 
 TOLERANCE = 1e-3  # absolute, on each final-epoch metric
 COMPARED = FINAL  # the final-epoch metrics of the comparison table
@@ -33,7 +32,7 @@ def text_model(vectorizer, model: keras.Model) -> keras.Model:
     return keras.Model(texts, inference(vectorizer(texts)), name="text_classifier")
 
 
-def best(sweep_name: str, sweeps_root: Optional[str] = None) -> dict:
+def best(sweep_name: str, sweeps_root: str | None = None) -> dict:
     best_yaml = sweep_dir(SimpleNamespace(name=sweep_name, dir=sweeps_root)) / "best.yaml"
     if not best_yaml.exists():
         raise ConfigError(f"{best_yaml} does not exist: run `make sweep` "
@@ -57,21 +56,24 @@ def best(sweep_name: str, sweeps_root: Optional[str] = None) -> dict:
         rows.append((key, a, b, None if a is None or b is None else abs(a - b)))
     print(f"\n{'metric':<18}{'trial':>12}{'rerun':>12}{'|diff|':>12}")
     for key, a, b, d in rows:
-        print(f"{key:<18}{a if a is not None else float('nan'):>12.5f}{b:>12.5f}{d if d is not None else float('nan'):>12.2e}")
+        nan = float("nan")
+        print(f"{key:<18}{a if a is not None else nan:>12.5f}{b:>12.5f}{d if d is not None else nan:>12.2e}")
     worst = max(d for *_, d in rows if d is not None)
     verdict = "agree" if worst <= TOLERANCE else "DIFFER"
     print(f"\ntrial and rerun {verdict} within {TOLERANCE:g} (largest difference {worst:.2e})")
     print(f"model: {model_uri}  registered as '{cfg.tracking.registered_model}'")
-    print(f'predict: make predict TEXT="some text"')
+    print('predict: make predict TEXT="some text"')
     return {"run_id": run_id, "model_uri": model_uri, "max_diff": worst, "trial_run_id": trial_run_id}
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweep", nargs="?", default="seed-question", help="sweep name (sweeps/<name>/best.yaml)")
-    args = parser.parse_args(argv)
-    friendly_errors(lambda: best(args.sweep))
+parser = argparse.ArgumentParser(prog="probsweep best", description=(__doc__ or "").splitlines()[0])
+parser.add_argument("sweep", nargs="?", default="seed-question", help="sweep name (sweeps/<name>/best.yaml)")
+
+
+@command(parser)
+def main(args: argparse.Namespace) -> None:
+    best(args.sweep)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,8 @@ import numpy as np
 from probsweep import tracking
 from probsweep.config import ConfigError
 from probsweep.train.fit import predict_texts
-from . import friendly_errors
+
+from . import command
 
 
 def predict(model_uri: str, texts: list, top: int = 3) -> list:
@@ -21,7 +21,7 @@ def predict(model_uri: str, texts: list, top: int = 3) -> list:
     classes = tracking.load_classes(model_uri)
     outputs = predict_texts(model, texts)
     results = []
-    for text, row in zip(texts, outputs):
+    for text, row in zip(texts, outputs, strict=True):
         best = np.argsort(row)[::-1][:top]
         results.append([(classes[i], float(row[i])) for i in best])
         shown = "  ".join(f"{classes[i]} {row[i]:.4f}" for i in best)
@@ -29,22 +29,23 @@ def predict(model_uri: str, texts: list, top: int = 3) -> list:
     return results
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("texts", nargs="*", help="texts to classify")
-    parser.add_argument("--file", help="a text file, one text per line")
-    parser.add_argument("--model", default="models:/probsweep-best/latest", help="an MLflow model URI")
-    parser.add_argument("--top", type=int, default=3)
-    args = parser.parse_args(argv)
+parser = argparse.ArgumentParser(prog="probsweep predict", description=(__doc__ or "").splitlines()[0])
+parser.add_argument("texts", nargs="*", help="texts to classify")
+parser.add_argument("--file", help="a text file, one text per line")
+parser.add_argument("--model", default="models:/probsweep-best/latest", help="an MLflow model URI")
+parser.add_argument("--top", type=int, default=3)
+
+
+@command(parser)
+def main(args: argparse.Namespace) -> None:
     texts = list(args.texts)
     if args.file:
         path = Path(args.file)
         if not path.exists():
-            print(f"error: {path} does not exist: pass --file with an existing text file", file=sys.stderr)
-            sys.exit(2)
+            raise ConfigError(f"{path} does not exist: pass --file with an existing text file")
         texts += [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    friendly_errors(lambda: predict(args.model, texts, args.top))
+    predict(args.model, texts, args.top)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -8,17 +8,16 @@ Reads MLflow only (no training); the page is also logged to the parent run as re
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-from typing import Optional
 
 from probsweep.config import ConfigError, locate_sweep
-from . import friendly_errors
+
+from . import command
 
 DEFAULT_SWEEP = "seed-question"
 
 
-def report(sweep_name: str, sweeps_dir: Optional[str] = None) -> Path:
+def report(sweep_name: str, sweeps_dir: str | None = None) -> Path:
     """Build sweeps/<name>/report/index.html from the sweep's MLflow runs; returns its path."""
     folder, parent_run_id = locate_sweep(sweep_name, sweeps_dir)
     # MLflow loads only once the sweep is known to exist: errors stay instant.
@@ -35,13 +34,15 @@ def report(sweep_name: str, sweeps_dir: Optional[str] = None) -> Path:
     return path
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweep", nargs="?", default=DEFAULT_SWEEP, help="sweep name (sweeps/<name>/)")
-    parser.add_argument("--sweeps-dir", default=None, help="folder holding the sweeps (default: <project>/sweeps)")
-    args = parser.parse_args(argv)
-    friendly_errors(lambda: print(report(args.sweep, args.sweeps_dir)))
+parser = argparse.ArgumentParser(prog="probsweep report", description=(__doc__ or "").splitlines()[0])
+parser.add_argument("sweep", nargs="?", default=DEFAULT_SWEEP, help="sweep name (sweeps/<name>/)")
+parser.add_argument("--sweeps-dir", default=None, help="folder holding the sweeps (default: <project>/sweeps)")
+
+
+@command(parser)
+def main(args: argparse.Namespace) -> None:
+    print(report(args.sweep, args.sweeps_dir))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -6,29 +6,24 @@
 """
 from __future__ import annotations
 
-import sys
-
-import hydra
 from omegaconf import DictConfig
 
-from probsweep.config import CONF_DIR, register
-from . import check_overrides, friendly_errors
-
-register()
+from . import command
 
 
 def sweep(cfg: DictConfig) -> str:
     """Run (or resume) the sweep; returns the parent run id."""
-    from probsweep.sweep.run import run_sweep  # TensorFlow, MLflow and Keras Tuner load once the command line is known good
+    from probsweep.sweep.run import (
+        run_sweep,  # TensorFlow, MLflow and Keras Tuner load once the command line is known good
+    )
 
     return run_sweep(cfg)
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+@command()
 def main(cfg: DictConfig) -> None:
-    friendly_errors(lambda: sweep(cfg))
+    sweep(cfg)
 
 
 if __name__ == "__main__":
-    check_overrides(sys.argv[1:])
     main()

@@ -4,16 +4,12 @@
 """
 from __future__ import annotations
 
-import sys
-
-import hydra
 from omegaconf import DictConfig
 
-from probsweep.config import CONF_DIR, register, validate
+from probsweep.config import validate
 from probsweep.head import Head
-from . import check_overrides, friendly_errors
 
-register()
+from . import command
 
 
 def train(cfg: DictConfig) -> str:
@@ -34,11 +30,10 @@ def train(cfg: DictConfig) -> str:
     return run_id
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+@command()
 def main(cfg: DictConfig) -> None:
-    friendly_errors(lambda: train(cfg))
+    train(cfg)
 
 
 if __name__ == "__main__":
-    check_overrides(sys.argv[1:])
     main()

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Tuple
 
 import keras
 import numpy as np
 import pandas as pd
 
-from probsweep.data import synthetic
 from probsweep.config import SPLITS, ConfigError, DataConfig, one_line
+from probsweep.data import synthetic
 
 log = logging.getLogger(__name__)
 SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet",
@@ -38,14 +38,14 @@ class Dataset:
     y_val: np.ndarray
     x_test: np.ndarray  # may have 0 rows
     y_test: np.ndarray
-    texts_val: List[str]
-    texts_test: List[str]
-    class_names: List[str]  # index -> label, sorted
+    texts_val: list[str]
+    texts_test: list[str]
+    class_names: list[str]  # index -> label, sorted
     vectorizer: keras.layers.TextVectorization  # adapted on the training texts only
-    embedding_matrix: Optional[np.ndarray]  # (vocab_size, embed_dim); None = Keras's own init
+    embedding_matrix: np.ndarray | None  # (vocab_size, embed_dim); None = Keras's own init
     frame: pd.DataFrame  # the cleaned rows actually used: text, label, split
     fingerprint: str  # sha256 of `frame`'s content
-    report: Dict
+    report: dict
 
     @property
     def vocab_size(self) -> int:
@@ -91,7 +91,7 @@ def read_table(cfg: DataConfig) -> pd.DataFrame:
     return df
 
 
-def read_vectors(path, embed_dim: int, words: Optional[Iterable[str]] = None) -> Dict[str, np.ndarray]:
+def read_vectors(path, embed_dim: int, words: Iterable[str] | None = None) -> dict[str, np.ndarray]:
     """GloVe text vectors ("word v1 ... vd" per line; a word2vec "count dim" header is skipped).
 
     `words`, if given, keeps only those words: a 400k-word file then costs little memory. Words
@@ -101,7 +101,7 @@ def read_vectors(path, embed_dim: int, words: Optional[Iterable[str]] = None) ->
     if not p.is_file():
         raise DataError(f"vectors file not found: {p}; check data.vectors_path")
     keep = set(words) if words is not None else None
-    out: Dict[str, np.ndarray] = {}
+    out: dict[str, np.ndarray] = {}
     first, n = True, 0
     try:
         with p.open(encoding="utf-8") as fh:
@@ -112,20 +112,27 @@ def read_vectors(path, embed_dim: int, words: Optional[Iterable[str]] = None) ->
                 if n == 1 and len(parts) == 2 and all(x.isdigit() for x in parts):
                     parts = ["<header>"] + ["0"] * int(parts[1])  # checked like a vector line, then dropped
                 if first and len(parts) - 1 != embed_dim:
-                    raise DataError(f"vectors file {p.name} has dimension {len(parts) - 1} (line {n}) but "
-                                    f"model.embed_dim={embed_dim}: set model.embed_dim={len(parts) - 1} or use {embed_dim}-d vectors")
+                    raise DataError(
+                        f"vectors file {p.name} has dimension {len(parts) - 1} (line {n}) but "
+                        f"model.embed_dim={embed_dim}: set model.embed_dim={len(parts) - 1} "
+                        f"or use {embed_dim}-d vectors"
+                    )
                 first = False
                 if len(parts) - 1 < embed_dim:
-                    raise DataError(f"malformed vectors file {p.name}: line {n} has {len(parts) - 1} values, "
-                                    f"expected {embed_dim}; fix or remove that line")
+                    raise DataError(
+                        f"malformed vectors file {p.name}: line {n} has {len(parts) - 1} values, "
+                        f"expected {embed_dim}; fix or remove that line"
+                    )
                 word = " ".join(parts[:-embed_dim])
                 if word == "<header>" and n == 1 or word in out or (keep is not None and word not in keep):
                     continue
                 try:
                     out[word] = np.asarray(parts[-embed_dim:], dtype=np.float32)
                 except ValueError:
-                    raise DataError(f"malformed vectors file {p.name}: line {n} has a value that is not a number; "
-                                    "fix or remove that line") from None
+                    raise DataError(
+                        f"malformed vectors file {p.name}: line {n} has a value that is not a number; "
+                        "fix or remove that line"
+                    ) from None
     except UnicodeDecodeError:
         raise DataError(f"vectors file {p.name} is not UTF-8 text (near line {n + 1}): convert it to UTF-8") from None
     if first:
@@ -133,7 +140,9 @@ def read_vectors(path, embed_dim: int, words: Optional[Iterable[str]] = None) ->
     return out
 
 
-def embedding_matrix(vocab: List[str], vectors: Dict[str, np.ndarray], embed_dim: int, seed: int) -> Tuple[np.ndarray, int]:
+def embedding_matrix(
+    vocab: list[str], vectors: dict[str, np.ndarray], embed_dim: int, seed: int
+) -> tuple[np.ndarray, int]:
     """(vocab_size, embed_dim) matrix and the number of vocabulary words the vectors cover.
 
     Row 0 (padding) is zeros. Words the vectors lack, and row 1 (the OOV token), are drawn from
@@ -142,8 +151,10 @@ def embedding_matrix(vocab: List[str], vectors: Dict[str, np.ndarray], embed_dim
     """
     found = [i for i, w in enumerate(vocab) if i >= 2 and w in vectors]
     if not found:
-        raise DataError(f"the vectors cover none of the {max(0, len(vocab) - 2)} vocabulary words: "
-                        "check data.vectors_path matches the texts (language, lower case)")
+        raise DataError(
+            f"the vectors cover none of the {max(0, len(vocab) - 2)} vocabulary words: "
+            "check data.vectors_path matches the texts (language, lower case)"
+        )
     known = np.stack([vectors[vocab[i]] for i in found]).astype(np.float32)
     std = known.std(axis=0) if len(found) > 1 else np.full(embed_dim, known.std())
     rng = np.random.default_rng([seed, 2718])  # its own stream: splits and vectors don't perturb each other
@@ -153,13 +164,15 @@ def embedding_matrix(vocab: List[str], vectors: Dict[str, np.ndarray], embed_dim
     return matrix, len(found)
 
 
-def _clean(df: pd.DataFrame, text: str, label: str, split: Optional[str]) -> Tuple[pd.DataFrame, int]:
+def _clean(df: pd.DataFrame, text: str, label: str, split: str | None) -> tuple[pd.DataFrame, int]:
     """Columns renamed to text/label[/split]; empty texts dropped (and counted); labels checked."""
     keys = {text: "data.text_column", label: "data.label_column", split: "data.split_column"}
     for col in (text, label, split):
         if col is not None and col not in df.columns:
-            raise DataError(f"column {col!r} not found (the file has columns {[str(c) for c in df.columns]}): "
-                            f"set {keys[col]} to one of them")
+            raise DataError(
+                f"column {col!r} not found (the file has columns {[str(c) for c in df.columns]}): "
+                f"set {keys[col]} to one of them"
+            )
     out = pd.DataFrame({"text": df[text], "label": df[label]} | ({"split": df[split]} if split else {}))
     empty = out.text.isna() | out.text.astype(str).str.strip().eq("")
     if empty.all():
@@ -169,8 +182,10 @@ def _clean(df: pd.DataFrame, text: str, label: str, split: Optional[str]) -> Tup
     out = out[~empty].reset_index(drop=True)
     no_label = out.label.isna() | out.label.astype(str).str.strip().eq("")
     if no_label.any():
-        raise DataError(f"{int(no_label.sum())} rows have no label (NaN/empty) in column {label!r}: "
-                        "drop those rows or fill their labels")
+        raise DataError(
+            f"{int(no_label.sum())} rows have no label (NaN/empty) in column {label!r}: "
+            "drop those rows or fill their labels"
+        )
     if pd.api.types.is_float_dtype(out.label) and (out.label % 1 == 0).all():
         out["label"] = out.label.astype("int64")  # 3, not "3.0", when NaNs (now dropped) made pandas read floats
     out["text"], out["label"] = out.text.astype(str), out.label.astype(str).str.strip()
@@ -184,21 +199,28 @@ def _given_split(frame: pd.DataFrame, column: str) -> pd.Series:
         raise DataError(f"unknown values {unknown[:5]} in split column {column!r}: use only train, val or test")
     for name in ("train", "val"):
         if not values.eq(name).any():
-            raise DataError(f"no '{name}' rows in split column {column!r}: add some, or unset data.split_column to split automatically")
+            raise DataError(
+                f"no '{name}' rows in split column {column!r}: add some, "
+                "or unset data.split_column to split automatically"
+            )
     return values
 
 
-def _stratified_split(frame: pd.DataFrame, cfg: DataConfig, oos: Optional[str], seed: int) -> np.ndarray:
+def _stratified_split(frame: pd.DataFrame, cfg: DataConfig, oos: str | None, seed: int) -> np.ndarray:
     """Per-class shuffled slicing: every class lands in every split; out-of-scope rows only in val/test."""
     val, test = cfg.val_size, cfg.test_size
     if not (0 < val < 1 and 0 <= test < 1 and val + test < 1):
-        raise DataError(f"data.val_size={val} and data.test_size={test} must satisfy 0 < val_size, 0 <= test_size, sum < 1")
+        raise DataError(
+            f"data.val_size={val} and data.test_size={test} must satisfy 0 < val_size, 0 <= test_size, sum < 1"
+        )
     need = 2 + (test > 0)
     counts = frame.label[frame.label != oos].value_counts()
     small = counts[counts < need].sort_values()
     if len(small):
-        raise DataError(f"class {small.index[0]!r} has {small.iloc[0]} example(s), too few to stratify (minimum {need}): "
-                        "merge or remove it, or give a split column (data.split_column)")
+        raise DataError(
+            f"class {small.index[0]!r} has {small.iloc[0]} example(s), too few to stratify (minimum {need}): "
+            "merge or remove it, or give a split column (data.split_column)"
+        )
     rng, split = np.random.default_rng(seed), np.empty(len(frame), dtype=object)
     for lab in sorted(frame.label.unique()):
         idx = rng.permutation(np.flatnonzero(frame.label.to_numpy() == lab))
@@ -209,13 +231,15 @@ def _stratified_split(frame: pd.DataFrame, cfg: DataConfig, oos: Optional[str], 
             n_val, n_test = max(1, round(n * val)), (max(1, round(n * test)) if test > 0 else 0)
             while n_val + n_test > n - 1:  # keep at least one training example
                 n_val, n_test = (n_val - 1, n_test) if n_val >= n_test else (n_val, n_test - 1)
-        split[idx[:n_val]], split[idx[n_val:n_val + n_test]], split[idx[n_val + n_test:]] = "val", "test", "train"
+        split[idx[:n_val]], split[idx[n_val : n_val + n_test]], split[idx[n_val + n_test :]] = "val", "test", "train"
     return split
 
 
 def load_dataset(cfg: DataConfig, embed_dim: int, seed: int) -> Dataset:
     """The configured data set, split, vectorised and (with vectors) given an embedding matrix."""
     vectors = None
+    columns: tuple[str, str, str | None]
+    oos: str | None
     if cfg.source == "embedded":
         try:
             raw, vectors = synthetic.generate(cfg.synthetic, embed_dim, seed)
@@ -228,19 +252,27 @@ def load_dataset(cfg: DataConfig, embed_dim: int, seed: int) -> Dataset:
         raise DataError(f"data.source={cfg.source!r} must be 'embedded' or 'file'")
     frame, dropped = _clean(raw, *columns)
     if cfg.oos_label and not frame.label.eq(cfg.oos_label).any():
-        log.warning("data.oos_label=%r matches no row of column %r: no out-of-scope examples", cfg.oos_label, columns[1])
+        log.warning(
+            "data.oos_label=%r matches no row of column %r: no out-of-scope examples", cfg.oos_label, columns[1]
+        )
     classes = sorted(set(frame.label) - {oos})
     if len(classes) < 2:
-        raise DataError(f"only {len(classes)} class ({classes}) in column {columns[1]!r}: a classifier needs at least two; check data.label_column")
-    given = columns[2] is not None
-    frame["split"] = _given_split(frame, columns[2]) if given else _stratified_split(frame, cfg, oos, seed)
+        raise DataError(
+            f"only {len(classes)} class ({classes}) in column {columns[1]!r}: "
+            "a classifier needs at least two; check data.label_column"
+        )
+    split_column = columns[2]
+    given = split_column is not None
+    frame["split"] = _given_split(frame, split_column) if split_column else _stratified_split(frame, cfg, oos, seed)
     oos_in_train = (frame.split == "train") & (frame.label == oos)
     frame = frame[~oos_in_train].reset_index(drop=True)
     parts = {s: frame[frame.split == s] for s in SPLITS}
     classes = sorted(set(parts["train"].label))
     unseen = sorted(set(frame.label) - set(classes) - {oos})
     if unseen:
-        raise DataError(f"labels {unseen[:5]} occur in val/test but never in train: add training rows or set data.oos_label")
+        raise DataError(
+            f"labels {unseen[:5]} occur in val/test but never in train: add training rows or set data.oos_label"
+        )
     if len(classes) < 2:
         raise DataError(f"the training split has only {len(classes)} class: a classifier needs at least two")
 
@@ -248,9 +280,13 @@ def load_dataset(cfg: DataConfig, embed_dim: int, seed: int) -> Dataset:
     vectorizer.adapt(np.asarray(parts["train"].text.tolist(), dtype=object))
     index = {c: i for i, c in enumerate(classes)}
 
-    def arrays(s: str) -> Tuple[np.ndarray, np.ndarray]:
+    def arrays(s: str) -> tuple[np.ndarray, np.ndarray]:
         texts = parts[s].text.tolist()
-        x = np.asarray(vectorizer(np.asarray(texts, dtype=object)), dtype=np.int32) if texts else np.zeros((0, cfg.max_len), np.int32)
+        x = (
+            np.asarray(vectorizer(np.asarray(texts, dtype=object)), dtype=np.int32)
+            if texts
+            else np.zeros((0, cfg.max_len), np.int32)
+        )
         return x, np.array([index.get(lab, -1) for lab in parts[s].label], dtype=np.int64)
 
     (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = (arrays(s) for s in SPLITS)
@@ -264,12 +300,35 @@ def load_dataset(cfg: DataConfig, embed_dim: int, seed: int) -> Dataset:
         log.info("pretrained vectors cover %d of %d vocabulary words (%.1f%%)", n_found, len(vocab) - 2, 100 * coverage)
     hashes = pd.util.hash_pandas_object(frame[["text", "label", "split"]], index=False).to_numpy()
     report = {
-        "source": cfg.source, "rows_read": len(raw), "rows_dropped_empty_text": dropped,
-        "oos_dropped_from_train": int(oos_in_train.sum()), "split": "given" if given else "stratified",
-        "n_train": len(x_tr), "n_val": len(x_va), "n_test": len(x_te), "n_classes": len(classes),
-        "n_oos_val": int((y_va < 0).sum()), "n_oos_test": int((y_te < 0).sum()), "n_oos": int((y_va < 0).sum() + (y_te < 0).sum()),
-        "vocab_size": len(vocab), "vector_coverage": coverage,
+        "source": cfg.source,
+        "rows_read": len(raw),
+        "rows_dropped_empty_text": dropped,
+        "oos_dropped_from_train": int(oos_in_train.sum()),
+        "split": "given" if given else "stratified",
+        "n_train": len(x_tr),
+        "n_val": len(x_va),
+        "n_test": len(x_te),
+        "n_classes": len(classes),
+        "n_oos_val": int((y_va < 0).sum()),
+        "n_oos_test": int((y_te < 0).sum()),
+        "n_oos": int((y_va < 0).sum() + (y_te < 0).sum()),
+        "vocab_size": len(vocab),
+        "vector_coverage": coverage,
     }
     log.info("data: %s", report)
-    return Dataset(x_tr, y_tr, x_va, y_va, x_te, y_te, parts["val"].text.tolist(), parts["test"].text.tolist(), classes,
-                   vectorizer, matrix, frame, hashlib.sha256(hashes.tobytes()).hexdigest(), report)
+    return Dataset(
+        x_tr,
+        y_tr,
+        x_va,
+        y_va,
+        x_te,
+        y_te,
+        parts["val"].text.tolist(),
+        parts["test"].text.tolist(),
+        classes,
+        vectorizer,
+        matrix,
+        frame,
+        hashlib.sha256(hashes.tobytes()).hexdigest(),
+        report,
+    )

@@ -18,8 +18,6 @@ words, the rows whose label was moved) for tests and curious readers. Same seed,
 """
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
-
 import numpy as np
 import pandas as pd
 
@@ -46,12 +44,14 @@ _VOWELS = list("aeiouaeio")
 _CODAS = ["", "", "", "n", "r", "l", "s", "m"]
 
 
-def _pseudo_words(n: int, rng: np.random.Generator, taken: set) -> List[str]:
+def _pseudo_words(n: int, rng: np.random.Generator, taken: set) -> list[str]:
     """`n` new pronounceable words of 2-3 syllables, none already in `taken` (which grows)."""
-    out: List[str] = []
+    out: list[str] = []
     while len(out) < n:
         word = "".join(
-            _ONSETS[rng.integers(len(_ONSETS))] + _VOWELS[rng.integers(len(_VOWELS))] + _CODAS[rng.integers(len(_CODAS))]
+            _ONSETS[rng.integers(len(_ONSETS))]
+            + _VOWELS[rng.integers(len(_VOWELS))]
+            + _CODAS[rng.integers(len(_CODAS))]
             for _ in range(2 if rng.random() < 0.7 else 3)
         )
         if word not in taken:
@@ -65,7 +65,7 @@ def _zipf(n: int) -> np.ndarray:
     return w / w.sum()
 
 
-def _allocate(cfg: SyntheticConfig) -> Tuple[int, int, int]:
+def _allocate(cfg: SyntheticConfig) -> tuple[int, int, int]:
     """Words per class, words per group and filler words, summing to exactly cfg.vocab_words."""
     if not 1 <= cfg.n_groups <= cfg.n_classes or cfg.n_classes < 2:
         raise ValueError(f"need 2 <= n_classes and 1 <= n_groups <= n_classes (got {cfg.n_classes}, {cfg.n_groups})")
@@ -73,28 +73,34 @@ def _allocate(cfg: SyntheticConfig) -> Tuple[int, int, int]:
     per_group = max(1, int(cfg.vocab_words * GROUP_VOCAB_SHARE) // cfg.n_groups)
     n_filler = cfg.vocab_words - per_class * cfg.n_classes - per_group * cfg.n_groups
     if n_filler < 1:
-        raise ValueError(f"vocab_words={cfg.vocab_words} is too small for {cfg.n_classes} classes in {cfg.n_groups} groups")
+        raise ValueError(
+            f"vocab_words={cfg.vocab_words} is too small for {cfg.n_classes} classes in {cfg.n_groups} groups"
+        )
     if not 1 <= cfg.min_len <= cfg.max_len:
         raise ValueError(f"need 1 <= min_len <= max_len (got {cfg.min_len}, {cfg.max_len})")
     return per_class, per_group, n_filler
 
 
-def generate(cfg: SyntheticConfig, embed_dim: int, seed: int) -> Tuple[pd.DataFrame, Dict[str, np.ndarray]]:
+def generate(cfg: SyntheticConfig, embed_dim: int, seed: int) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """The data set (columns text, label, split) and a float32 vector of `embed_dim` for every word."""
     per_class, per_group, n_filler = _allocate(cfg)
     rng = np.random.default_rng(seed)
     taken: set = set()
     filler = _pseudo_words(n_filler, rng, taken)
-    group_of = np.array([g for g, idx in enumerate(np.array_split(np.arange(cfg.n_classes), cfg.n_groups)) for _ in idx])
+    group_of = np.array(
+        [g for g, idx in enumerate(np.array_split(np.arange(cfg.n_classes), cfg.n_groups)) for _ in idx]
+    )
     group_words = [_pseudo_words(per_group, rng, taken) for _ in range(cfg.n_groups)]
     class_words = [_pseudo_words(per_class, rng, taken) for _ in range(cfg.n_classes)]
     group_names = _pseudo_words(cfg.n_groups, rng, taken)
     names = [f"{group_names[group_of[c]]}-{w}" for c, w in enumerate(_pseudo_words(cfg.n_classes, rng, taken))]
-    siblings = [np.flatnonzero((group_of == group_of[c]) & (np.arange(cfg.n_classes) != c)) for c in range(cfg.n_classes)]
+    siblings = [
+        np.flatnonzero((group_of == group_of[c]) & (np.arange(cfg.n_classes) != c)) for c in range(cfg.n_classes)
+    ]
 
     vectors = _vectors(rng, embed_dim, filler, group_words, class_words, group_of)
 
-    def doc(c: int) -> List[str]:
+    def doc(c: int) -> list[str]:
         """One document of class c (c = -1: out of scope, filler and random groups' words only)."""
         n = int(rng.integers(cfg.min_len, cfg.max_len + 1))
         own = CLASS_TOKENS * rng.gamma(CLASS_SHARE_SPREAD, 1 / CLASS_SHARE_SPREAD) if c >= 0 else 0.0
@@ -117,11 +123,13 @@ def generate(cfg: SyntheticConfig, embed_dim: int, seed: int) -> Tuple[pd.DataFr
         for s, pool in enumerate(pools):
             at = source == s
             if at.any():
-                tokens[at] = np.asarray(pool, dtype=object)[rng.choice(len(pool), size=int(at.sum()), p=_zipf(len(pool)))]
+                tokens[at] = np.asarray(pool, dtype=object)[
+                    rng.choice(len(pool), size=int(at.sum()), p=_zipf(len(pool)))
+                ]
         return list(tokens)
 
     rows = []  # (tokens, true class, split)
-    for split, k in zip(SPLITS, (cfg.train_per_class, cfg.val_per_class, cfg.test_per_class)):
+    for split, k in zip(SPLITS, (cfg.train_per_class, cfg.val_per_class, cfg.test_per_class), strict=True):
         rows += [(doc(c), c, split) for c in range(cfg.n_classes) for _ in range(k)]
         if split != "train":
             rows += [(doc(-1), -1, split) for _ in range(cfg.oos_per_split)]
@@ -130,28 +138,36 @@ def generate(cfg: SyntheticConfig, embed_dim: int, seed: int) -> Tuple[pd.DataFr
     labels = np.array([c for _, c, _ in rows])
     train_idx = np.flatnonzero([s == "train" for _, _, s in rows])
     movable = train_idx[[len(siblings[labels[i]]) > 0 for i in train_idx]]
-    noisy = np.sort(rng.choice(movable, size=min(len(movable), int(round(cfg.label_noise * len(train_idx)))), replace=False))
+    noisy = np.sort(
+        rng.choice(movable, size=min(len(movable), int(round(cfg.label_noise * len(train_idx)))), replace=False)
+    )
     for i in noisy:
         labels[i] = rng.choice(siblings[labels[i]])
 
-    frame = pd.DataFrame({
-        "text": [" ".join(t) for t, _, _ in rows],
-        "label": [names[c] if c >= 0 else OOS_LABEL for c in labels],
-        "split": [s for _, _, s in rows],
-    })
+    frame = pd.DataFrame(
+        {
+            "text": [" ".join(t) for t, _, _ in rows],
+            "label": [names[c] if c >= 0 else OOS_LABEL for c in labels],
+            "split": [s for _, _, s in rows],
+        }
+    )
     order = rng.permutation(len(frame))
     frame = frame.iloc[order].reset_index(drop=True)
     frame.attrs = {
         "group_of": {names[c]: group_names[group_of[c]] for c in range(cfg.n_classes)},
-        "words": {"filler": filler, "group": dict(zip(group_names, group_words)), "class": dict(zip(names, class_words))},
+        "words": {
+            "filler": filler,
+            "group": dict(zip(group_names, group_words, strict=True)),
+            "class": dict(zip(names, class_words, strict=True)),
+        },
         "noisy_rows": sorted(np.argsort(order)[noisy].tolist()),  # positions after the shuffle
     }
     return frame, vectors
 
 
-def _vectors(rng, dim, filler, group_words, class_words, group_of) -> Dict[str, np.ndarray]:
+def _vectors(rng, dim, filler, group_words, class_words, group_of) -> dict[str, np.ndarray]:
     """GloVe-like geometry: group centre + class offset + word noise; filler spread around the origin."""
-    out: Dict[str, np.ndarray] = {}
+    out: dict[str, np.ndarray] = {}
     centres = rng.normal(0.0, GROUP_SCALE, size=(len(group_words), dim))
     for w in filler:
         out[w] = rng.normal(0.0, FILLER_SCALE, dim)
@@ -168,18 +184,23 @@ def _vectors(rng, dim, filler, group_words, class_words, group_of) -> Dict[str, 
 def _cover_vocabulary(rows, rng, filler, group_words, class_words, group_of) -> None:
     """Make every word occur in train: a missing word replaces a repeated token in a fitting train document."""
     train = [i for i, (_, _, s) in enumerate(rows) if s == "train"]
-    counts: Dict[str, int] = {}
+    counts: dict[str, int] = {}
     for i in train:
         for w in rows[i][0]:
             counts[w] = counts.get(w, 0) + 1
-    wanted = [(w, None) for w in filler]
+    wanted: list[tuple[str, tuple[str, int] | None]] = [(w, None) for w in filler]
     wanted += [(w, ("g", g)) for g, ws in enumerate(group_words) for w in ws]
     wanted += [(w, ("c", c)) for c, ws in enumerate(class_words) for w in ws]
     for word, home in wanted:
         if counts.get(word):
             continue
-        fits = [i for i in train if home is None or (home[0] == "c" and rows[i][1] == home[1])
-                or (home[0] == "g" and group_of[rows[i][1]] == home[1])] or train
+        fits = [
+            i
+            for i in train
+            if home is None
+            or (home[0] == "c" and rows[i][1] == home[1])
+            or (home[0] == "g" and group_of[rows[i][1]] == home[1])
+        ] or train
         for i in rng.permutation(fits):
             spots = [j for j, t in enumerate(rows[i][0]) if counts[t] > 1]
             if spots:

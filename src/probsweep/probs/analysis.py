@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,34 +15,34 @@ import pandas as pd
 from probsweep.config import Activation
 from probsweep.head import Head
 from probsweep.probs import calibration as cal
-from probsweep.probs import diagnosis
-from probsweep.probs import metrics
-from probsweep.probs import plots
+from probsweep.probs import diagnosis, metrics, plots
 
 
 @dataclass
 class Analysis:
-    metrics: Dict[str, float] = field(default_factory=dict)
-    tags: Dict[str, str] = field(default_factory=dict)
-    files: Dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    files: dict[str, Any] = field(default_factory=dict)
 
 
-def analyse(head: Head, raw_val: np.ndarray, y_val: np.ndarray, *, raw_test: Optional[np.ndarray] = None,
-            y_test: Optional[np.ndarray] = None, loss_path: Optional[str] = None, history: Optional[pd.DataFrame] = None,
-            probes: Optional[pd.DataFrame] = None, target_precision: float = 0.95) -> Analysis:
+def analyse(head: Head, raw_val: np.ndarray, y_val: np.ndarray, *, raw_test: np.ndarray | None = None,
+            y_test: np.ndarray | None = None, loss_path: str | None = None, history: pd.DataFrame | None = None,
+            probes: pd.DataFrame | None = None, target_precision: float = 0.95) -> Analysis:
     """Calibrate, threshold, reject out-of-scope and diagnose; `raw_*` are the head's raw outputs,
     `y_*` the labels (-1 = out of scope), `loss_path` what the loss took (train.model.PATH_*)."""
     history = history if history is not None else pd.DataFrame()
     probes = probes if probes is not None else pd.DataFrame()
     out = Analysis()
     has_test = raw_test is not None and len(raw_test) > 0
-    splits = {"val": (raw_val, y_val), **({"test": (raw_test, y_test)} if has_test else {})}
+    splits: dict[str, tuple[np.ndarray, np.ndarray]] = {"val": (raw_val, y_val)}
+    if raw_test is not None and y_test is not None and len(raw_test) > 0:
+        splits["test"] = (raw_test, y_test)
 
     # 1. Temperature scaling on validation (for sigmoid heads, on the sigmoid's own logits).
-    in_val = y_val >= 0
+    in_val = np.asarray(y_val >= 0)
     logits = {s: cal.logits_from_outputs(r, head) for s, (r, _) in splits.items()}
     temperature = cal.fit_temperature(logits["val"][in_val], y_val[in_val])
-    report: Dict[str, Any] = {"temperature": temperature, "test": None}
+    report: dict[str, Any] = {"temperature": temperature, "test": None}
     bins = []
     calibrated = {}
     for s, (r, y) in splits.items():
@@ -57,47 +57,79 @@ def analyse(head: Head, raw_val: np.ndarray, y_val: np.ndarray, *, raw_test: Opt
     out.metrics.update({"temperature": temperature, "val_ece_calibrated": report["val"]["ece_after"],
                         "val_nll_calibrated": report["val"]["nll_after"]})
     if has_test:
-        out.metrics.update({"test_ece": report["test"]["ece_before"], "test_ece_calibrated": report["test"]["ece_after"],
-                            "test_nll": report["test"]["nll_before"], "test_nll_calibrated": report["test"]["nll_after"]})
-    bins_frame = pd.concat(bins, ignore_index=True)[["split", "calibrated", "bin_lower", "bin_upper", "count", "confidence", "accuracy"]]
+        out.metrics.update(
+            {
+                "test_ece": report["test"]["ece_before"],
+                "test_ece_calibrated": report["test"]["ece_after"],
+                "test_nll": report["test"]["nll_before"],
+                "test_nll_calibrated": report["test"]["nll_after"],
+            }
+        )
+    bins_frame = pd.concat(bins, ignore_index=True)[
+        ["split", "calibrated", "bin_lower", "bin_upper", "count", "confidence", "accuracy"]
+    ]
     out.files["calibration.json"] = json.dumps(report, indent=2)
     out.files["reliability.csv"] = bins_frame
-    out.files["reliability.png"] = plots.reliability_diagram(bins_frame[bins_frame["split"] == "val"],
-                                                             title=f"{head.label} (validation)")
+    out.files["reliability.png"] = plots.reliability_diagram(
+        bins_frame[bins_frame["split"] == "val"], title=f"{head.label} (validation)"
+    )
 
     # 2. A confidence threshold reaching the target precision on validation, checked on test.
     conf_val = calibrated["val"][in_val].max(axis=1)
     correct_val = calibrated["val"][in_val].argmax(axis=1) == y_val[in_val]
     chosen = cal.threshold_for_precision(conf_val, correct_val, target_precision)
-    threshold = {"target_precision": target_precision, "threshold": float(chosen["threshold"]),
-                 "reached": bool(chosen["reached"]), "val_coverage": float(chosen["coverage"]),
-                 "val_precision": float(chosen["precision"]), "test_coverage": None, "test_precision": None}
-    if has_test:
+    threshold: dict[str, Any] = {
+        "target_precision": target_precision,
+        "threshold": float(chosen["threshold"]),
+        "reached": bool(chosen["reached"]),
+        "val_coverage": float(chosen["coverage"]),
+        "val_precision": float(chosen["precision"]),
+        "test_coverage": None,
+        "test_precision": None,
+    }
+    if "test" in splits:
+        y_test = splits["test"][1]
         in_test = y_test >= 0
-        on_test = cal.evaluate_threshold(calibrated["test"][in_test].max(axis=1),
-                                         calibrated["test"][in_test].argmax(axis=1) == y_test[in_test], threshold["threshold"])
+        on_test = cal.evaluate_threshold(
+            calibrated["test"][in_test].max(axis=1),
+            calibrated["test"][in_test].argmax(axis=1) == y_test[in_test],
+            threshold["threshold"],
+        )
         threshold.update(test_coverage=float(on_test["coverage"]), test_precision=float(on_test["precision"]))
-        out.metrics.update(threshold_test_coverage=threshold["test_coverage"], threshold_test_precision=threshold["test_precision"])
+        out.metrics.update(
+            threshold_test_coverage=threshold["test_coverage"], threshold_test_precision=threshold["test_precision"]
+        )
     out.metrics.update(threshold=threshold["threshold"], threshold_val_coverage=threshold["val_coverage"])
     out.files["threshold.json"] = json.dumps(threshold, indent=2)
     out.files["coverage.csv"] = cal.coverage_curve(conf_val, correct_val)
     if head.activation == Activation.sigmoid:  # independent outputs: one threshold per class
-        per_class = cal.per_class_thresholds(metrics.to_probabilities(raw_val, head)[in_val], y_val[in_val], target_precision)
+        per_class = cal.per_class_thresholds(
+            metrics.to_probabilities(raw_val, head)[in_val], y_val[in_val], target_precision
+        )
         out.files["thresholds.json"] = json.dumps({str(k): v for k, v in per_class.items()}, indent=2)
 
     # 3. Out-of-scope rejection, when the data marks such examples (y == -1).
     if (~in_val).any():
         val_p = calibrated["val"]
         t = cal.choose_rejection_threshold(val_p.max(axis=1), val_p.argmax(axis=1), y_val)
-        split = "test" if has_test and (y_test < 0).any() else "val"
+        split = "test" if "test" in splits and (splits["test"][1] < 0).any() else "val"
         p, y = calibrated[split], splits[split][1]
-        oos = {"threshold": float(t), "reported_on": split, **cal.oos_metrics(p.max(axis=1), p.argmax(axis=1), y, t)}
+        found = cal.oos_metrics(p.max(axis=1), p.argmax(axis=1), y, t)
+        oos: dict[str, Any] = {"threshold": float(t), "reported_on": split, **found}
         out.files["oos.json"] = json.dumps(oos, indent=2)
-        out.metrics.update({"oos_threshold": oos["threshold"], "oos_in_scope_accuracy": oos["in_scope_accuracy"],
-                            "oos_recall": oos["oos_recall"], "oos_auroc": oos["auroc"]})
+        out.metrics.update(
+            {
+                "oos_threshold": oos["threshold"],
+                "oos_in_scope_accuracy": oos["in_scope_accuracy"],
+                "oos_recall": oos["oos_recall"],
+                "oos_auroc": oos["auroc"],
+            }
+        )
 
     # 4. Diagnosis in words, and the probes' trajectories as a picture.
-    flags = diagnosis.diagnose(history, head, loss_path, outputs=raw_val[in_val])  # raw: diagnose converts a linear head itself
+    flags = diagnosis.diagnose(
+        history, head, loss_path, outputs=raw_val[in_val]
+    )  # raw: diagnose converts a linear head itself
     out.tags["diagnosis_flags"] = ",".join(f.name for f in flags)
     out.tags.update({f"diag.{f.name}": "true" for f in flags})
     out.files["diagnosis.txt"] = diagnosis.to_text(flags)

@@ -6,7 +6,7 @@ Everything is fitted on one labelled set (validation) and then applied, unchange
 """
 from __future__ import annotations
 
-from typing import Dict
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -81,7 +81,7 @@ def coverage_curve(conf, correct) -> pd.DataFrame:
                          "selective_accuracy": hits / kept})
 
 
-def threshold_for_precision(conf, correct, target: float = 0.95) -> Dict[str, object]:
+def threshold_for_precision(conf, correct, target: float = 0.95) -> dict[str, Any]:
     """Lowest threshold whose kept predictions reach `target` precision (max coverage).
 
     If no threshold reaches the target, the one with the highest precision (ties: the larger
@@ -101,7 +101,7 @@ def threshold_for_precision(conf, correct, target: float = 0.95) -> Dict[str, ob
             "precision": float(row["selective_accuracy"]), "reached": bool(reached)}
 
 
-def evaluate_threshold(conf, correct, t: float) -> Dict[str, float]:
+def evaluate_threshold(conf, correct, t: float) -> dict[str, float]:
     """Coverage and precision of a threshold chosen elsewhere (precision NaN if nothing kept)."""
     conf = np.asarray(conf, dtype=np.float64)
     correct = np.asarray(correct, dtype=np.float64)
@@ -110,7 +110,7 @@ def evaluate_threshold(conf, correct, t: float) -> Dict[str, float]:
     return {"coverage": float(kept.mean()), "precision": precision}
 
 
-def per_class_thresholds(p, y, target: float = 0.95) -> Dict[int, float]:
+def per_class_thresholds(p, y, target: float = 0.95) -> dict[int, float]:
     """One-vs-rest threshold per class for a sigmoid head (positive = y == k).
 
     For class k, among thresholds t (distinct values of p[:, k]) with precision >= target,
@@ -120,7 +120,7 @@ def per_class_thresholds(p, y, target: float = 0.95) -> Dict[int, float]:
     """
     p = np.atleast_2d(np.asarray(p, dtype=np.float64))
     y = np.asarray(y, dtype=np.int64)
-    out: Dict[int, float] = {}
+    out: dict[int, float] = {}
     for k in range(p.shape[1]):
         s, pos = p[:, k], (y == k)
         if not pos.any():
@@ -168,7 +168,7 @@ def auroc(scores, positive) -> float:
     return float((r_pos - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
-def oos_metrics(conf, pred, y, t: float) -> Dict[str, float]:
+def oos_metrics(conf, pred, y, t: float) -> dict[str, float]:
     """In-scope accuracy, out-of-scope recall and AUROC at threshold t.
 
     in_scope_accuracy: share of y != -1 with conf >= t and pred == y (rejected = wrong).

@@ -8,7 +8,6 @@ optionally the final raw outputs. Each flag carries the numbers behind it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
 
 import pandas as pd
 
@@ -26,10 +25,10 @@ class Flag:
     """One finding: a tag-friendly name, a sentence for humans, and the numbers behind it."""
     name: str
     message: str
-    numbers: Dict[str, float] = field(default_factory=dict)
+    numbers: dict[str, float] = field(default_factory=dict)
 
 
-def _distribution_flags(total: Optional[float], top: Optional[float], head: Head) -> List[Flag]:
+def _distribution_flags(total: float | None, top: float | None, head: Head) -> list[Flag]:
     """The level checks shared by `diagnose` and `flags_for_outputs` (None = not measured)."""
     flags = []
     if total is not None and head.categorical and abs(total - 1.0) > SUM_TOLERANCE:
@@ -52,7 +51,7 @@ def _distribution_flags(total: Optional[float], top: Optional[float], head: Head
     return flags
 
 
-def flags_for_outputs(outputs, head: Head) -> List[Flag]:
+def flags_for_outputs(outputs, head: Head) -> list[Flag]:
     """not_a_distribution / collapse / saturation on one (n, K) matrix or (K,) vector.
 
     `outputs` are read as probabilities as the user sees them; convert logits first
@@ -61,20 +60,20 @@ def flags_for_outputs(outputs, head: Head) -> List[Flag]:
     return _distribution_flags(prob_sum(outputs), max_prob(outputs), head)
 
 
-def _last(history: pd.DataFrame, col: str) -> Optional[float]:
+def _last(history: pd.DataFrame, col: str) -> float | None:
     if col not in history.columns:
         return None
     values = pd.to_numeric(history[col], errors="coerce").dropna()
     return float(values.iloc[-1]) if len(values) else None
 
 
-def _mismatch_flag(head: Head, loss_path: Optional[str]) -> Flag:
+def _mismatch_flag(head: Head, loss_path: str | None) -> Flag:
     path = path_letter(loss_path)
     return Flag("head_loss_mismatch", head.explain(path or None),
                 {"path_A": float(path == "A"), "path_B": float(path == "B")})
 
 
-def _overconfidence_flag(history: pd.DataFrame) -> Optional[Flag]:
+def _overconfidence_flag(history: pd.DataFrame) -> Flag | None:
     """growing_overconfidence: compare the best-val-NLL epoch with the last epoch.
 
     Fires when, from the best epoch to the last, NLL rose by more than 10% (relative), ECE
@@ -104,14 +103,14 @@ def _overconfidence_flag(history: pd.DataFrame) -> Optional[Flag]:
          "accuracy_change": float(acc_change)})
 
 
-def diagnose(history: pd.DataFrame, head: Head, loss_path: Optional[str] = None, outputs=None) -> List[Flag]:
+def diagnose(history: pd.DataFrame, head: Head, loss_path: str | None = None, outputs=None) -> list[Flag]:
     """All flags for one run, most fundamental first.
 
     The level checks use the final raw outputs when given (converted to probabilities if
     the head is linear), else the last epoch's val_prob_sum / val_max_prob.
     """
     history = history if history is not None else pd.DataFrame()
-    flags: List[Flag] = []
+    flags: list[Flag] = []
     if head.mismatch:
         flags.append(_mismatch_flag(head, loss_path))
     if outputs is not None:
@@ -125,7 +124,7 @@ def diagnose(history: pd.DataFrame, head: Head, loss_path: Optional[str] = None,
     return flags
 
 
-def to_text(flags: List[Flag]) -> str:
+def to_text(flags: list[Flag]) -> str:
     """A short report: one numbered paragraph per flag, or a 'healthy' sentence."""
     if not flags:
         return ("No problems found: the outputs behave like calibrated class probabilities "

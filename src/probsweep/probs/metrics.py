@@ -9,7 +9,6 @@ renormalises unless the metric's definition requires a distribution (entropy, NL
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional
 
 import numpy as np
 import pandas as pd
@@ -159,7 +158,7 @@ def nll(p, y) -> float:
     return float(np.mean(-np.log(py)))
 
 
-def probability_metrics(p, y, prefix: str = "val_") -> Dict[str, float]:
+def probability_metrics(p, y, prefix: str = "val_") -> dict[str, float]:
     """All metrics above in one dict of plain floats (ready for a logger or JSON).
 
     The loss itself is not here: Keras already reports it as val_loss.
@@ -178,7 +177,7 @@ class Metric:
     name: str
     short: str
     label: str
-    direction: Optional[str] = None  # "min" | "max"; None: neither side is better (a level, a time)
+    direction: str | None = None  # "min" | "max"; None: neither side is better (a level, a time)
     per_epoch: bool = True  # logged at every epoch (so a valid search.objective); else once, after training
 
 
@@ -205,7 +204,7 @@ _AFTER = [  # probs.analysis, once after training
     Metric("threshold_test_coverage", "test_cov", "test coverage", "max", per_epoch=False),
     Metric("threshold_test_precision", "test_prec", "test precision", "max", per_epoch=False),
 ]
-METRICS: Dict[str, Metric] = {m.name: m for m in _EPOCH + _AFTER}
+METRICS: dict[str, Metric] = {m.name: m for m in _EPOCH + _AFTER}
 OBJECTIVES = tuple(sorted(m.name for m in _EPOCH))  # every per-epoch metric: each is a valid search.objective
 
 # Which of them each view shows, in order.

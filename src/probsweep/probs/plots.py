@@ -1,4 +1,7 @@
-"""Per-run probability figures (reliability diagram, probe trajectories), each as PNG bytes.
+"""Per-run probability figures (reliability diagram, probe trajectories).
+
+Each `*_figure` function returns the matplotlib Figure (what the tests inspect); its PNG twin
+(`reliability_diagram`, `probe_plot`) renders it to the bytes a run logs.
 
 Every function takes plain pandas frames (what the runs logged as CSV), draws with matplotlib's
 Agg backend (no display needed), closes its figure and tolerates gaps: empty bins, NaN metrics,
@@ -7,12 +10,14 @@ missing columns or no data at all give a figure that says so rather than an exce
 from __future__ import annotations
 
 import io
+
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from probsweep.probs.metrics import ece_of_bins  # noqa: E402
 
@@ -27,19 +32,19 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _empty(title: str, message: str = "no data recorded") -> bytes:
+def _empty_figure(title: str, message: str = "no data recorded") -> Figure:
     fig, ax = plt.subplots(figsize=(5, 2))
     ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=11, color="0.4")
     ax.set_axis_off()
     ax.set_title(title)
-    return _png(fig)
+    return fig
 
 
 def _as_bool(col: pd.Series) -> pd.Series:
     return col.astype(str).str.strip().str.lower().isin(["true", "1", "yes"])
 
 
-def reliability_diagram(bins: pd.DataFrame, title: str = "", split: str = "val") -> bytes:
+def reliability_figure(bins: pd.DataFrame, title: str = "", split: str = "val") -> Figure:
     """Accuracy per confidence bin against the diagonal, with the bins' counts underneath.
 
     Raw and calibrated bins (column `calibrated`) are drawn side by side when both exist, so
@@ -47,7 +52,7 @@ def reliability_diagram(bins: pd.DataFrame, title: str = "", split: str = "val")
     Empty bins (NaN accuracy) are simply not drawn.
     """
     if bins is None or bins.empty or not {"bin_lower", "bin_upper", "count"} <= set(bins.columns):
-        return _empty(title)
+        return _empty_figure(title)
     b = bins.copy()
     if "split" in b.columns and (b["split"] == split).any():
         b = b[b["split"] == split]
@@ -56,7 +61,7 @@ def reliability_diagram(bins: pd.DataFrame, title: str = "", split: str = "val")
         b[col] = pd.to_numeric(b[col], errors="coerce") if col in b.columns else np.nan
     groups = [(flag, g.sort_values("bin_lower")) for flag, g in b.groupby("calibrated")]
     if b["count"].fillna(0).sum() <= 0:
-        return _empty(title, "all bins empty")
+        return _empty_figure(title, "all bins empty")
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(5.2, 5.6), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 1.2]})
     top.plot([0, 1], [0, 1], ls="--", color="0.5", lw=1, label="perfect calibration")
@@ -74,10 +79,15 @@ def reliability_diagram(bins: pd.DataFrame, title: str = "", split: str = "val")
     top.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy in bin", title=title)
     top.legend(loc="upper left", fontsize=8)
     bottom.set(xlabel=f"confidence (max output), {split}", ylabel="examples")
-    return _png(fig)
+    return fig
 
 
-def probe_plot(probes: pd.DataFrame, top: int = 5, title: str = "", max_probes: int = 4) -> bytes:
+def reliability_diagram(bins: pd.DataFrame, title: str = "", split: str = "val") -> bytes:
+    """`reliability_figure` as PNG bytes: the run's reliability.png."""
+    return _png(reliability_figure(bins, title=title, split=split))
+
+
+def probe_figure(probes: pd.DataFrame, top: int = 5, title: str = "", max_probes: int = 4) -> Figure:
     """Per probe example, its top-k outputs over the epochs on a log axis, with the row's sum.
 
     This is the comparison the seed's user made by hand (epoch 1 vs epoch 128): the grey band is
@@ -87,10 +97,10 @@ def probe_plot(probes: pd.DataFrame, top: int = 5, title: str = "", max_probes: 
     """
     need = {"epoch", "probe", "class", "output"}
     if probes is None or probes.empty or not need <= set(probes.columns):
-        return _empty(title)
+        return _empty_figure(title)
     ids = list(dict.fromkeys(probes["probe"]))[:max_probes]
     fig, axes = plt.subplots(1, len(ids), figsize=(3.6 * len(ids), 3.4), sharey=True, squeeze=False)
-    for ax, pid in zip(axes[0], ids):
+    for ax, pid in zip(axes[0], ids, strict=True):
         wide = (probes[probes["probe"] == pid].pivot_table(index="epoch", columns="class", values="output")
                 .sort_index().apply(pd.to_numeric, errors="coerce"))
         epochs = wide.index.to_numpy()
@@ -107,4 +117,9 @@ def probe_plot(probes: pd.DataFrame, top: int = 5, title: str = "", max_probes: 
     axes[0][0].set_ylabel("output (log scale)")
     if title:
         fig.suptitle(title, y=1.04)
-    return _png(fig)
+    return fig
+
+
+def probe_plot(probes: pd.DataFrame, top: int = 5, title: str = "", max_probes: int = 4) -> bytes:
+    """`probe_figure` as PNG bytes: the run's probes.png."""
+    return _png(probe_figure(probes, top=top, title=title, max_probes=max_probes))

@@ -16,25 +16,24 @@ from __future__ import annotations
 import base64
 import html
 from pathlib import Path
-from typing import Dict, List
 
 import pandas as pd
 
+from probsweep import tracking
 from probsweep.probs import metrics
 from probsweep.probs.plots import probe_plot, reliability_diagram
 from probsweep.report import plots
-
-from probsweep import tracking
-from probsweep.report.tables import curves_text, effects_table, head_summary, trial_table
-from probsweep.report.tables import FINISHED
+from probsweep.report.tables import FINISHED, curves_text, effects_table, head_summary, trial_table
 from probsweep.report.verdict import SEED, recommended, seed_trials, verdict_text
 
 __all__ = ["build_report"]
 
 SHOWN = list(metrics.REPORT)
-CSS = """body{font-family:system-ui,sans-serif;max-width:1250px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+CSS = """body{font-family:system-ui,sans-serif;max-width:1250px;margin:2em auto;padding:0 1em;color:#222;
+line-height:1.45}
 h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;font-size:.82em;margin:.5em 0}th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}
+table{border-collapse:collapse;font-size:.82em;margin:.5em 0}
+th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}
 th{background:#f2f2f2}tr:nth-child(even) td{background:#fafafa}td.l,th.l{text-align:left}
 .scroll{overflow-x:auto}.figs{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
 figure{margin:0}figcaption{font-size:.85em;color:#555}
@@ -60,62 +59,95 @@ def _section(sid: str, title: str, body: str) -> str:
 
 def _frame_html(frame: pd.DataFrame) -> str:
     if frame.empty:
-        return "<p class=\"note\">No trials recorded.</p>"
-    fmt = {c: (lambda x: "" if pd.isna(x) else f"{x:.4g}") for c in frame.columns if pd.api.types.is_float_dtype(frame[c])}
-    return '<div class="scroll">' + frame.to_html(index=False, escape=True, na_rep="", formatters=fmt, border=0) + "</div>"
+        return '<p class="note">No trials recorded.</p>'
+    fmt = {
+        c: (lambda x: "" if pd.isna(x) else f"{x:.4g}") for c in frame.columns if pd.api.types.is_float_dtype(frame[c])
+    }
+    return (
+        '<div class="scroll">' + frame.to_html(index=False, escape=True, na_rep="", formatters=fmt, border=0) + "</div>"
+    )
 
 
 def _trial_name(row) -> str:
     return f"trial {row['trial']}"
 
 
-def _figures(rows: Dict[str, pd.Series], shown: Dict[str, str]) -> tuple:
+def _figures(rows: dict[str, pd.Series], shown: dict[str, str]) -> tuple:
     """Reliability diagrams and probe plots of the trials in `shown` (run_id -> why it is shown)."""
     reliability, probes = [], []
     for rid, why in shown.items():
         name = f"{_trial_name(rows[rid])}: {rows[rid]['head_label']}"
-        reliability.append(_img(reliability_diagram(tracking.read_artifact(rid, "reliability.csv"), name),
-                                f"reliability diagram {name}", f"{why} — {name}"))
-        probes.append(_img(probe_plot(tracking.read_artifact(rid, "probes.csv"), title=name),
-                           f"probe outputs {name}", f"{why} — outputs of fixed validation examples per epoch"))
+        reliability.append(
+            _img(
+                reliability_diagram(tracking.read_artifact(rid, "reliability.csv"), name),
+                f"reliability diagram {name}",
+                f"{why} — {name}",
+            )
+        )
+        probes.append(
+            _img(
+                probe_plot(tracking.read_artifact(rid, "probes.csv"), title=name),
+                f"probe outputs {name}",
+                f"{why} — outputs of fixed validation examples per epoch",
+            )
+        )
     return "".join(reliability), "".join(probes)
 
 
-def _trials_html(table: pd.DataFrame, hp_names: List[str], objective: str, direction: str) -> str:
+def _trials_html(table: pd.DataFrame, hp_names: list[str], objective: str, direction: str) -> str:
     cols = ["trial", "status", "head_label", *hp_names, *dict.fromkeys([objective, *SHOWN]), "flags"]
-    shown = table.reindex(columns=cols).rename(columns={
-        "head_label": "head (activation+loss)", **{m: metrics.METRICS[m].label for m in SHOWN if m != objective}})
+    shown = table.reindex(columns=cols).rename(
+        columns={
+            "head_label": "head (activation+loss)",
+            **{m: metrics.METRICS[m].label for m in SHOWN if m != objective},
+        }
+    )
     n_fin = int((table["status"] == FINISHED).sum()) if len(table) else 0
-    return (f"<p>{len(table)} trial(s), {n_fin} finished, sorted by {html.escape(objective)} ({html.escape(direction)}); "
-            "unfinished trials last. ECE is of the raw largest output, ECE after T after temperature scaling; the "
-            "threshold and its coverage are on the calibrated largest probability.</p>" + _frame_html(shown))
+    return (
+        f"<p>{len(table)} trial(s), {n_fin} finished, sorted by {html.escape(objective)} ({html.escape(direction)}); "
+        "unfinished trials last. ECE is of the raw largest output, ECE after T after temperature scaling; the "
+        "threshold and its coverage are on the calibrated largest probability.</p>" + _frame_html(shown)
+    )
 
 
 def _effects_html(effects: pd.DataFrame) -> str:
     wide = effects
     if not effects.empty:
-        cells = [f"{m:.4g} ± {0 if pd.isna(s) else s:.2g} (n={n})" if pd.notna(m) else f"n/a (n={n})"
-                 for m, s, n in zip(effects["mean"], effects["std"], effects["count"])]
-        wide = (effects.assign(cell=cells).pivot_table(index=["hp", "value"], columns="metric", values="cell",
-                                                       aggfunc="first", sort=False)
-                .rename_axis(columns=None).reset_index())
-    return ("<p>Mean ± standard deviation (and count) of each metric over the finished trials that took each value, "
-            "by pandas groupby; numeric hyperparameters with many values are binned into quantiles. These are "
-            "grouped means with their spread, not a model-based importance: hyperparameters were sampled together, "
-            "so a difference here can belong to another hyperparameter.</p>"
-            + _frame_html(wide) + _img(plots.effects_plot(effects), "hyperparameter effects"))
+        cells = [
+            f"{m:.4g} ± {0 if pd.isna(s) else s:.2g} (n={n})" if pd.notna(m) else f"n/a (n={n})"
+            for m, s, n in zip(effects["mean"], effects["std"], effects["count"], strict=True)
+        ]
+        wide = (
+            effects.assign(cell=cells)
+            .pivot_table(index=["hp", "value"], columns="metric", values="cell", aggfunc="first", sort=False)
+            .rename_axis(columns=None)
+            .reset_index()
+        )
+    return (
+        "<p>Mean ± standard deviation (and count) of each metric over the finished trials that took each value, "
+        "by pandas groupby; numeric hyperparameters with many values are binned into quantiles. These are "
+        "grouped means with their spread, not a model-based importance: hyperparameters were sampled together, "
+        "so a difference here can belong to another hyperparameter.</p>"
+        + _frame_html(wide)
+        + _img(plots.effects_plot(effects), "hyperparameter effects")
+    )
 
 
-def _diagnosis_html(rows: Dict[str, pd.Series]) -> str:
+def _diagnosis_html(rows: dict[str, pd.Series]) -> str:
     out = []
     for r in rows.values():
         text = tracking.read_artifact(r["run_id"], "diagnosis.txt")
-        body = text if isinstance(text, str) else (
-            f"Run {r['status']}: {r['error']}" if r["error"] else "No diagnosis recorded for this run.")
+        body = (
+            text
+            if isinstance(text, str)
+            else (f"Run {r['status']}: {r['error']}" if r["error"] else "No diagnosis recorded for this run.")
+        )
         flags = r["flags"] or ("none" if isinstance(text, str) else "n/a")
-        out.append(f"<details><summary>{html.escape(_trial_name(r))} — {html.escape(str(r['head_label']))} — "
-                   f"{html.escape(str(r['status']))} — flags: {html.escape(flags)}</summary>"
-                   f"<pre>{html.escape(body)}</pre></details>")
+        out.append(
+            f"<details><summary>{html.escape(_trial_name(r))} — {html.escape(str(r['head_label']))} — "
+            f"{html.escape(str(r['status']))} — flags: {html.escape(flags)}</summary>"
+            f"<pre>{html.escape(body)}</pre></details>"
+        )
     return "".join(out) or '<p class="note">No trials.</p>'
 
 
@@ -125,7 +157,7 @@ def build_report(experiment_id: str, parent_run_id: str, out_dir: Path) -> Path:
     params = parent.data.params
     objective = params.get("search.objective", "val_brier")
     direction = params.get("search.direction", "min")
-    hp_names = [k[len("space."):] for k in sorted(params) if k.startswith("space.")]  # the sweep's space summary
+    hp_names = [k[len("space.") :] for k in sorted(params) if k.startswith("space.")]  # the sweep's space summary
     runs = tracking.child_runs(experiment_id, parent_run_id)
     if "tags.kind" in runs.columns:
         runs = runs[runs["tags.kind"].fillna("trial") == "trial"]
@@ -133,20 +165,34 @@ def build_report(experiment_id: str, parent_run_id: str, out_dir: Path) -> Path:
         hp_names = ["head"]
     table = trial_table(runs, hp_names, objective, direction)
     rows = {r["run_id"]: r for _, r in table.iterrows()}
-    hist = {rid: h for rid in rows if isinstance(h := tracking.read_artifact(rid, "history.csv"), pd.DataFrame)
-            and not h.empty}
-    table["epochs"] = [len(hist[rid]) if rid in hist else e for rid, e in zip(table["run_id"], table["epochs"])]
+    hist = {
+        rid: h
+        for rid in rows
+        if isinstance(h := tracking.read_artifact(rid, "history.csv"), pd.DataFrame) and not h.empty
+    }
+    table["epochs"] = [
+        len(hist[rid]) if rid in hist else e for rid, e in zip(table["run_id"], table["epochs"], strict=True)
+    ]
     rows = {r["run_id"]: r for _, r in table.iterrows()}
     histories = {_trial_name(rows[rid]): h for rid, h in hist.items()}
     heads = {_trial_name(r): r["head_label"] for r in rows.values()}
 
     best_run_id = parent.data.tags.get("best_run_id")
     rec, seeds = recommended(table, best_run_id), seed_trials(table)
-    found = {name: tracking.read_artifact(rec["run_id"], f"{name}.json") if rec is not None else None
-             for name in ("calibration", "threshold")}
+    found = {
+        name: tracking.read_artifact(rec["run_id"], f"{name}.json") if rec is not None else None
+        for name in ("calibration", "threshold")
+    }
     found = {k: v if isinstance(v, dict) else None for k, v in found.items()}
-    verdict = verdict_text(table, objective, found["calibration"], found["threshold"],
-                           {p: hist[r["run_id"]] for p, r in seeds.items() if r["run_id"] in hist}, best_run_id, hp_names)
+    verdict = verdict_text(
+        table,
+        objective,
+        found["calibration"],
+        found["threshold"],
+        {p: hist[r["run_id"]] for p, r in seeds.items() if r["run_id"] in hist},
+        best_run_id,
+        hp_names,
+    )
 
     shown = {best_run_id: f"best trial by {objective}"} if best_run_id in rows else {}
     if rec is not None:
@@ -154,26 +200,38 @@ def build_report(experiment_id: str, parent_run_id: str, out_dir: Path) -> Path:
     for p, r in seeds.items():
         shown.setdefault(r["run_id"], f"seed configuration{f', path {p}' if p else ''}")
     reliability, probes = _figures(rows, shown)
-    seed_note = "" if seeds else (f'<p class="note">This sweep has no finished trial with the seed\'s configuration '
-                                  f"({SEED[0]} + {SEED[1]}), so only the best trial is shown.</p>")
+    seed_note = (
+        ""
+        if seeds
+        else (
+            f'<p class="note">This sweep has no finished trial with the seed\'s configuration '
+            f"({SEED[0]} + {SEED[1]}), so only the best trial is shown.</p>"
+        )
+    )
     sections = {
         "verdict": ("Verdict", f'<div class="verdict">{_paras(verdict)}</div>'),
         "trials": ("Trials", _trials_html(table, hp_names, objective, direction)),
-        "curves": ("Per-epoch curves", _paras(curves_text(head_summary(histories, heads)))
-                   + _img(plots.epoch_curves(histories, heads), "per-epoch curves by head")
-                   + f'<h3>Probe examples</h3><div class="figs">{probes}</div>'),
+        "curves": (
+            "Per-epoch curves",
+            _paras(curves_text(head_summary(histories, heads)))
+            + _img(plots.epoch_curves(histories, heads), "per-epoch curves by head")
+            + f'<h3>Probe examples</h3><div class="figs">{probes}</div>',
+        ),
         "reliability": ("Reliability", f'{seed_note}<div class="figs">{reliability}</div>'),
         "effects": ("Hyperparameter effects", _effects_html(effects_table(table, hp_names, [objective, "val_ece"]))),
         "diagnosis": ("Diagnosis per trial", _diagnosis_html(rows)),
     }
     name = html.escape(parent.data.tags.get("sweep") or parent.info.run_name or parent_run_id)
     nav = "".join(f'<a href="#{sid}">{sid}</a>' for sid in sections)
-    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Sweep {name}</title>'
-            f"<style>{CSS}</style></head><body><h1>Sweep report: {name}</h1>"
-            f'<p class="note">Parent run {html.escape(parent_run_id)}, experiment {html.escape(str(experiment_id))}; '
-            f"objective {html.escape(objective)} ({html.escape(direction)}). Everything below is read from MLflow.</p>"
-            f"<nav>{nav}</nav>\n" + "".join(_section(sid, t, body) for sid, (t, body) in sections.items())
-            + "</body></html>\n")
+    page = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Sweep {name}</title>'
+        f"<style>{CSS}</style></head><body><h1>Sweep report: {name}</h1>"
+        f'<p class="note">Parent run {html.escape(parent_run_id)}, experiment {html.escape(str(experiment_id))}; '
+        f"objective {html.escape(objective)} ({html.escape(direction)}). Everything below is read from MLflow.</p>"
+        f"<nav>{nav}</nav>\n"
+        + "".join(_section(sid, t, body) for sid, (t, body) in sections.items())
+        + "</body></html>\n"
+    )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "index.html"

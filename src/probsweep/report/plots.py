@@ -1,7 +1,10 @@
-"""The report's sweep-level figures (per-epoch curves by head, hyperparameter effects), as PNG bytes."""
+"""The report's sweep-level figures (per-epoch curves by head, hyperparameter effects).
+
+Each `*_figure` function returns the matplotlib Figure; its twin renders it to PNG bytes for the page.
+"""
 from __future__ import annotations
 
-from typing import Dict, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import matplotlib
 
@@ -9,21 +12,22 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
-from probsweep.probs.plots import _empty, _png
+from probsweep.probs.metrics import CURVES as CURVE_METRICS  # noqa: E402
+from probsweep.probs.metrics import METRICS
+from probsweep.probs.plots import _empty_figure, _png
 
-from probsweep.probs.metrics import CURVES as CURVE_METRICS, METRICS  # noqa: E402
 
-
-def head_colors(heads: Iterable[str]) -> Dict[str, str]:
+def head_colors(heads: Iterable[str]) -> dict[str, str]:
     """One colour per head, in sorted order, so every figure of a report agrees on them."""
-    palette = plt.get_cmap("tab10").colors
+    palette = plt.get_cmap("tab10").colors  # type: ignore[attr-defined]  # a ListedColormap
     return {h: matplotlib.colors.to_hex(palette[i % len(palette)])
             for i, h in enumerate(sorted({str(h) for h in heads}))}
 
 
-def epoch_curves(histories: Dict[str, pd.DataFrame], heads: Dict[str, str],
-                 metrics: Sequence[str] = CURVE_METRICS) -> bytes:
+def epoch_curves_figure(histories: dict[str, pd.DataFrame], heads: dict[str, str],
+                        metrics: Sequence[str] = CURVE_METRICS) -> Figure:
     """One panel per metric, one line per trial, coloured by head, legend by head.
 
     The output sum is drawn on a log axis (when positive) with the line y=1 a distribution
@@ -31,12 +35,12 @@ def epoch_curves(histories: Dict[str, pd.DataFrame], heads: Dict[str, str],
     """
     histories = {k: v for k, v in (histories or {}).items() if v is not None and not v.empty}
     if not histories:
-        return _empty("per-epoch curves")
+        return _empty_figure("per-epoch curves")
     colors = head_colors(heads.get(k, "unknown") for k in histories)
     ncols = min(3, len(metrics))
     nrows = int(np.ceil(len(metrics) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, 3.2 * nrows), squeeze=False)
-    for ax, metric in zip(axes.flat, metrics):
+    for ax, metric in zip(axes.flat, metrics, strict=False):
         positive = True
         for label, h in histories.items():
             if metric not in h.columns:
@@ -58,10 +62,16 @@ def epoch_curves(histories: Dict[str, pd.DataFrame], heads: Dict[str, str],
     fig.legend(handles, list(colors), loc="lower center", ncol=min(3, len(colors)), fontsize=8,
                bbox_to_anchor=(0.5, -0.02 - 0.03 * (len(colors) // 3)))
     fig.tight_layout(rect=(0, 0.04 + 0.03 * (len(colors) // 3), 1, 1))
-    return _png(fig)
+    return fig
 
 
-def effects_plot(effects: pd.DataFrame) -> bytes:
+def epoch_curves(histories: dict[str, pd.DataFrame], heads: dict[str, str],
+                 metrics: Sequence[str] = CURVE_METRICS) -> bytes:
+    """`epoch_curves_figure` as PNG bytes, for the report."""
+    return _png(epoch_curves_figure(histories, heads=heads, metrics=metrics))
+
+
+def effects_figure(effects: pd.DataFrame) -> Figure:
     """Grouped mean ± std of each metric per hyperparameter value (rows: hps, columns: metrics).
 
     `effects` is long: hp, value, metric, mean, std, count (see report.effects_table). The
@@ -69,17 +79,21 @@ def effects_plot(effects: pd.DataFrame) -> bytes:
     """
     need = {"hp", "value", "metric", "mean", "std", "count"}
     if effects is None or effects.empty or not need <= set(effects.columns):
-        return _empty("hyperparameter effects")
+        return _empty_figure("hyperparameter effects")
     hps, metrics = list(dict.fromkeys(effects["hp"])), list(dict.fromkeys(effects["metric"]))
-    fig, axes = plt.subplots(len(hps), len(metrics), squeeze=False,
-                             figsize=(4.2 * len(metrics), 0.5 + 0.45 * max(2, effects.groupby("hp").size().max()) * len(hps)))
+    fig, axes = plt.subplots(
+        len(hps),
+        len(metrics),
+        squeeze=False,
+        figsize=(4.2 * len(metrics), 0.5 + 0.45 * max(2, effects.groupby("hp").size().max()) * len(hps)),
+    )
     for i, hp in enumerate(hps):
         for j, metric in enumerate(metrics):
             ax = axes[i][j]
             e = effects[(effects["hp"] == hp) & (effects["metric"] == metric)]
             y = np.arange(len(e))
             ax.errorbar(e["mean"], y, xerr=e["std"].fillna(0), fmt="o", color="#1f77b4", capsize=3)
-            for yy, (m, n) in enumerate(zip(e["mean"], e["count"])):
+            for yy, (m, n) in enumerate(zip(e["mean"], e["count"], strict=True)):
                 if pd.notna(m):
                     ax.annotate(f"n={int(n)}", (m, yy), xytext=(4, 4), textcoords="offset points", fontsize=7)
             ax.set_yticks(y, [str(v) for v in e["value"]], fontsize=8)
@@ -90,4 +104,9 @@ def effects_plot(effects: pd.DataFrame) -> bytes:
             if j == 0:
                 ax.set_ylabel(hp)
     fig.tight_layout()
-    return _png(fig)
+    return fig
+
+
+def effects_plot(effects: pd.DataFrame) -> bytes:
+    """`effects_figure` as PNG bytes, for the report."""
+    return _png(effects_figure(effects))

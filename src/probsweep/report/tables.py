@@ -8,7 +8,7 @@ that shows them is report.page; the verdict's wording is report.verdict.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,7 @@ from probsweep.probs import metrics
 FINISHED = "FINISHED"  # MLflow's status of a run that ended normally
 
 
-def num(x) -> Optional[float]:
+def num(x) -> float | None:
     """x as a float, or None when it is missing, NaN or not a number."""
     try:
         v = float(x)
@@ -38,7 +38,7 @@ SHOWN_METRICS = list(metrics.FINAL)
 EXTRA_METRICS = list(metrics.CALIBRATION)
 
 
-def comparison_table(runs: pd.DataFrame, hp_names: List[str], objective: str, direction: str) -> pd.DataFrame:
+def comparison_table(runs: pd.DataFrame, hp_names: list[str], objective: str, direction: str) -> pd.DataFrame:
     """One row per trial: its hyperparameters, the objective and the final-epoch metrics, best first."""
     if runs.empty:
         return pd.DataFrame(columns=["trial", "status", *hp_names, objective, *SHOWN_METRICS])
@@ -70,7 +70,7 @@ def _col(runs: pd.DataFrame, name: str) -> pd.Series:
     return runs[name] if name in runs.columns else pd.Series([None] * len(runs), index=runs.index, dtype=object)
 
 
-def trial_table(runs: pd.DataFrame, hp_names: List[str], objective: str, direction: str) -> pd.DataFrame:
+def trial_table(runs: pd.DataFrame, hp_names: list[str], objective: str, direction: str) -> pd.DataFrame:
     """comparison_table plus what the report needs per trial: head, path, flags, calibration.
 
     head_label is activation+loss, with the loss path for a mismatched head, because paths A
@@ -88,11 +88,22 @@ def trial_table(runs: pd.DataFrame, hp_names: List[str], objective: str, directi
     mismatch, paths, labels = [], [], []
     for i in range(len(runs)):
         act, loss = extra["activation"].iloc[i], extra["loss"].iloc[i]
-        mm = str(mismatch_tag.iloc[i]).lower() == "true" if pd.notna(mismatch_tag.iloc[i]) else bool(mismatch_of(act, loss))
+        mm = (
+            str(mismatch_tag.iloc[i]).lower() == "true"
+            if pd.notna(mismatch_tag.iloc[i])
+            else bool(mismatch_of(act, loss))
+        )
         path = next((str(p) for p in (path_tag.iloc[i], path_param.iloc[i]) if str(p) in ("A", "B")), "") if mm else ""
-        base = tag_head.iloc[i] if isinstance(tag_head.iloc[i], str) and tag_head.iloc[i] else \
-            f"{act}+{loss}" if isinstance(act, str) and isinstance(loss, str) else "unknown head"
-        mismatch.append(mm), paths.append(path), labels.append(f"{base} (path {path})" if path else base)
+        base = (
+            tag_head.iloc[i]
+            if isinstance(tag_head.iloc[i], str) and tag_head.iloc[i]
+            else f"{act}+{loss}"
+            if isinstance(act, str) and isinstance(loss, str)
+            else "unknown head"
+        )
+        mismatch.append(mm)
+        paths.append(path)
+        labels.append(f"{base} (path {path})" if path else base)
     extra = extra.assign(mismatch=mismatch, path=paths, head_label=labels)
     for name in EXTRA_METRICS:
         extra[name] = pd.to_numeric(_col(runs, f"metrics.{name}"), errors="coerce")
@@ -108,8 +119,9 @@ def _value_label(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def effects_table(table: pd.DataFrame, hp_names: Iterable[str], metrics: Iterable[str],
-                  max_levels: int = 5, bins: int = 4) -> pd.DataFrame:
+def effects_table(
+    table: pd.DataFrame, hp_names: Iterable[str], metrics: Iterable[str], max_levels: int = 5, bins: int = 4
+) -> pd.DataFrame:
     """Long frame hp, value, metric, mean, std, count over finished trials, by groupby.
 
     A numeric hp with more than `max_levels` distinct values is cut into `bins` quantile bins
@@ -137,25 +149,48 @@ def effects_table(table: pd.DataFrame, hp_names: Iterable[str], metrics: Iterabl
                 continue
             vals = pd.to_numeric(fin[metric], errors="coerce")
             for value, r in vals.groupby(key, observed=True, sort=True).agg(["mean", "std", "count"]).iterrows():
-                rows.append({"hp": hp, "value": _value_label(value), "metric": metric,
-                             "mean": r["mean"], "std": r["std"], "count": int(r["count"])})
+                rows.append(
+                    {
+                        "hp": hp,
+                        "value": _value_label(value),
+                        "metric": metric,
+                        "mean": r["mean"],
+                        "std": r["std"],
+                        "count": int(r["count"]),
+                    }
+                )
     return pd.DataFrame(rows, columns=cols)
 
 
-def head_summary(histories: Dict[str, pd.DataFrame], heads: Dict[str, str]) -> pd.DataFrame:
+def head_summary(histories: dict[str, pd.DataFrame], heads: dict[str, str]) -> pd.DataFrame:
     """Per head: mean max-prob and prob-sum after epoch 1 and after each trial's last epoch."""
     rows = []
     for label, h in histories.items():
         if h is None or h.empty:
             continue
         first, last = h.iloc[0], h.iloc[-1]
-        rows.append({"head": heads.get(label, "unknown"), "last_epoch": last.get("epoch", len(h)),
-                     **{f"{m}_{w}": pd.to_numeric(r.get(m), errors="coerce") for m in ("val_max_prob", "val_prob_sum")
-                        for w, r in (("first", first), ("last", last))}})
+        rows.append(
+            {
+                "head": heads.get(label, "unknown"),
+                "last_epoch": last.get("epoch", len(h)),
+                **{
+                    f"{m}_{w}": pd.to_numeric(r.get(m), errors="coerce")
+                    for m in ("val_max_prob", "val_prob_sum")
+                    for w, r in (("first", first), ("last", last))
+                },
+            }
+        )
     if not rows:
         return pd.DataFrame()
-    return pd.DataFrame(rows).groupby("head").agg(trials=("last_epoch", "size"), last_epoch=("last_epoch", "mean"),
-                                                  **{c: (c, "mean") for c in rows[0] if c.startswith("val_")})
+    return (
+        pd.DataFrame(rows)
+        .groupby("head")
+        .agg(
+            trials=("last_epoch", "size"),
+            last_epoch=("last_epoch", "mean"),
+            **{c: (c, "mean") for c in rows[0] if c.startswith("val_")},
+        )
+    )
 
 
 def curves_text(summary: pd.DataFrame) -> str:
@@ -166,10 +201,18 @@ def curves_text(summary: pd.DataFrame) -> str:
     for head, r in summary.iterrows():
         n, e = int(r["trials"]), r["last_epoch"]
         when = f"epoch {e:.0f}" + (" on average" if n > 1 else "")
-        what = (f"{head} ({n} trial{'s' * (n > 1)}): mean largest output {fmt(r['val_max_prob_first'])} after epoch 1 "
-                f"→ {fmt(r['val_max_prob_last'])} after the last epoch ({when}); outputs summed to "
-                f"{fmt(r['val_prob_sum_first'])} → {fmt(r['val_prob_sum_last'])}.")
-        out.append(what if e > 1 else f"{head} ({n} trial{'s' * (n > 1)}): trained for 1 epoch only: largest output "
-                   f"{fmt(r['val_max_prob_first'])}, sum {fmt(r['val_prob_sum_first'])}.")
-    return "\n\n".join(out) + "\n\nA distribution sums to exactly 1 at every epoch; a head whose sum drifts away from 1 " \
-                           "gives outputs whose level, not just their ranking, changes with training length."
+        what = (
+            f"{head} ({n} trial{'s' * (n > 1)}): mean largest output {fmt(r['val_max_prob_first'])} after epoch 1 "
+            f"→ {fmt(r['val_max_prob_last'])} after the last epoch ({when}); outputs summed to "
+            f"{fmt(r['val_prob_sum_first'])} → {fmt(r['val_prob_sum_last'])}."
+        )
+        out.append(
+            what
+            if e > 1
+            else f"{head} ({n} trial{'s' * (n > 1)}): trained for 1 epoch only: largest output "
+            f"{fmt(r['val_max_prob_first'])}, sum {fmt(r['val_prob_sum_first'])}."
+        )
+    return (
+        "\n\n".join(out) + "\n\nA distribution sums to exactly 1 at every epoch; a head whose sum drifts away from 1 "
+        "gives outputs whose level, not just their ranking, changes with training length."
+    )

@@ -9,13 +9,15 @@ shows, and the number format, are report.tables'.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, Optional
+from collections.abc import Iterable
 
 import pandas as pd
 
 from probsweep.head import COLLAPSE_WHY, SATURATION_WHY, SEED_HEAD
 from probsweep.probs.diagnosis import COLLAPSE_MAX, SATURATION_MAX, SATURATION_SUM
-from probsweep.report.tables import FINISHED, fmt as _f, num as _num
+from probsweep.report.tables import FINISHED
+from probsweep.report.tables import fmt as _f
+from probsweep.report.tables import num as _num
 
 __all__ = ["is_seed", "seed_trials", "recommended", "verdict_text"]
 
@@ -32,7 +34,7 @@ def is_seed(table: pd.DataFrame) -> pd.Series:
            (table.get("loss", pd.Series(index=table.index, dtype=object)) == SEED[1])
 
 
-def seed_trials(table: pd.DataFrame) -> Dict[str, pd.Series]:
+def seed_trials(table: pd.DataFrame) -> dict[str, pd.Series]:
     """Path -> the finished seed-config trial with the most epochs (ties: the better objective)."""
     seed = _finished(table[is_seed(table)])
     if seed.empty:
@@ -43,7 +45,7 @@ def seed_trials(table: pd.DataFrame) -> Dict[str, pd.Series]:
     return {p: g.iloc[0].drop(["_e", "_p"]) for p, g in sorted(ordered.groupby("_p", sort=False), key=lambda t: t[0])}
 
 
-def recommended(table: pd.DataFrame, best_run_id: Optional[str] = None) -> Optional[pd.Series]:
+def recommended(table: pd.DataFrame, best_run_id: str | None = None) -> pd.Series | None:
     """The sweep's best finished trial, unless it is a mismatched head and a matched one finished."""
     fin = _finished(table)
     if fin.empty:
@@ -57,7 +59,7 @@ def recommended(table: pd.DataFrame, best_run_id: Optional[str] = None) -> Optio
     return row
 
 
-def _level(m: Optional[float], s: Optional[float], m_first: Optional[float] = None) -> str:
+def _level(m: float | None, s: float | None, m_first: float | None = None) -> str:
     if m is not None and m < COLLAPSE_MAX:
         return f"the outputs have collapsed towards 0 ({COLLAPSE_WHY})"
     if m is not None and s is not None and s > SATURATION_SUM and m > SATURATION_MAX:
@@ -68,7 +70,7 @@ def _level(m: Optional[float], s: Optional[float], m_first: Optional[float] = No
     return "their level is whatever training left it at"
 
 
-def _seed_paragraph(table: pd.DataFrame, seed_histories: Dict[str, pd.DataFrame]) -> str:
+def _seed_paragraph(table: pd.DataFrame, seed_histories: dict[str, pd.DataFrame]) -> str:
     seed = table[is_seed(table)]
     if seed.empty:
         return ("This sweep has no trial with the seed's configuration (sigmoid outputs trained with "
@@ -100,31 +102,50 @@ def _seed_paragraph(table: pd.DataFrame, seed_histories: Dict[str, pd.DataFrame]
             levels += [v for v in (m1, m2) if v is not None]
         else:
             m2, s2 = _num(row.get("val_max_prob")), _num(row.get("val_prob_sum"))
-            paths.append(f"{name} (trial {row['trial']}, {_f(row.get('epochs'), '.0f')} epochs): at the end the largest "
-                       f"output averages {_f(m2)} and the outputs sum to {_f(s2)}: {_level(m2, s2)}.")
+            paths.append(
+                f"{name} (trial {row['trial']}, {_f(row.get('epochs'), '.0f')} epochs): at the end the largest "
+                f"output averages {_f(m2)} and the outputs sum to {_f(s2)}: {_level(m2, s2)}."
+            )
             levels += [m2] if m2 is not None else []
     lo, hi = (min(levels), max(levels)) if levels else (None, None)
-    if lo is not None and (hi - lo > 0.2 or hi > 2 * max(lo, 1e-12)):
-        spread = (f" Across epochs and paths the mean largest output ranges from {lo:.3g} to {hi:.3g}, so the same "
-                  "cut-off means a confident prediction for one model and nothing for another.")
+    if lo is not None and hi is not None and (hi - lo > 0.2 or hi > 2 * max(lo, 1e-12)):
+        spread = (
+            f" Across epochs and paths the mean largest output ranges from {lo:.3g} to {hi:.3g}, so the same "
+            "cut-off means a confident prediction for one model and nothing for another."
+        )
     elif lo is not None:
-        spread = (f" In this sweep the level moved little ({lo:.3g} to {hi:.3g}), but the loss holds it nowhere, "
-                  "so longer training or the other loss path can move it anywhere.")
+        spread = (
+            f" In this sweep the level moved little ({lo:.3g} to {hi:.3g}), but the loss holds it nowhere, "
+            "so longer training or the other loss path can move it anywhere."
+        )
     else:
         spread = ""
     acc = pd.to_numeric(fin.get("val_accuracy"), errors="coerce").dropna()
     out = [out[0], " ".join(paths)] if paths else out
-    out.append("That is why no fixed threshold can work: nothing in the loss pins the outputs' level, so it depends "
-               "on training length and loss path, and outputs that are not a distribution give a threshold no fixed "
-               "precision." + spread
-               + (f" The ranking can still be right (seed-config validation accuracy up to {acc.max():.1%}); it is "
-                  "the numbers that mean nothing." if len(acc) else ""))
+    out.append(
+        "That is why no fixed threshold can work: nothing in the loss pins the outputs' level, so it depends "
+        "on training length and loss path, and outputs that are not a distribution give a threshold no fixed "
+        "precision."
+        + spread
+        + (
+            f" The ranking can still be right (seed-config validation accuracy up to {acc.max():.1%}); it is "
+            "the numbers that mean nothing."
+            if len(acc)
+            else ""
+        )
+    )
     return "\n\n".join(out)
 
 
-def verdict_text(table: pd.DataFrame, objective: str, calibration: Optional[dict] = None,
-                 threshold: Optional[dict] = None, seed_histories: Optional[Dict[str, pd.DataFrame]] = None,
-                 best_run_id: Optional[str] = None, hp_names: Iterable[str] = ()) -> str:
+def verdict_text(
+    table: pd.DataFrame,
+    objective: str,
+    calibration: dict | None = None,
+    threshold: dict | None = None,
+    seed_histories: dict[str, pd.DataFrame] | None = None,
+    best_run_id: str | None = None,
+    hp_names: Iterable[str] = (),
+) -> str:
     """Plain-language answer with this sweep's numbers; paragraphs separated by blank lines.
 
     `table` is trial_table's frame (columns it lacks count as unknown), `calibration` and
@@ -134,22 +155,30 @@ def verdict_text(table: pd.DataFrame, objective: str, calibration: Optional[dict
     paras = [_seed_paragraph(table, seed_histories or {})]
     rec, fin = recommended(table, best_run_id), _finished(table)
     if rec is None:
-        paras.append("No trial finished, so there is no configuration to recommend yet: rerun the sweep "
-                     "(finished trials are kept) and build the report again.")
+        paras.append(
+            "No trial finished, so there is no configuration to recommend yet: rerun the sweep "
+            "(finished trials are kept) and build the report again."
+        )
     else:
         hps = ", ".join(f"{h}={rec[h]}" for h in hp_names if h in rec.index and pd.notna(rec[h]))
         top = recommended(table.assign(mismatch=False), best_run_id)
-        why = (f"the best {objective} ({_f(rec.get(objective), '.4g')}) of the {len(fin)} finished trial(s)"
-               if top is None or top.name == rec.name else
-               f"the best {objective} ({_f(rec.get(objective), '.4g')}) among heads whose outputs match their loss; "
-               f"trial {top.get('trial')} scored {_f(top.get(objective), '.4g')} but its head does not give probabilities")
+        why = (
+            f"the best {objective} ({_f(rec.get(objective), '.4g')}) of the {len(fin)} finished trial(s)"
+            if top is None or top.name == rec.name
+            else f"the best {objective} ({_f(rec.get(objective), '.4g')}) among heads whose outputs match their loss; "
+            f"trial {top.get('trial')} scored {_f(top.get(objective), '.4g')} but its head does not give probabilities"
+        )
         head = f"{rec.get('head_label', 'its head')}" + (f" ({hps})" if hps else "")
-        facts = (f"{why}, validation accuracy {_f(rec.get('val_accuracy'), '.1%')} and outputs that sum to "
-                 f"{_f(rec.get('val_prob_sum'))}.")
+        facts = (
+            f"{why}, validation accuracy {_f(rec.get('val_accuracy'), '.1%')} and outputs that sum to "
+            f"{_f(rec.get('val_prob_sum'))}."
+        )
         if bool(rec.get("mismatch")):
-            paras.append(f"No trial with a matched head finished, so the best available is trial {rec.get('trial')}: "
-                         f"{head}, with {facts} Its outputs are not probabilities either: add softmax with "
-                         "sparse_categorical_crossentropy to the search space and sweep again.")
+            paras.append(
+                f"No trial with a matched head finished, so the best available is trial {rec.get('trial')}: "
+                f"{head}, with {facts} Its outputs are not probabilities either: add softmax with "
+                "sparse_categorical_crossentropy to the search space and sweep again."
+            )
         else:
             paras.append(f"Use trial {rec.get('trial')} instead: {head}. It has {facts}")
         cal = calibration or {}
@@ -158,50 +187,79 @@ def verdict_text(table: pd.DataFrame, objective: str, calibration: Optional[dict
         e0 = _num(val.get("ece_before", rec.get("val_ece")))
         e1 = _num(val.get("ece_after", rec.get("val_ece_calibrated")))
         if t is None and e1 is None:
-            paras.append(f"No calibration was recorded for this trial, so only its raw validation ECE ({_f(e0)}) is "
-                         "known: fit a temperature on validation data before reading its outputs as probabilities.")
+            paras.append(
+                f"No calibration was recorded for this trial, so only its raw validation ECE ({_f(e0)}) is "
+                "known: fit a temperature on validation data before reading its outputs as probabilities."
+            )
         else:
-            side = " (T > 1: the raw model is over-confident)" if t and t > 1 else \
-                " (T < 1: the raw model is under-confident)" if t and t < 1 else ""
-            text = (f"Its raw largest output has a validation ECE of {_f(e0)}; temperature scaling with T = {_f(t)}"
-                    f"{side}, i.e. logits divided by T before the softmax, brings that to {_f(e1)}")
+            side = (
+                " (T > 1: the raw model is over-confident)"
+                if t and t > 1
+                else " (T < 1: the raw model is under-confident)"
+                if t and t < 1
+                else ""
+            )
+            text = (
+                f"Its raw largest output has a validation ECE of {_f(e0)}; temperature scaling with T = {_f(t)}"
+                f"{side}, i.e. logits divided by T before the softmax, brings that to {_f(e1)}"
+            )
             if _num(val.get("nll_before")) is not None:
                 text += f" and the NLL from {_f(val.get('nll_before'))} to {_f(val.get('nll_after'))}"
             if test:
                 text += f"; on the test split ECE goes from {_f(test.get('ece_before'))} to {_f(test.get('ece_after'))}"
             paras.append(text + ". Accuracy is unchanged: one temperature cannot reorder the classes.")
-        th = threshold or {"threshold": rec.get("threshold"), "val_coverage": rec.get("threshold_val_coverage"),
-                           "test_coverage": rec.get("threshold_test_coverage"),
-                           "test_precision": rec.get("threshold_test_precision")}
+        th = threshold or {
+            "threshold": rec.get("threshold"),
+            "val_coverage": rec.get("threshold_val_coverage"),
+            "test_coverage": rec.get("threshold_test_coverage"),
+            "test_precision": rec.get("threshold_test_precision"),
+        }
         thr, target = _num(th.get("threshold")), _num(th.get("target_precision"))
         goal = f"{target:.0%} precision" if target is not None else "the target precision"
         if thr is None:
-            paras.append("No confidence threshold was recorded for this trial: choose one on validation data as the "
-                         "lowest calibrated largest probability whose kept predictions reach your target precision, "
-                         "then check it on held-out data.")
+            paras.append(
+                "No confidence threshold was recorded for this trial: choose one on validation data as the "
+                "lowest calibrated largest probability whose kept predictions reach your target precision, "
+                "then check it on held-out data."
+            )
         elif th.get("reached") is False:
-            paras.append(f"No threshold on the calibrated largest probability reaches {goal} on validation; the best, "
-                         f"{_f(thr)}, keeps {_f(th.get('val_coverage'), '.0%')} of examples at "
-                         f"{_f(th.get('val_precision'), '.1%')} precision: lower the target or add training data.")
+            paras.append(
+                f"No threshold on the calibrated largest probability reaches {goal} on validation; the best, "
+                f"{_f(thr)}, keeps {_f(th.get('val_coverage'), '.0%')} of examples at "
+                f"{_f(th.get('val_precision'), '.1%')} precision: lower the target or add training data."
+            )
         else:
-            text = (f"To pick a threshold: accept a prediction only when its calibrated largest probability is at "
-                    f"least {_f(thr)}, the lowest cut-off reaching {goal} on validation; it keeps "
-                    f"{_f(th.get('val_coverage'), '.0%')} of the validation examples"
-                    + (f" at {_f(th.get('val_precision'), '.1%')} precision."
-                       if _num(th.get("val_precision")) is not None else "."))
+            text = (
+                f"To pick a threshold: accept a prediction only when its calibrated largest probability is at "
+                f"least {_f(thr)}, the lowest cut-off reaching {goal} on validation; it keeps "
+                f"{_f(th.get('val_coverage'), '.0%')} of the validation examples"
+                + (
+                    f" at {_f(th.get('val_precision'), '.1%')} precision."
+                    if _num(th.get("val_precision")) is not None
+                    else "."
+                )
+            )
             if _num(th.get("test_coverage")) is not None:
-                text += (f" On the test split the same threshold keeps {_f(th.get('test_coverage'), '.0%')} at "
-                         f"{_f(th.get('test_precision'), '.1%')} precision.")
+                text += (
+                    f" On the test split the same threshold keeps {_f(th.get('test_coverage'), '.0%')} at "
+                    f"{_f(th.get('test_precision'), '.1%')} precision."
+                )
                 test_p = _num(th.get("test_precision"))
                 if target is not None and test_p is not None and test_p < target - 0.05:
-                    text += (" That is well below the target: the validation set is too small (or too unlike the "
-                             "test set) to set this threshold reliably; choose it on more labelled data.")
+                    text += (
+                        " That is well below the target: the validation set is too small (or too unlike the "
+                        "test set) to set this threshold reliably; choose it on more labelled data."
+                    )
             else:
                 text += " There is no test result for it: check it on held-out data before relying on it."
-            paras.append(text + " Pick it again whenever the model is retrained: it belongs to this model's calibration.")
+            paras.append(
+                text + " Pick it again whenever the model is retrained: it belongs to this model's calibration."
+            )
     failed = table[table["status"] != FINISHED] if "status" in table.columns else table.iloc[:0]
     if len(failed):
         listed = ", ".join(f"trial {r['trial']} ({r['status']})" for _, r in failed.iterrows())
-        paras.append(f"{len(failed)} trial(s) did not finish and are left out of these numbers: {listed}; the "
-                     "diagnosis section shows why.")
+        paras.append(
+            f"{len(failed)} trial(s) did not finish and are left out of these numbers: {listed}; the "
+            "diagnosis section shows why."
+        )
     return "\n\n".join(paras)

@@ -9,13 +9,15 @@ import shutil
 from omegaconf import DictConfig, OmegaConf
 
 from probsweep import tracking
-from probsweep.config import ConfigError, flatten, parent_run_id, sweep_dir as sweep_dir_of, validate
+from probsweep.config import ConfigError, flatten, parent_run_id, validate
+from probsweep.config import sweep_dir as sweep_dir_of
 from probsweep.data.loading import load_dataset
 from probsweep.probs.metrics import METRICS, OBJECTIVES
 from probsweep.report import tables as reporting
 from probsweep.report.page import build_report
 from probsweep.sweep import space as search
 from probsweep.sweep.tuner import SweepTuner, check_declarable, space_summary
+from probsweep.train.model import body_arguments
 from probsweep.train.tracked import dataset_name
 
 
@@ -26,13 +28,16 @@ def run_sweep(cfg: DictConfig) -> str:
     entries = search.parse(cfg.search.space)
     search.check_space(cfg, entries)
     check_declarable(entries)
+    body_arguments(cfg.model)  # a model._target_ that cannot be built fails here, not in every trial
     objective = METRICS.get(cfg.search.objective)
     if objective is None or not objective.per_epoch:
         raise ConfigError(f"search.objective={cfg.search.objective!r} is not a per-epoch metric: use one of "
                           f"{', '.join(OBJECTIVES)}")
     if objective.direction and objective.direction != cfg.search.direction:
-        raise ConfigError(f"search.direction={cfg.search.direction} but {objective.name} is better when "
-                          f"{'lower' if objective.direction == 'min' else 'higher'}: set search.direction={objective.direction}")
+        raise ConfigError(
+            f"search.direction={cfg.search.direction} but {objective.name} is better when "
+            f"{'lower' if objective.direction == 'min' else 'higher'}: set search.direction={objective.direction}"
+        )
     if cfg.tuner.kind == "hyperband" and any(e.name == "train.epochs" for e in entries):
         raise ConfigError("tuner=hyperband sets the epochs itself: remove train.epochs from the search space")
     sweep_dir = sweep_dir_of(cfg.sweep)
@@ -44,20 +49,35 @@ def run_sweep(cfg: DictConfig) -> str:
     resume_id = resume_id if resume_id and tracking.run_exists(resume_id) else None
     if resume_id:
         print(f"resuming sweep '{cfg.sweep.name}' (parent run {resume_id}); finished trials are kept")
-    with tracking.run(experiment_id, name=cfg.sweep.name, tags={"kind": "sweep", "sweep": cfg.sweep.name},
-                      run_id=resume_id) as parent:
+    with tracking.run(
+        experiment_id, name=cfg.sweep.name, tags={"kind": "sweep", "sweep": cfg.sweep.name}, run_id=resume_id
+    ) as parent:
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / "parent_run_id").write_text(parent)
         if not resume_id:
-            tracking.log_params(parent, {**{k: v for k, v in flatten(cfg).items() if k.startswith(("tuner.", "search.objective", "search.direction", "sweep."))},
-                                         **space_summary(entries)})
-            tracking.log_artifacts(parent, {"search_space.yaml": OmegaConf.to_yaml(cfg.search),
-                                            "base_config.yaml": OmegaConf.to_yaml(cfg)})
+            tracking.log_params(
+                parent,
+                {
+                    **{
+                        k: v
+                        for k, v in flatten(cfg).items()
+                        if k.startswith(("tuner.", "search.objective", "search.direction", "sweep."))
+                    },
+                    **space_summary(entries),
+                },
+            )
+            tracking.log_artifacts(
+                parent, {"search_space.yaml": OmegaConf.to_yaml(cfg.search), "base_config.yaml": OmegaConf.to_yaml(cfg)}
+            )
             tracking.log_dataset(parent, data.frame, name=dataset_name(cfg.data), fingerprint=data.fingerprint)
         tuner = SweepTuner(cfg, entries, data, experiment_id, parent, sweep_dir, overwrite=False)
         tuner.search(verbose=1)
-        table = reporting.comparison_table(tracking.child_runs(experiment_id, parent), [e.name for e in entries],
-                                           cfg.search.objective, cfg.search.direction)
+        table = reporting.comparison_table(
+            tracking.child_runs(experiment_id, parent),
+            [e.name for e in entries],
+            cfg.search.objective,
+            cfg.search.direction,
+        )
         tracking.log_artifacts(parent, {"comparison.csv": table})
         best_path = None
         best = table[table["status"] == "FINISHED"].head(1)
@@ -66,8 +86,10 @@ def run_sweep(cfg: DictConfig) -> str:
             trial = tuner.oracle.get_trial(str(row["trial"]))
             best_cfg = tuner.trial_config(dict(trial.hyperparameters.values))
             best_path = sweep_dir / "best.yaml"
-            header = (f"# Best trial {row['trial']} of sweep '{cfg.sweep.name}' (MLflow run {row['run_id']}),\n"
-                      f"# {cfg.search.objective}={row[cfg.search.objective]:.5f}. Rerun: make best SWEEP={cfg.sweep.name}\n")
+            header = (
+                f"# Best trial {row['trial']} of sweep '{cfg.sweep.name}' (MLflow run {row['run_id']}),\n"
+                f"# {cfg.search.objective}={row[cfg.search.objective]:.5f}. Rerun: make best SWEEP={cfg.sweep.name}\n"
+            )
             best_path.write_text(header + OmegaConf.to_yaml(best_cfg, resolve=True))
             tracking.set_tags(parent, {"best_trial_id": row["trial"], "best_run_id": row["run_id"]})
             tracking.log_metrics(parent, {f"best_{cfg.search.objective}": float(row[cfg.search.objective])})

@@ -9,11 +9,12 @@ other hyperparameter takes one of those values, which keeps invalid pairings out
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from probsweep.config import ConfigError, check_combinations, one_line
@@ -27,22 +28,22 @@ class Entry:
     name: str
     kind: str
     spec: Any
-    step: Optional[float] = None
+    step: float | None = None
     sampling: str = "linear"
-    when: Optional[Dict[str, List[Any]]] = None
+    when: dict[str, list[Any]] | None = None
     default: Any = None
 
     @property
-    def bundles(self) -> Optional[Dict[str, Dict[str, Any]]]:
+    def bundles(self) -> dict[str, dict[str, Any]] | None:
         """For `choice: {label: {key: value}}`: label -> overrides."""
         return dict(self.spec) if self.kind == "choice" and isinstance(self.spec, dict) else None
 
-    def overrides(self, value: Any) -> Dict[str, Any]:
+    def overrides(self, value: Any) -> dict[str, Any]:
         """The config keys this entry sets when it takes `value`."""
         return dict(self.bundles[value]) if self.bundles else {self.name: value}
 
 
-def parse(space: Any) -> List[Entry]:
+def parse(space: Any) -> list[Entry]:
     """Read `search.space`; a malformed entry raises ConfigError naming it."""
     space = OmegaConf.to_container(space, resolve=True) if isinstance(space, DictConfig) else dict(space or {})
     entries = []
@@ -70,7 +71,7 @@ def parse(space: Any) -> List[Entry]:
     return entries
 
 
-def declare(hp: Any, entries: List[Entry]) -> None:
+def declare(hp: Any, entries: list[Entry]) -> None:
     """Register every entry on a Keras Tuner HyperParameters object (idempotent)."""
     for e in entries:
         if e.when:
@@ -94,14 +95,17 @@ def _declare_one(hp: Any, e: Entry) -> None:
 
 
 def _set(cfg: DictConfig, name: str, key: str, value: Any) -> None:
+    # model.kwargs is the schema's one open mapping (a custom builder's own arguments): keys may be new.
+    free = open_dict(cfg.model.kwargs) if key.startswith("model.kwargs.") else contextlib.nullcontext()
     try:
-        OmegaConf.update(cfg, key, value, merge=False)
+        with free:
+            OmegaConf.update(cfg, key, value, merge=False)
     except OmegaConfBaseException as exc:
         raise ConfigError(f"search.space.{name}: cannot set {key}={value!r} ({one_line(exc)}); "
                           "fix the key or value in the search config") from None
 
 
-def apply(base: DictConfig, values: Dict[str, Any], entries: List[Entry], check: bool = True) -> DictConfig:
+def apply(base: DictConfig, values: dict[str, Any], entries: list[Entry], check: bool = True) -> DictConfig:
     """The trial's config: `base` with the sampled keys overridden, checked by the same schema."""
     cfg = copy.deepcopy(base)
     by_name = {e.name: e for e in entries}
@@ -115,7 +119,7 @@ def apply(base: DictConfig, values: Dict[str, Any], entries: List[Entry], check:
     return cfg
 
 
-def check_space(base: DictConfig, entries: List[Entry]) -> None:
+def check_space(base: DictConfig, entries: list[Entry]) -> None:
     """Before the first trial: every key exists and every value has the right type."""
     for e in entries:
         if e.kind == "choice":

@@ -9,18 +9,17 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 import keras_tuner as kt
 from keras_tuner.engine.base_tuner import BaseTuner
 from keras_tuner.src import config as kt_config
 from omegaconf import DictConfig
 
-from probsweep.sweep import space as search
-
 from probsweep import tracking
 from probsweep.config import ConfigError, one_line
 from probsweep.data.loading import Dataset
+from probsweep.sweep import space as search
 from probsweep.train.tracked import log_inputs, tracked_fit
 
 log = logging.getLogger(__name__)
@@ -33,14 +32,14 @@ kt_config.DEBUG = False
 class SpaceHyperModel(kt.HyperModel):
     """Declares the configured space; `build` returns the sampled values (the trial's overrides)."""
 
-    def __init__(self, entries: List[search.Entry]):
+    def __init__(self, entries: list[search.Entry]):
         super().__init__(name="probsweep")
         self.entries = entries
 
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
         search.declare(hp, self.entries)
 
-    def build(self, hp: kt.HyperParameters) -> Dict[str, Any]:
+    def build(self, hp: kt.HyperParameters) -> dict[str, Any]:
         search.declare(hp, self.entries)
         return dict(hp.values)
 
@@ -49,7 +48,7 @@ class ResumableGridSearchOracle(kt.oracles.GridSearchOracle):
     """Keras Tuner 1.4.8's grid oracle does not save where it is in the grid, so a resumed grid
     sweep fails with a KeyError. This one saves the grid order and the pending queue with the state."""
 
-    def get_state(self) -> Dict[str, Any]:
+    def get_state(self) -> dict[str, Any]:
         state = super().get_state()
         order, node = [], self._ordered_ids
         index = node._next_index.get(None)  # the list keeps its head at key None
@@ -59,14 +58,14 @@ class ResumableGridSearchOracle(kt.oracles.GridSearchOracle):
         state["grid_order"], state["grid_pending"] = order, list(self._populate_next)
         return state
 
-    def set_state(self, state: Dict[str, Any]) -> None:
+    def set_state(self, state: dict[str, Any]) -> None:
         super().set_state(state)
         for trial_id in state.get("grid_order", []):
             self._ordered_ids.insert(trial_id)
         self._populate_next = list(state.get("grid_pending", []))
 
 
-def check_declarable(entries: List[search.Entry]) -> None:
+def check_declarable(entries: list[search.Entry]) -> None:
     """Keras Tuner's own checks (bounds, steps, sampling) before the first trial, as one line."""
     try:
         search.declare(kt.HyperParameters(), entries)
@@ -93,7 +92,7 @@ def make_oracle(tuner_cfg: DictConfig, objective: str, direction: str) -> kt.Ora
 
 
 class SweepTuner(BaseTuner):
-    def __init__(self, base: DictConfig, entries: List[search.Entry], data: Dataset, experiment_id: str,
+    def __init__(self, base: DictConfig, entries: list[search.Entry], data: Dataset, experiment_id: str,
                  parent_run_id: str, directory: Path, overwrite: bool):
         self.base, self.entries, self.data = base, entries, data
         self.experiment_id, self.parent_run_id = experiment_id, parent_run_id
@@ -103,13 +102,13 @@ class SweepTuner(BaseTuner):
             directory=str(directory.parent), project_name=directory.name, overwrite=overwrite,
         )
 
-    def trial_config(self, values: Dict[str, Any], check: bool = True) -> DictConfig:
+    def trial_config(self, values: dict[str, Any], check: bool = True) -> DictConfig:
         cfg = search.apply(self.base, values, self.entries, check=check)
         if HYPERBAND_EPOCHS in values:
             cfg.train.epochs = int(values[HYPERBAND_EPOCHS])
         return cfg
 
-    def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> Dict[str, float]:
+    def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> dict[str, float]:
         values = dict(trial.hyperparameters.values)
         shown = {k: v for k, v in values.items() if not k.startswith("tuner/")}
         # A run left RUNNING by an earlier, killed attempt at this trial is ended first.
@@ -137,5 +136,5 @@ class SweepTuner(BaseTuner):
         super().on_trial_end(trial)
 
 
-def space_summary(entries: List[search.Entry]) -> Dict[str, str]:
+def space_summary(entries: list[search.Entry]) -> dict[str, str]:
     return {f"space.{e.name}": f"{e.kind}: {e.spec}" + (f" when {e.when}" if e.when else "") for e in entries}

@@ -7,7 +7,8 @@ the raw outputs of a few fixed validation examples at every epoch: the probes.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, List, Optional
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -32,15 +33,15 @@ class ProbabilityMonitor(keras.callbacks.Callback):
         self.batch_size = batch_size
         scored = np.flatnonzero(self.in_scope)
         self.probe_index = scored[np.linspace(0, len(scored) - 1, num=min(n_probes, len(scored))).astype(int)]
-        self.rows: List[Dict[str, float]] = []
-        self.probes: List[np.ndarray] = []  # one (n_probes, K) array per epoch
-        self.last_raw: Optional[np.ndarray] = None  # the final epoch's raw outputs on all of x_val
+        self.rows: list[dict[str, float]] = []
+        self.probes: list[np.ndarray] = []  # one (n_probes, K) array per epoch
+        self.last_raw: np.ndarray | None = None  # the final epoch's raw outputs on all of x_val
         self._t0 = 0.0
 
-    def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._t0 = time.perf_counter()
 
-    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs if logs is not None else {}
         if self.scorer is None:
             raw = self.model.predict(self.x_val, batch_size=self.batch_size, verbose=0)
@@ -74,11 +75,11 @@ class ProgressLine(keras.callbacks.Callback):
 
     KEYS = tuple((name, metrics.METRICS[name].short) for name in metrics.PROGRESS)
 
-    def __init__(self, prefix: str = "", epochs: Optional[int] = None, printer=print):
+    def __init__(self, prefix: str = "", epochs: int | None = None, printer=print):
         super().__init__()
         self.prefix, self.epochs, self.printer = prefix, epochs, printer
 
-    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
         shown = "  ".join(f"{short} {float(logs[k]):.4g}" for k, short in self.KEYS if k in logs)
         total = f"/{self.epochs}" if self.epochs else ""
@@ -93,10 +94,12 @@ class EpochLogger(keras.callbacks.Callback):
     unaware of MLflow: the caller passes the function that records (probsweep.tracking.log_metrics).
     """
 
-    def __init__(self, log: Callable[[Dict[str, float], int], None]):
+    def __init__(self, log: Callable[[dict[str, float], int], None]):
         super().__init__()
         self.log = log
 
-    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
-        numeric = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float)) or hasattr(v, "__float__")}
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        numeric = {
+            k: float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float)) or hasattr(v, "__float__")
+        }
         self.log(numeric, epoch + 1)

@@ -4,18 +4,19 @@ Callers (the `train` command, the tuner's trial hook) add their own callbacks.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 import keras
 import numpy as np
 
 from probsweep.config import ModelConfig, TrainConfig
-from probsweep.head import Head
 from probsweep.data.loading import Dataset
-from probsweep.train.model import HeadLoss, build_model, compile_model, encode_targets, inference_model, with_cached_logits
+from probsweep.head import Head
 from probsweep.train.callbacks import ProbabilityMonitor
-
+from probsweep.train.model import (HeadLoss, build_model, compile_model, encode_targets, inference_model,
+                                   with_cached_logits)
 
 EVAL_BATCH_CAP = 4096  # rows per inference batch: bounds memory on users' larger data sets
 

@@ -1,17 +1,21 @@
-"""The seed's classifier and its head/loss wiring. Plain Keras: knows nothing of MLflow or tuners.
+"""The classifier: a body (the seed's, or yours) plus the head, and the head/loss wiring.
 
-Embedding -> Bidirectional(GRU) -> Conv1D -> concat(global avg, global max) -> Dense(n_classes).
+Plain Keras: knows nothing of MLflow or tuners. The body is built by `model._target_` through Hydra's
+`instantiate` (the seed's: Embedding -> Bidirectional(GRU) -> Conv1D -> concat(global avg, global
+max)); `build_model` always adds the head, Dense(n_classes, activation), so the loss, its mismatch
+path and the whole diagnosis are the same on any body.
 """
 from __future__ import annotations
 
+import inspect
 import warnings
-from typing import Optional
+from typing import Any
 
 import keras
 import numpy as np
 from keras import layers, ops
 
-from probsweep.config import ModelConfig
+from probsweep.config import BODY_KEYS, ConfigError, ModelConfig
 from probsweep.head import Head
 
 # What the loss actually read, recorded at trace time (see HeadLoss.call).
@@ -24,40 +28,120 @@ class HeadLossMismatchWarning(UserWarning):
     pass
 
 
+DATA_ARGUMENTS = ("vocab_size", "n_classes", "max_len", "embedding_matrix")  # every body builder receives these
+
+
 def build_model(
     cfg: ModelConfig,
     vocab_size: int,
     n_classes: int,
     max_len: int,
-    embedding_matrix: Optional[np.ndarray] = None,
+    embedding_matrix: np.ndarray | None = None,
 ) -> keras.Model:
-    """The seed's architecture with every size taken from `cfg`."""
+    """The configured body (model._target_) with the configured head on top."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    # _convert_: the builder gets plain lists and dicts from model.kwargs, not OmegaConf containers.
+    builder = {"_target_": cfg._target_, "_convert_": "all", **body_arguments(cfg)}
+    try:
+        body = instantiate(builder, vocab_size=vocab_size, n_classes=n_classes, max_len=max_len,
+                           embedding_matrix=embedding_matrix)
+    except InstantiationException as exc:  # the builder's own error, not Hydra's wrapper around it
+        raise (exc.__cause__ or exc) from None
+    features = body_features(body, cfg._target_)
+    outputs = layers.Dense(n_classes, activation=Head.of(cfg).activation.value, name="head")(features)
+    return keras.Model(body.inputs, outputs, name=body.name)
+
+
+def body_arguments(cfg: ModelConfig) -> dict[str, Any]:
+    """What the builder gets besides the data's sizes: the typed model keys its signature names
+    (embed_dim, dropout, ...: a sweep over them works on any body) and everything in model.kwargs.
+    ConfigError, naming the key, for a builder that cannot be found or called with them."""
+    from hydra.utils import get_method
+
+    target = cfg._target_
+    try:
+        builder = get_method(target)
+    except Exception as exc:  # Hydra wraps the import error; its first line names the module
+        raise ConfigError(f"model._target_={target!r} is not an importable function ({str(exc).splitlines()[0]}): "
+                          "give a dotted path, package.module.function, on the Python path") from None
+    params = inspect.signature(builder).parameters
+    any_keyword = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    kwargs = dict(cfg.kwargs or {})
+    for key in kwargs:
+        if key in BODY_KEYS or key in DATA_ARGUMENTS:
+            raise ConfigError(f"model.kwargs.{key}: {key} is given by "
+                              f"{'model.' + key if key in BODY_KEYS else 'the data'}; remove it from model.kwargs")
+        if key not in params and not any_keyword:
+            raise ConfigError(f"model.kwargs.{key}: {target} takes no argument '{key}' "
+                              f"(it takes {', '.join(params)})")
+    missing = [name for name in DATA_ARGUMENTS if name not in params and not any_keyword]
+    if missing:
+        raise ConfigError(f"model._target_={target} must accept {', '.join(DATA_ARGUMENTS)} "
+                          f"(it lacks {', '.join(missing)}): see the README, 'Bring your own model'")
+    typed = {key: getattr(cfg, key) for key in BODY_KEYS if key in params}
+    arguments = {**typed, **kwargs}
+    unset = [name for name, p in params.items() if p.default is inspect.Parameter.empty
+             and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+             and name not in DATA_ARGUMENTS and name not in arguments]
+    if unset:
+        raise ConfigError(f"model._target_={target} needs {', '.join(unset)}: set model.kwargs.{unset[0]}=...")
+    return arguments
+
+
+
+def body_features(body: Any, target: str) -> Any:
+    """The builder's result must be a Keras model from token ids to one feature vector per text."""
+    if not isinstance(body, keras.Model) or not getattr(body, "inputs", None):
+        raise ConfigError(f"model._target_={target} returned {type(body).__name__}: return a keras.Model "
+                          "(functional, or Sequential starting with keras.Input) from token ids to features")
+    if len(body.outputs) != 1 or len(body.outputs[0].shape) != 2:
+        shapes = [tuple(o.shape) for o in body.outputs]
+        raise ConfigError(f"model._target_={target} returned outputs of shape {shapes}: return one output of "
+                          "shape (batch, features), e.g. end with GlobalAveragePooling1D, and no Dense head")
+    return body.outputs[0]
+
+
+def seed_body(
+    vocab_size: int,
+    n_classes: int,
+    max_len: int,
+    embedding_matrix: np.ndarray | None,
+    *,
+    embed_dim: int,
+    trainable_embedding: bool,
+    gru_units: int,
+    dropout: float,
+    recurrent_dropout: float,
+    conv_filters: int,
+    kernel_size: int,
+) -> keras.Model:
+    """The seed's body, every size from the model config (the default model._target_)."""
     tokens = keras.Input(shape=(max_len,), dtype="int32", name="tokens")
-    embedding = layers.Embedding(vocab_size, cfg.embed_dim, trainable=cfg.trainable_embedding, name="embedding")
+    embedding = layers.Embedding(vocab_size, embed_dim, trainable=trainable_embedding, name="embedding")
     x = embedding(tokens)
     # reset_after=False is the Keras 2 / TF1 GRU the seed used: 3*(u*(d+u)+u) weights per direction.
     gru = layers.GRU(
-        cfg.gru_units,
+        gru_units,
         return_sequences=True,
-        dropout=cfg.dropout,
-        recurrent_dropout=cfg.recurrent_dropout,
+        dropout=dropout,
+        recurrent_dropout=recurrent_dropout,
         reset_after=False,
     )
     x = layers.Bidirectional(gru, name="bidirectional")(x)
-    x = layers.Conv1D(cfg.conv_filters, cfg.kernel_size, padding="valid", kernel_initializer="glorot_uniform", name="conv1d")(x)
+    x = layers.Conv1D(conv_filters, kernel_size, padding="valid", kernel_initializer="glorot_uniform", name="conv1d")(x)
     x = layers.Concatenate(name="concatenate")(
         [layers.GlobalAveragePooling1D(name="avg_pool")(x), layers.GlobalMaxPooling1D(name="max_pool")(x)]
     )
-    outputs = layers.Dense(n_classes, activation=Head.of(cfg).activation.value, name="head")(x)
-    model = keras.Model(tokens, outputs, name="seed_classifier")
     if embedding_matrix is not None:
-        if embedding_matrix.shape != (vocab_size, cfg.embed_dim):
+        if embedding_matrix.shape != (vocab_size, embed_dim):
             raise ValueError(
-                f"embedding matrix is {embedding_matrix.shape}, expected ({vocab_size}, {cfg.embed_dim}): "
+                f"embedding matrix is {embedding_matrix.shape}, expected ({vocab_size}, {embed_dim}): "
                 "set model.embed_dim to the vectors' dimension"
             )
         embedding.set_weights([embedding_matrix.astype("float32")])
-    return model
+    return keras.Model(tokens, x, name="seed_classifier")
 
 
 class CachedLogits(layers.Layer):
@@ -102,7 +186,7 @@ class HeadLoss(keras.losses.Loss):
         self.from_logits = head.from_logits
         self.label_smoothing = float(label_smoothing)
         self.strip_cached_logits = strip_cached_logits
-        self.path: Optional[str] = None
+        self.path: str | None = None
 
     def call(self, y_true, y_pred):
         if self.strip_cached_logits:
@@ -123,8 +207,11 @@ def make_loss(cfg: ModelConfig) -> HeadLoss:
     head = Head.of(cfg)
     if head.mismatch:
         warnings.warn(head.explain(), HeadLossMismatchWarning, stacklevel=2)
-    return HeadLoss(head, label_smoothing=cfg.label_smoothing,
-                    strip_cached_logits=head.mismatch and head.mismatch_path.value == PATH_B)
+    return HeadLoss(
+        head,
+        label_smoothing=cfg.label_smoothing,
+        strip_cached_logits=head.mismatch and head.mismatch_path.value == PATH_B,
+    )
 
 
 def compile_model(model: keras.Model, cfg: ModelConfig, learning_rate: float, jit_compile: bool,

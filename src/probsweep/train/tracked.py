@@ -7,9 +7,9 @@ from __future__ import annotations
 import io
 import logging
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Sequence
 
 import keras
 from omegaconf import DictConfig
@@ -18,9 +18,9 @@ from probsweep import tracking
 from probsweep.data.loading import Dataset
 from probsweep.head import Head
 from probsweep.probs import analysis
-from probsweep.train.model import HeadLossMismatchWarning
 from probsweep.train.callbacks import EpochLogger, ProgressLine
 from probsweep.train.fit import Trained, fit
+from probsweep.train.model import HeadLossMismatchWarning
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Outcome:
     trained: Trained
-    final: Dict[str, float]  # the last epoch's metrics: what this config gives if you train it as written
+    final: dict[str, float]  # the last epoch's metrics: what this config gives if you train it as written
 
 
 def model_summary(model: keras.Model) -> str:
@@ -70,18 +70,28 @@ def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
     tracking.set_tags(run_id, {"loss_path": trained.loss.path or "unknown"})
     history, probes = trained.monitor.history, trained.monitor.probe_frame()
     has_test = len(data.y_test) > 0
+    assert trained.monitor.last_raw is not None, "the monitor keeps the last epoch's outputs"
     found = analysis.analyse(
-        head, trained.monitor.last_raw, data.y_val,  # the last epoch's validation outputs: no second pass
-        raw_test=trained.predict(data.x_test) if has_test else None, y_test=data.y_test if has_test else None,
-        loss_path=trained.loss.path, history=history, probes=probes, target_precision=cfg.train.target_precision,
+        head,
+        trained.monitor.last_raw,
+        data.y_val,  # the last epoch's validation outputs: no second pass
+        raw_test=trained.predict(data.x_test) if has_test else None,
+        y_test=data.y_test if has_test else None,
+        loss_path=trained.loss.path,
+        history=history,
+        probes=probes,
+        target_precision=cfg.train.target_precision,
     )
     tracking.log_metrics(run_id, found.metrics, step=len(history))
     tracking.set_tags(run_id, found.tags)
-    tracking.log_artifacts(run_id, {
-        "history.csv": history,
-        "model_summary.txt": model_summary(trained.model),
-        "probes.csv": probes,
-        **found.files,
-    })
+    tracking.log_artifacts(
+        run_id,
+        {
+            "history.csv": history,
+            "model_summary.txt": model_summary(trained.model),
+            "probes.csv": probes,
+            **found.files,
+        },
+    )
     final = {k: float(v) for k, v in history.iloc[-1].items() if k != "epoch"}
     return Outcome(trained=trained, final={**final, **found.metrics})
