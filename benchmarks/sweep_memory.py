@@ -63,8 +63,12 @@ def child(mode: str, n: int) -> None:
                           f"sweep.dir={root}/sweeps",
                           *([] if mode == "on" else ["train.clear_session=false", "train.single_validation_pass=false",
                                                      "train.steps_per_execution=1"])])
-    cfg.search.space["train.epochs"] = {"int": [1, 2]}
-    cfg.search.space["model.dropout"] = {"choice": [0.1, 0.2, 0.3, 0.4]}
+    from omegaconf import OmegaConf
+
+    space = OmegaConf.to_container(cfg.search.space)
+    space["train.epochs"] = {"int": [1, 2]}
+    space["model.dropout"] = {"choice": [0.1, 0.2, 0.3, 0.4]}
+    cfg.search.space = space
     with contextlib.redirect_stdout(io.StringIO()):
         run_sweep(cfg)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -89,7 +89,7 @@ def main() -> None:
         over = []
         for tid, (_, _, secs) in sorted(results[mode][0]["trials"].items()):
             if tid >= 1 and len(secs) >= 2:
-                over.append((tid, secs[0] - statistics.median(secs[1:]), statistics.median(secs[1:])))
+                over.append((tid + 1, secs[0] - statistics.median(secs[1:]), statistics.median(secs[1:])))
         shown = ", ".join(f"trial {t}: {o:.1f} s (later epochs {m:.2f} s)" for t, o, m in over)
         if over:
             print(f"first-epoch overhead, {mode}, trials 2+: median {statistics.median(o for _, o, _ in over):.1f} s, "
