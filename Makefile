@@ -31,10 +31,10 @@ train: $(STAMP) ## Train the default config once, tracked in MLflow (ARGS="key=v
 sweep: $(STAMP) ## Run or resume the sweep (Keras Tuner + MLflow); ARGS="search=quick sweep.name=..."
 	$(PROBSWEEP) sweep $(ARGS)
 
-best: $(STAMP) ## Retrain the best config of SWEEP (default seed-question), log and register the model
+best: $(STAMP) ## Retrain the better of SWEEP's best trial and its baseline; register it as @champion
 	$(PROBSWEEP) best $(SWEEP)
 
-predict: $(STAMP) ## Top classes for TEXT="..." or FILE=texts.txt with the registered best model
+predict: $(STAMP) ## Calibrated probabilities and accept/reject for TEXT="..." or FILE=texts.txt (@champion)
 	$(PROBSWEEP) predict $(if $(FILE),--file "$(FILE)") $(if $(TEXT),"$(TEXT)") $(ARGS)
 
 report: $(STAMP) ## Rebuild sweeps/$(SWEEP)/report/index.html from MLflow alone (no retraining)

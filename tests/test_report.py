@@ -315,3 +315,43 @@ def test_verdict_names_a_drift_towards_zero_before_it_becomes_a_collapse():
     drifting = _level(0.195, 0.244, 0.732)  # path B after 16 epochs in the default sweep
     assert "drifting towards 0" in drifting
     assert "drifting" not in _level(0.5, 1.0, 0.6)  # a softmax head that merely grew less confident
+
+
+def _with_baseline(brier, **extra):
+    base = dict(trial="baseline", status="FINISHED", run_id="rb", head_label="baseline: TF-IDF + logistic regression",
+                mismatch=False, val_brier=brier, val_accuracy=0.9, test_accuracy=0.88, temperature=0.8,
+                threshold=0.55, threshold_val_coverage=0.7, epoch_seconds=12.0, **extra)
+    return pd.concat([_table(test_accuracy=0.81), pd.DataFrame([base])], ignore_index=True)
+
+
+def test_verdict_says_with_numbers_when_the_tuned_trial_beats_the_baseline():
+    text = verdict_text(_with_baseline(0.45), "val_brier", direction="min")
+    assert "Trial 1 beats the linear baseline" in text
+    assert "val_brier 0.3 against the baseline's 0.45" in text and "85.0% against 90.0%" in text
+    assert "81.0% against 88.0%" in text and "registers trial 1" in text
+    assert "Use trial 1 instead" in text  # the baseline row is no trial: the recommendation is unchanged
+
+
+def test_verdict_says_plainly_when_the_baseline_wins_and_to_use_it():
+    text = verdict_text(_with_baseline(0.2), "val_brier", direction="min")
+    assert "Trial 1 does NOT beat the linear baseline" in text and "Use the baseline" in text
+    assert "val_brier 0.3 against the baseline's 0.2" in text and "T = 0.8" in text and "0.55" in text
+    # With accuracy as the objective (higher is better) the same numbers compare the other way round.
+    assert "Trial 1 does NOT beat" in verdict_text(_with_baseline(0.2), "val_accuracy", direction="max")
+    assert "Trial 1 beats" in verdict_text(_with_baseline(0.2, ), "val_accuracy", direction="min")
+
+
+def test_verdict_gives_the_out_of_scope_figures_of_the_model_to_use():
+    oos = dict(oos_threshold=0.41, oos_in_scope_accuracy=0.86, oos_recall=0.45, oos_auroc=0.91)
+    table = _with_baseline(0.2, **oos)
+    table.loc[table["trial"] == "1", list(oos)] = [0.3, 0.7, 0.2, 0.8]
+    text = verdict_text(table, "val_brier")
+    assert ("with the baseline, reject a prediction as out of scope when its calibrated largest probability "
+            "is below 0.410") in text
+    assert "in-scope accuracy 86.0%, out-of-scope recall 45.0%, AUROC 0.910" in text
+    assert "For comparison, trial 1: threshold 0.300, in-scope accuracy 70.0%, out-of-scope recall 20.0%" in text
+    assert "out of scope" not in verdict_text(_table(), "val_brier")  # no out-of-scope data, no paragraph
+
+
+def test_verdict_without_a_baseline_says_it_was_off():
+    assert "fitted no linear baseline (search.baseline=false)" in verdict_text(_table(), "val_brier")

@@ -1,4 +1,5 @@
 """The sweep end to end on a tiny data set: nested runs, failures, resume, best rerun, the UI."""
+
 from __future__ import annotations
 
 import json
@@ -9,6 +10,8 @@ import sys
 import time
 import urllib.request
 
+import numpy as np
+import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
@@ -24,17 +27,25 @@ from probsweep.config import ConfigError, validate
 pytestmark = pytest.mark.slow
 
 # Grid over three heads: two train, one is an invalid pairing (smoothing with the sparse loss).
-SPACE = {"head": {"choice": {
-    "softmax-sparse": {"model.activation": "softmax", "model.loss": "sparse_categorical_crossentropy"},
-    "sigmoid-binary": {"model.activation": "sigmoid", "model.loss": "binary_crossentropy"},
-    "smoothed-sparse": {"model.activation": "softmax", "model.loss": "sparse_categorical_crossentropy",
-                        "model.label_smoothing": 0.1},
-}}}
+SPACE = {
+    "head": {
+        "choice": {
+            "softmax-sparse": {"model.activation": "softmax", "model.loss": "sparse_categorical_crossentropy"},
+            "sigmoid-binary": {"model.activation": "sigmoid", "model.loss": "binary_crossentropy"},
+            "smoothed-sparse": {
+                "model.activation": "softmax",
+                "model.loss": "sparse_categorical_crossentropy",
+                "model.label_smoothing": 0.1,
+            },
+        }
+    }
+}
 
 
 def sweep_config(store, name, *extra):
-    cfg = compose_config([*TINY, f"sweep.dir={store['sweeps']}", f"sweep.name={name}", "tuner=grid",
-                          "tuner.max_trials=3", *extra])
+    cfg = compose_config(
+        [*TINY, f"sweep.dir={store['sweeps']}", f"sweep.name={name}", "tuner=grid", "tuner.max_trials=3", *extra]
+    )
     OmegaConf.update(cfg, "search.space", SPACE, merge=False)
     return cfg
 
@@ -58,8 +69,8 @@ def finished(tmp_path_factory):
 def test_parent_and_three_nested_trials_with_same_param_keys(finished):
     client, parent = finished["client"], finished["parent"]
     runs = runs_of(client, "tiny")
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent]
-    assert len(runs) == 4 and len(children) == 3
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent and r.data.tags["kind"] == "trial"]
+    assert len(runs) == 5 and len(children) == 3  # the parent, three trials and the baseline
     assert client.get_run(parent).info.status == "FINISHED"
     keys = [set(r.data.params) for r in children]
     assert keys[0] == keys[1] == keys[2] and {"head", "model.activation", "train.epochs"} <= keys[0]
@@ -68,6 +79,41 @@ def test_parent_and_three_nested_trials_with_same_param_keys(finished):
         if r.info.status == "FINISHED":
             assert [m.step for m in client.get_metric_history(r.info.run_id, "val_brier")] == [1, 2]
             assert [m.step for m in client.get_metric_history(r.info.run_id, "val_max_prob")] == [1, 2]
+
+
+def test_baseline_run_under_the_parent_logs_the_same_metrics_as_a_trial(finished):
+    client, parent = finished["client"], finished["parent"]
+    runs = [r for r in runs_of(client, "tiny") if r.data.tags.get("mlflow.parentRunId") == parent]
+    baseline = [r for r in runs if r.data.tags["kind"] == "baseline"]
+    trials = [r for r in runs if r.data.tags["kind"] == "trial" and r.info.status == "FINISHED"]
+    assert len(baseline) == 1 and baseline[0].info.status == "FINISHED"
+    assert set(trials[0].data.metrics) == set(trials[1].data.metrics)
+    assert set(trials[0].data.metrics) <= set(baseline[0].data.metrics)
+    assert {"test_accuracy", "test_brier", "test_nll", "val_ece", "threshold", "temperature"} <= set(
+        baseline[0].data.metrics
+    )
+    assert {"test_accuracy", "test_brier", "test_nll"} <= set(trials[0].data.metrics)
+    assert 0.0 <= baseline[0].data.metrics["test_accuracy"] <= 1.0
+    table = client.download_artifacts(parent, "comparison.csv", str(finished["tmp"]))
+    import pandas as pd
+
+    assert list(pd.read_csv(table)["trial"].astype(str))[-1] == "baseline"  # one row, after the trials
+
+
+def test_class_names_in_thresholds_json_and_the_report(finished):
+    client = finished["client"]
+    sigmoid = [r for r in runs_of(client, "tiny") if r.data.params.get("head") == "sigmoid-binary"][0]
+    thresholds = json.loads(
+        open(client.download_artifacts(sigmoid.info.run_id, "thresholds.json", str(finished["tmp"]))).read()
+    )
+    config = compose_config([*TINY])
+    from probsweep.data.loading import load_dataset
+
+    names = load_dataset(config.data, config.model.embed_dim, config.seed).class_names
+    assert set(thresholds) == set(names)
+    page = open(os.path.join(finished["sweeps"], "tiny", "report", "index.html"), encoding="utf-8").read()
+    assert "Hardest classes" in page and all(name in page for name in names)
+    assert "linear baseline" in page
 
 
 def test_invalid_pairing_is_a_failed_trial_and_the_sweep_goes_on(finished):
@@ -98,15 +144,53 @@ def test_best_yaml_composes_on_its_own(finished):
     assert cfg.train.epochs == 2
 
 
-def test_best_rerun_reproduces_the_trial_and_the_model_predicts_raw_strings(finished, monkeypatch):
+def served_equals_analysis(result, cfg, uri):
+    """The registered model, loaded by `uri`, gives the calibrated probabilities the analysis computed."""
+    from probsweep import tracking
+    from probsweep.data.loading import load_dataset
+
+    data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
+    out = tracking.load_served_model(uri).predict(pd.DataFrame({"text": data.texts_test}))
+    np.testing.assert_allclose(out[data.class_names].to_numpy(), result["calibrated"]["test"], atol=1e-5)
+    return out
+
+
+def test_best_rerun_reproduces_the_better_model_and_serves_calibrated_probabilities(finished, monkeypatch, capsys):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", finished["uri"])
     result = best("tiny", finished["sweeps"])
     assert result["max_diff"] <= TOLERANCE
-    rerun = finished["client"].get_run(result["run_id"])
-    assert rerun.data.tags["rerun_of_run_id"] == result["trial_run_id"]
-    top = predict("models:/probsweep-best/latest", ["lorem ipsum", "another text"], top=2)
-    assert len(top) == 2 and all(len(t) == 2 for t in top)
-    assert all(0.0 <= p <= 1.0 for t in top for _, p in t)
+    client = finished["client"]
+    rerun = client.get_run(result["run_id"])
+    assert rerun.data.tags["rerun_of_run_id"] == result["original_run_id"]
+    assert {"test_accuracy", "test_brier", "test_nll"} <= set(rerun.data.metrics)
+    # The better of the best trial and the baseline on val_brier (min) is the one handed over.
+    base = [r for r in runs_of(client, "tiny") if r.data.tags.get("kind") == "baseline"][0]
+    trial = client.get_run(result["trial_run_id"])
+    expect = "trial" if trial.data.metrics["val_brier"] < base.data.metrics["val_brier"] else "baseline"
+    assert result["served"] == expect
+    assert result["alias_uri"] == "models:/probsweep-best@champion"
+    cfg = validate(OmegaConf.load(os.path.join(finished["sweeps"], "tiny", "best.yaml")))
+    served = served_equals_analysis(result, cfg, "models:/probsweep-best@champion")
+    assert np.allclose(served[cfg_classes(served)].sum(axis=1), 1.0)
+    # Any alias works, and `make predict` prints a decision per text.
+    client.set_registered_model_alias("probsweep-best", "staging", result["version"])
+    capsys.readouterr()
+    out = predict("models:/probsweep-best@staging", ["lorem ipsum", "another text"], top=2)
+    printed = capsys.readouterr().out
+    assert len(out) == 2 and printed.count("-> ") == 2
+    assert all(
+        ("accepted" in line) or ("rejected (below threshold" in line) for line in printed.splitlines() if "-> " in line
+    )
+
+
+def cfg_classes(frame):
+    return [c for c in frame.columns if c not in ("prediction", "confidence", "decision")]
+
+
+def test_predict_names_a_missing_model_in_one_line(finished, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", finished["uri"])
+    with pytest.raises(ConfigError, match="make best"):
+        predict("models:/no-such-model@champion", ["text"])
 
 
 def test_ui_answers_the_runs_search_rest_call(finished):
@@ -114,8 +198,13 @@ def test_ui_answers_the_runs_search_rest_call(finished):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "MLFLOW_TRACKING_URI": finished["uri"]}
-    proc = subprocess.Popen([sys.executable, "-m", "probsweep.cli.ui", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "probsweep.cli.ui", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert "http://127.0.0.1:" in proc.stdout.readline()
         exp_id = finished["client"].get_experiment_by_name("tiny").experiment_id
@@ -123,8 +212,11 @@ def test_ui_answers_the_runs_search_rest_call(finished):
         deadline, answer = time.monotonic() + 90, None
         while time.monotonic() < deadline and answer is None:
             try:
-                req = urllib.request.Request(f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/search", data=body,
-                                             headers={"Content-Type": "application/json"})
+                req = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/search",
+                    data=body,
+                    headers={"Content-Type": "application/json"},
+                )
                 answer = json.loads(urllib.request.urlopen(req, timeout=5).read())
             except OSError:
                 time.sleep(1)
@@ -161,6 +253,8 @@ def test_resume_after_interrupt_reruns_only_the_unfinished_trial(store, monkeypa
     assert sorted(by_trial["0"]) == ["FINISHED"]  # finished before the interrupt: not rerun, not duplicated
     assert sorted(by_trial["1"]) == ["FINISHED", "KILLED"]  # interrupted, then rerun
     assert sorted(by_trial["2"]) == ["FAILED"]
+    baselines = [r for r in runs if r.data.tags.get("kind") == "baseline"]
+    assert [r.info.status for r in baselines] == ["FINISHED"]  # fitted once, kept on resume
 
 
 def test_typo_in_search_space_fails_before_the_first_trial(store):
@@ -224,11 +318,19 @@ def test_a_sweep_runs_on_a_users_csv_file(store):
         "data.label_column=topic",
         "data.max_len=20",
         "tuner.max_trials=1",
+        "search.baseline=false",
     )
     parent = sweep(cfg)
     client = MlflowClient(store["uri"])
     trials = [r for r in runs_of(client, "csv") if r.data.tags.get("kind") == "trial"]
     assert len(trials) == 1 and trials[0].info.status == "FINISHED"
+    assert not [r for r in runs_of(client, "csv") if r.data.tags.get("kind") == "baseline"]  # search.baseline=false
+    # No baseline to beat: `make best` hands over the Keras model, served calibrated from raw strings.
+    result = best("csv", store["sweeps"])
+    assert result["served"] == "trial"
+    served_equals_analysis(
+        result, validate(OmegaConf.load(os.path.join(store["sweeps"], "csv", "best.yaml"))), result["alias_uri"]
+    )
     assert (
         trials[0].data.params["data.path"] == str(path) and trials[0].data.params["data_report.split"] == "stratified"
     )

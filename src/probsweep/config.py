@@ -154,6 +154,7 @@ class TunerConfig:
 class SearchConfig:
     objective: str = "val_brier"  # any per-epoch metric (probs.metrics.OBJECTIVES)
     direction: str = "min"  # min | max: must agree with the metric's own direction
+    baseline: bool = True  # fit the linear baseline (TF-IDF + logistic regression) before the first trial
     space: dict[str, Any] = field(default_factory=dict)
 
 

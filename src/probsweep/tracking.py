@@ -2,6 +2,7 @@
 
 The only module that imports mlflow. Model and data code hand it plain values.
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.data.pandas_dataset import from_pandas
 from mlflow.entities import Metric
+from mlflow.pyfunc import PythonModel
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from probsweep.config import PROJECT_ROOT, flatten
+from probsweep.config import PROJECT_ROOT, ConfigError, flatten
 
 log = logging.getLogger(__name__)
 STORE_DIR = PROJECT_ROOT / "mlruns"
@@ -40,7 +43,7 @@ def sqlite_path(uri: str) -> Path | None:
     """The database file of a `sqlite:///...` store URI, with its folder created; None for any other store."""
     if not uri.startswith("sqlite:///"):
         return None
-    path = Path(uri[len("sqlite:///"):])
+    path = Path(uri[len("sqlite:///") :])
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -69,8 +72,9 @@ def git_commit() -> str:
 
 
 @contextmanager
-def run(experiment_id: str, name: str, tags: dict[str, str], parent_run_id: str | None = None,
-        run_id: str | None = None) -> Iterator[str]:
+def run(
+    experiment_id: str, name: str, tags: dict[str, str], parent_run_id: str | None = None, run_id: str | None = None
+) -> Iterator[str]:
     """Open (or reopen) a run; it always ends FINISHED, FAILED (error kept as a tag) or KILLED."""
     client = MlflowClient()
     if run_id is None:
@@ -119,8 +123,14 @@ def log_dataset(run_id: str, frame: pd.DataFrame, name: str, fingerprint: str) -
     client = MlflowClient()
     client.set_tag(run_id, "data_fingerprint", fingerprint)
     ds = from_pandas(frame, name=name, targets="label")
-    client.log_inputs(run_id, datasets=[mlflow.entities.DatasetInput(ds._to_mlflow_entity(), tags=[
-        mlflow.entities.InputTag("mlflow.data.context", "training")])])
+    client.log_inputs(
+        run_id,
+        datasets=[
+            mlflow.entities.DatasetInput(
+                ds._to_mlflow_entity(), tags=[mlflow.entities.InputTag("mlflow.data.context", "training")]
+            )
+        ],
+    )
 
 
 def log_metrics(run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
@@ -151,12 +161,11 @@ def log_artifacts(run_id: str, files: dict[str, Any]) -> None:
         MlflowClient().log_artifacts(run_id, tmp)
 
 
-
 def log_params(run_id: str, params: dict[str, Any]) -> None:
     """Values as strings (None as "None"), in batches of 100: MLflow's limit per call."""
     items = [mlflow.entities.Param(k, str(v)[:6000]) for k, v in params.items()]
     for i in range(0, len(items), 100):
-        MlflowClient().log_batch(run_id, params=items[i:i + 100])
+        MlflowClient().log_batch(run_id, params=items[i : i + 100])
 
 
 def run_exists(run_id: str) -> bool:
@@ -178,29 +187,64 @@ def get_run(run_id: str):
     return MlflowClient().get_run(run_id)
 
 
-def log_keras_model(run_id: str, model: Any, example_texts: list, example_outputs, class_names: list,
-                    registered_name: str | None) -> str:
-    """Save a text-in, probabilities-out Keras model with MLflow's Keras flavour; returns its URI."""
-    import numpy as np
+class ServedModel(PythonModel):
+    """MLflow's face of probsweep.probs.serving.CalibratedClassifier: texts in, calibrated probabilities,
+    top class and accept/reject decision out.
+
+    It lives here because only this module imports mlflow; the model and its maths stay in
+    probs/serving.py, loaded when MLflow loads the model (so neither Keras nor scikit-learn is
+    imported by `make ui` or `make report`). The package's code travels with the model (code_paths),
+    so the artifact gives the same numbers wherever it is loaded.
+    """
+
+    def load_context(self, context) -> None:
+        from probsweep.probs.serving import CalibratedClassifier
+
+        self.classifier = CalibratedClassifier.load(Path(context.artifacts["bundle"]))
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:  # a frame with a "text" column
+        if isinstance(model_input, pd.DataFrame):
+            texts = model_input["text"] if "text" in model_input.columns else model_input.iloc[:, 0]
+        else:
+            texts = model_input
+        return self.classifier.predict([str(t) for t in np.asarray(texts).reshape(-1)])
+
+
+def log_served_model(
+    run_id: str, classifier: Any, example_texts: list, registered_name: str | None, alias: str = "champion"
+) -> dict[str, Any]:
+    """Save `classifier` (a probs.serving.CalibratedClassifier) as a pyfunc model under the run, register it
+    and point `alias` at the new version. Returns the run's model URI, the version and the alias URI."""
     from mlflow.models import infer_signature
 
-    example = np.array(list(example_texts), dtype=str).reshape(-1, 1)  # the Keras flavour wants tensor specs
-    signature = infer_signature(example, example_outputs)
-    requirements = [f"tensorflow-cpu=={_version('tensorflow-cpu')}", f"keras=={_version('keras')}"]
+    deps = {"keras": ["tensorflow-cpu", "keras"], "sklearn": ["scikit-learn"]}[classifier.kind]
+    requirements = [f"{d}=={_version(d)}" for d in ["mlflow", "numpy", "scipy", "pandas", "omegaconf", *deps]]
+    example = pd.DataFrame({"text": [str(t) for t in example_texts]})
     client = MlflowClient()
     with tempfile.TemporaryDirectory() as tmp:
-        # mlflow.keras.log_model(input_example=...) in 3.17 writes the example before it creates the
-        # model folder (FileNotFoundError), so save into a folder made first, then log that folder.
-        path = Path(tmp) / "model"
-        path.mkdir()
-        mlflow.keras.save_model(model, str(path), signature=signature, input_example=example,
-                                pip_requirements=requirements)
+        bundle = classifier.save(Path(tmp) / "bundle")
+        signature = infer_signature(example, classifier.predict(example["text"].tolist()))
+        path = Path(tmp) / "model"  # saved, then logged: the run is not MLflow's "active" run
+        # MLflow warns that a python_model object is cloudpickled; ServedModel holds no state and is
+        # pickled by reference (its code travels in code_paths), so the warning says nothing here.
+        logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
+        mlflow.pyfunc.save_model(
+            str(path),
+            python_model=ServedModel(),
+            artifacts={"bundle": str(bundle)},
+            signature=signature,
+            input_example=example,
+            pip_requirements=requirements,
+            code_paths=[str(Path(__file__).parent)],
+        )
         client.log_artifacts(run_id, str(path), "model")
-    client.log_dict(run_id, {"classes": list(class_names)}, "model_classes.json")
     uri = f"runs:/{run_id}/model"
+    out: dict[str, Any] = {"model_uri": uri, "version": None, "alias_uri": None}
     if registered_name:
-        mlflow.register_model(uri, registered_name)
-    return uri
+        version = mlflow.register_model(uri, registered_name).version
+        client.set_registered_model_alias(registered_name, alias, version)
+        out.update(version=version, alias_uri=f"models:/{registered_name}@{alias}")
+    return out
 
 
 def _version(dist: str) -> str:
@@ -212,23 +256,16 @@ def _version(dist: str) -> str:
         return "unknown"
 
 
-def load_keras_model(model_uri: str):
-    return mlflow.keras.load_model(model_uri)
-
-
-def load_classes(model_uri: str) -> list:
-    """The class names logged beside the model (runs:/<id>/model or models:/<name>/<version>)."""
-    client = MlflowClient()
-    if model_uri.startswith("models:/"):
-        name, ref = model_uri[len("models:/"):].split("/", 1)
-        versions = client.search_model_versions(f"name = '{name}'")
-        if not versions:
-            raise ValueError(f"no registered model named '{name}': run `make best` first")
-        mv = max(versions, key=lambda v: int(v.version)) if ref == "latest" else client.get_model_version(name, ref)
-        run_id = mv.run_id
-    else:
-        run_id = model_uri[len("runs:/"):].split("/", 1)[0]
-    return mlflow.artifacts.load_dict(f"runs:/{run_id}/model_classes.json")["classes"]
+def load_served_model(model_uri: str):
+    """A pyfunc model by URI: runs:/<id>/model, models:/<name>/<version> or models:/<name>@<alias>."""
+    try:
+        return mlflow.pyfunc.load_model(model_uri)
+    except mlflow.exceptions.MlflowException as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"cannot load model {model_uri}: {first}; run `make best` first, or pass --model "
+            "with an existing runs:/ or models:/ URI"
+        ) from None
 
 
 def read_artifact(run_id: str, path: str) -> Any | None:

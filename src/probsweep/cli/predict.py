@@ -1,38 +1,44 @@
-"""`make predict TEXT="..."` or `FILE=texts.txt`: top classes of a logged model for new texts."""
+"""`make predict TEXT="..."` or `FILE=texts.txt`: calibrated probabilities and a decision per text.
+
+Loads the model `make best` registered (`models:/probsweep-best@champion`; any runs:/ or
+models:/<name>@<alias> URI works with --model): it applies its own temperature and threshold.
+"""
+
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 
 from probsweep import tracking
 from probsweep.config import ConfigError
-from probsweep.train.fit import predict_texts
 
 from . import command
 
+DEFAULT_MODEL = "models:/probsweep-best@champion"
 
-def predict(model_uri: str, texts: list, top: int = 3) -> list:
+
+def predict(model_uri: str, texts: list, top: int = 3) -> pd.DataFrame:
+    """The served model's output frame (a column per class, prediction, confidence, decision), printed."""
     if not texts:
-        raise ConfigError("no texts given: pass TEXT=\"...\" or FILE=texts.txt (one text per line)")
+        raise ConfigError('no texts given: pass TEXT="..." or FILE=texts.txt (one text per line)')
     tracking.setup(None, "probsweep-train")  # only to point MLflow at the project's store
-    model = tracking.load_keras_model(model_uri)
-    classes = tracking.load_classes(model_uri)
-    outputs = predict_texts(model, texts)
-    results = []
-    for text, row in zip(texts, outputs, strict=True):
-        best = np.argsort(row)[::-1][:top]
-        results.append([(classes[i], float(row[i])) for i in best])
-        shown = "  ".join(f"{classes[i]} {row[i]:.4f}" for i in best)
-        print(f"{text[:60]!r:<64} {shown}   (sum of outputs {row.sum():.4f})")
-    return results
+    model = tracking.load_served_model(model_uri)
+    out = model.predict(pd.DataFrame({"text": texts}))
+    classes = [c for c in out.columns if c not in ("prediction", "confidence", "decision")]
+    for text, (_, row) in zip(texts, out.iterrows(), strict=True):
+        probs = row[classes].astype(float).nlargest(top)
+        shown = "  ".join(f"{c} {p:.4f}" for c, p in probs.items())
+        print(f"{text[:60]!r:<64} {shown}   -> {row['prediction']}: {row['decision']}")
+    print("(calibrated probabilities: the model's outputs after its temperature; they sum to 1)")
+    return out
 
 
 parser = argparse.ArgumentParser(prog="probsweep predict", description=(__doc__ or "").splitlines()[0])
 parser.add_argument("texts", nargs="*", help="texts to classify")
 parser.add_argument("--file", help="a text file, one text per line")
-parser.add_argument("--model", default="models:/probsweep-best/latest", help="an MLflow model URI")
+parser.add_argument("--model", default=DEFAULT_MODEL, help="an MLflow model URI (runs:/..., models:/<name>@<alias>)")
 parser.add_argument("--top", type=int, default=3)
 
 

@@ -3,9 +3,11 @@ rejection and a diagnosis. Pure: returns metrics, tags and files for the caller 
 
 Everything is fitted on validation and, when the data has a test split, reported on test.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,17 +25,29 @@ class Analysis:
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     files: dict[str, Any] = field(default_factory=dict)
+    calibrated: dict[str, np.ndarray] = field(default_factory=dict)  # split -> calibrated probabilities (not logged)
 
 
-def analyse(head: Head, raw_val: np.ndarray, y_val: np.ndarray, *, raw_test: np.ndarray | None = None,
-            y_test: np.ndarray | None = None, loss_path: str | None = None, history: pd.DataFrame | None = None,
-            probes: pd.DataFrame | None = None, target_precision: float = 0.95) -> Analysis:
+def analyse(
+    head: Head,
+    raw_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    raw_test: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+    loss_path: str | None = None,
+    history: pd.DataFrame | None = None,
+    probes: pd.DataFrame | None = None,
+    target_precision: float = 0.95,
+    class_names: Sequence[str] | None = None,
+) -> Analysis:
     """Calibrate, threshold, reject out-of-scope and diagnose; `raw_*` are the head's raw outputs,
-    `y_*` the labels (-1 = out of scope), `loss_path` what the loss took (train.model.PATH_*)."""
+    `y_*` the labels (-1 = out of scope), `loss_path` what the loss took (train.model.PATH_*), `class_names`
+    the labels of the classes, index by index (files name classes by them)."""
     history = history if history is not None else pd.DataFrame()
     probes = probes if probes is not None else pd.DataFrame()
     out = Analysis()
-    has_test = raw_test is not None and len(raw_test) > 0
+    names = [str(c) for c in class_names] if class_names is not None else [str(k) for k in range(raw_val.shape[1])]
     splits: dict[str, tuple[np.ndarray, np.ndarray]] = {"val": (raw_val, y_val)}
     if raw_test is not None and y_test is not None and len(raw_test) > 0:
         splits["test"] = (raw_test, y_test)
@@ -50,20 +64,34 @@ def analyse(head: Head, raw_val: np.ndarray, y_val: np.ndarray, *, raw_test: np.
         raw_p = metrics.to_probabilities(r, head)
         calibrated[s] = cal.apply_temperature(logits[s], temperature)
         before, after = raw_p[inside], calibrated[s][inside]
-        report[s] = {"ece_before": metrics.ece(before, y[inside]), "ece_after": metrics.ece(after, y[inside]),
-                     "nll_before": metrics.nll(before, y[inside]), "nll_after": metrics.nll(after, y[inside])}
+        report[s] = {
+            "ece_before": metrics.ece(before, y[inside]),
+            "ece_after": metrics.ece(after, y[inside]),
+            "nll_before": metrics.nll(before, y[inside]),
+            "nll_after": metrics.nll(after, y[inside]),
+        }
         for flag, p in ((False, before), (True, after)):
             bins.append(metrics.reliability_bins(p, y[inside]).assign(split=s, calibrated=flag))
-    out.metrics.update({"temperature": temperature, "val_ece_calibrated": report["val"]["ece_after"],
-                        "val_nll_calibrated": report["val"]["nll_after"]})
-    if has_test:
+    out.metrics.update(
+        {
+            "temperature": temperature,
+            "val_ece_calibrated": report["val"]["ece_after"],
+            "val_nll_calibrated": report["val"]["nll_after"],
+        }
+    )
+    out.calibrated = calibrated
+    if "test" in splits:
+        # Test figures of the raw outputs, measured once here and never used to choose anything.
+        raw_t, y_t = splits["test"]
+        in_test = y_t >= 0
+        if in_test.any():
+            out.metrics.update(
+                metrics.probability_metrics(
+                    metrics.to_probabilities(raw_t, head)[in_test], y_t[in_test], prefix="test_"
+                )
+            )
         out.metrics.update(
-            {
-                "test_ece": report["test"]["ece_before"],
-                "test_ece_calibrated": report["test"]["ece_after"],
-                "test_nll": report["test"]["nll_before"],
-                "test_nll_calibrated": report["test"]["nll_after"],
-            }
+            {"test_ece_calibrated": report["test"]["ece_after"], "test_nll_calibrated": report["test"]["nll_after"]}
         )
     bins_frame = pd.concat(bins, ignore_index=True)[
         ["split", "calibrated", "bin_lower", "bin_upper", "count", "confidence", "accuracy"]
@@ -106,7 +134,8 @@ def analyse(head: Head, raw_val: np.ndarray, y_val: np.ndarray, *, raw_test: np.
         per_class = cal.per_class_thresholds(
             metrics.to_probabilities(raw_val, head)[in_val], y_val[in_val], target_precision
         )
-        out.files["thresholds.json"] = json.dumps({str(k): v for k, v in per_class.items()}, indent=2)
+        out.files["thresholds.json"] = json.dumps({names[k]: v for k, v in per_class.items()}, indent=2)
+    out.files["per_class.csv"] = per_class_table(calibrated, splits, names)
 
     # 3. Out-of-scope rejection, when the data marks such examples (y == -1).
     if (~in_val).any():
@@ -134,5 +163,25 @@ def analyse(head: Head, raw_val: np.ndarray, y_val: np.ndarray, *, raw_test: np.
     out.tags.update({f"diag.{f.name}": "true" for f in flags})
     out.files["diagnosis.txt"] = diagnosis.to_text(flags)
     if not probes.empty:
+        probes = probes.assign(
+            label=[names[k] for k in probes["class"]], true_label=[names[y_val[i]] for i in probes["probe"]]
+        )
+        out.files["probes.csv"] = probes
         out.files["probes.png"] = plots.probe_plot(probes, title=f"{head.label}: probe outputs by epoch")
     return out
+
+
+def per_class_table(
+    calibrated: dict[str, np.ndarray], splits: dict[str, tuple[np.ndarray, np.ndarray]], names: Sequence[str]
+) -> pd.DataFrame:
+    """Per class, by label: examples, recall and precision of the argmax on each split (T keeps the argmax)."""
+    frame = pd.DataFrame({"label": list(names)})
+    for s, (_, y) in splits.items():
+        pred, inside = calibrated[s].argmax(axis=1), y >= 0
+        n = np.bincount(y[inside], minlength=len(names))
+        hits = np.bincount(y[inside][pred[inside] == y[inside]], minlength=len(names))
+        predicted = np.bincount(pred[inside], minlength=len(names))
+        frame[f"{s}_n"] = n
+        frame[f"{s}_recall"] = np.where(n > 0, hits / np.maximum(n, 1), np.nan)
+        frame[f"{s}_precision"] = np.where(predicted > 0, hits / np.maximum(predicted, 1), np.nan)
+    return frame

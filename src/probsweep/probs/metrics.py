@@ -203,6 +203,22 @@ _AFTER = [  # probs.analysis, once after training
     Metric("threshold_val_coverage", "val_cov", "val coverage", "max", per_epoch=False),
     Metric("threshold_test_coverage", "test_cov", "test coverage", "max", per_epoch=False),
     Metric("threshold_test_precision", "test_prec", "test precision", "max", per_epoch=False),
+    # The raw outputs on test (probability_metrics, prefixed test_): measured once, never used to choose.
+    Metric("test_accuracy", "test_acc", "test accuracy", "max", per_epoch=False),
+    Metric("test_max_prob", "test_max_prob", "test mean max output", per_epoch=False),
+    Metric("test_prob_sum", "test_prob_sum", "test mean output sum", per_epoch=False),
+    Metric("test_entropy", "test_entropy_nats", "test entropy (nats)", per_epoch=False),
+    Metric("test_entropy_norm", "test_entropy", "test normalised entropy", per_epoch=False),
+    Metric("test_ece", "test_ece", "test ECE", "min", per_epoch=False),
+    Metric("test_brier", "test_brier", "test Brier score", "min", per_epoch=False),
+    Metric("test_nll", "test_nll", "test NLL", "min", per_epoch=False),
+    Metric("test_ece_calibrated", "test_ece_T", "test ECE after T", "min", per_epoch=False),
+    Metric("test_nll_calibrated", "test_nll_T", "test NLL after T", "min", per_epoch=False),
+    # Out-of-scope rejection (data with out-of-scope rows): threshold chosen on validation, figures on test.
+    Metric("oos_threshold", "oos_t", "out-of-scope threshold", per_epoch=False),
+    Metric("oos_in_scope_accuracy", "in_scope_acc", "in-scope accuracy", "max", per_epoch=False),
+    Metric("oos_recall", "oos_recall", "out-of-scope recall", "max", per_epoch=False),
+    Metric("oos_auroc", "oos_auroc", "out-of-scope AUROC", "max", per_epoch=False),
 ]
 METRICS: dict[str, Metric] = {m.name: m for m in _EPOCH + _AFTER}
 OBJECTIVES = tuple(sorted(m.name for m in _EPOCH))  # every per-epoch metric: each is a valid search.objective
@@ -215,4 +231,5 @@ FINAL = ("val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy_norm", "va
 CURVES = ("val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece")  # the report's epoch curves
 CALIBRATION = tuple(m.name for m in _AFTER)  # the report's trial table adds these
 REPORT = ("val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece", "val_ece_calibrated",
-          "temperature", "threshold", "threshold_val_coverage")  # the columns of the report page's trial table
+          "temperature", "threshold", "threshold_val_coverage", "test_accuracy", "oos_recall",
+    "oos_auroc")  # the columns of the report page's trial table

@@ -108,11 +108,15 @@ def probe_figure(probes: pd.DataFrame, top: int = 5, title: str = "", max_probes
         clipped = wide.clip(lower=FLOOR)
         ax.fill_between(epochs, clipped.min(axis=1), clipped.max(axis=1), color="0.85", label="all outputs")
         ax.plot(epochs, wide.sum(axis=1).clip(lower=FLOOR), ls=":", color="k", marker=marker, label="sum")
+        rows = probes[probes["probe"] == pid]
+        # Runs logged with class names carry `label` (each output's class) and `true_label` (the example's).
+        label = dict(zip(rows["class"], rows["label"], strict=True)) if "label" in rows.columns else {}
         for k in wide.iloc[-1].nlargest(top).index:
-            ax.plot(epochs, clipped[k], marker=marker, lw=1.4, label=f"class {k}")
+            ax.plot(epochs, clipped[k], marker=marker, lw=1.4, label=str(label.get(k, f"class {k}")))
         ax.set_yscale("log")
         ax.axhline(1.0, color="0.6", lw=0.8)
-        ax.set(xlabel="epoch", title=f"val example {pid}")
+        truth = f" (true: {rows['true_label'].iloc[0]})" if "true_label" in rows.columns else ""
+        ax.set(xlabel="epoch", title=f"val example {pid}{truth}")
         ax.legend(fontsize=6, loc="best", framealpha=0.6)
     axes[0][0].set_ylabel("output (log scale)")
     if title:

@@ -11,6 +11,7 @@ This module only reads MLflow and lays out the page. The tables it shows are bui
 report.tables and the verdict's words by report.verdict, both pure pandas so they are
 tested without a store; what stays here is everything that touches MLflow, plots or HTML.
 """
+
 from __future__ import annotations
 
 import base64
@@ -23,8 +24,8 @@ from probsweep import tracking
 from probsweep.probs import metrics
 from probsweep.probs.plots import probe_plot, reliability_diagram
 from probsweep.report import plots
-from probsweep.report.tables import FINISHED, curves_text, effects_table, head_summary, trial_table
-from probsweep.report.verdict import SEED, recommended, seed_trials, verdict_text
+from probsweep.report.tables import BASELINE, FINISHED, curves_text, effects_table, head_summary, trial_table
+from probsweep.report.verdict import SEED, handed_over, recommended, seed_trials, verdict_text
 
 __all__ = ["build_report"]
 
@@ -69,7 +70,7 @@ def _frame_html(frame: pd.DataFrame) -> str:
 
 
 def _trial_name(row) -> str:
-    return f"trial {row['trial']}"
+    return BASELINE if row["trial"] == BASELINE else f"trial {row['trial']}"
 
 
 def _figures(rows: dict[str, pd.Series], shown: dict[str, str]) -> tuple:
@@ -102,10 +103,18 @@ def _trials_html(table: pd.DataFrame, hp_names: list[str], objective: str, direc
             **{m: metrics.METRICS[m].label for m in SHOWN if m != objective},
         }
     )
-    n_fin = int((table["status"] == FINISHED).sum()) if len(table) else 0
+    trials = table[table["trial"] != BASELINE] if len(table) else table
+    n_fin = int((trials["status"] == FINISHED).sum()) if len(trials) else 0
+    base = (
+        "; the last row, <b>baseline</b>, is the linear baseline (TF-IDF + logistic regression) fitted before the "
+        "first trial, analysed the same way"
+        if len(trials) < len(table)
+        else ""
+    )
     return (
-        f"<p>{len(table)} trial(s), {n_fin} finished, sorted by {html.escape(objective)} ({html.escape(direction)}); "
-        "unfinished trials last. ECE is of the raw largest output, ECE after T after temperature scaling; the "
+        f"<p>{len(trials)} trial(s), {n_fin} finished, sorted by {html.escape(objective)} ({html.escape(direction)}); "
+        f"unfinished trials after them{base}. Test columns are measured once after training and choose nothing. "
+        "ECE is of the raw largest output, ECE after T after temperature scaling; the "
         "threshold and its coverage are on the calibrated largest probability.</p>" + _frame_html(shown)
     )
 
@@ -151,6 +160,20 @@ def _diagnosis_html(rows: dict[str, pd.Series]) -> str:
     return "".join(out) or '<p class="note">No trials.</p>'
 
 
+def _classes_html(chosen, shown: int = 8) -> str:
+    """The classes the model to use gets wrong most often on validation, by label."""
+    per_class = tracking.read_artifact(chosen["run_id"], "per_class.csv") if chosen is not None else None
+    if not isinstance(per_class, pd.DataFrame) or per_class.empty or "val_recall" not in per_class.columns:
+        return ""
+    worst = per_class.sort_values(["val_recall", "label"]).head(shown)
+    worst = worst[[c for c in ("label", "val_n", "val_recall", "val_precision", "test_recall") if c in worst.columns]]
+    return (
+        f"<h3>Hardest classes for {html.escape(_trial_name(chosen))}</h3><p>The {len(worst)} classes with the lowest "
+        "validation recall (share of a class's examples predicted as it) and their precision; all classes are in "
+        "the run's per_class.csv.</p>" + _frame_html(worst)
+    )
+
+
 def build_report(experiment_id: str, parent_run_id: str, out_dir: Path) -> Path:
     """Write out_dir/index.html for the sweep under `parent_run_id` and return its path."""
     parent = tracking.get_run(parent_run_id)
@@ -160,7 +183,7 @@ def build_report(experiment_id: str, parent_run_id: str, out_dir: Path) -> Path:
     hp_names = [k[len("space.") :] for k in sorted(params) if k.startswith("space.")]  # the sweep's space summary
     runs = tracking.child_runs(experiment_id, parent_run_id)
     if "tags.kind" in runs.columns:
-        runs = runs[runs["tags.kind"].fillna("trial") == "trial"]
+        runs = runs[runs["tags.kind"].fillna("trial").isin(["trial", "baseline"])]
     if not hp_names and "params.head" in runs.columns:
         hp_names = ["head"]
     table = trial_table(runs, hp_names, objective, direction)
@@ -168,7 +191,9 @@ def build_report(experiment_id: str, parent_run_id: str, out_dir: Path) -> Path:
     hist = {
         rid: h
         for rid in rows
-        if isinstance(h := tracking.read_artifact(rid, "history.csv"), pd.DataFrame) and not h.empty
+        if rows[rid]["trial"] != BASELINE
+        and isinstance(h := tracking.read_artifact(rid, "history.csv"), pd.DataFrame)
+        and not h.empty
     }
     table["epochs"] = [
         len(hist[rid]) if rid in hist else e for rid, e in zip(table["run_id"], table["epochs"], strict=True)
@@ -192,7 +217,10 @@ def build_report(experiment_id: str, parent_run_id: str, out_dir: Path) -> Path:
         {p: hist[r["run_id"]] for p, r in seeds.items() if r["run_id"] in hist},
         best_run_id,
         hp_names,
+        direction,
     )
+    chosen = handed_over(table, objective, direction, best_run_id)
+    classes = _classes_html(chosen)
 
     shown = {best_run_id: f"best trial by {objective}"} if best_run_id in rows else {}
     if rec is not None:
@@ -209,7 +237,7 @@ def build_report(experiment_id: str, parent_run_id: str, out_dir: Path) -> Path:
         )
     )
     sections = {
-        "verdict": ("Verdict", f'<div class="verdict">{_paras(verdict)}</div>'),
+        "verdict": ("Verdict", f'<div class="verdict">{_paras(verdict)}</div>{classes}'),
         "trials": ("Trials", _trials_html(table, hp_names, objective, direction)),
         "curves": (
             "Per-epoch curves",

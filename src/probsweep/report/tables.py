@@ -6,6 +6,7 @@ live together because they are the same job: pandas frames computed from the run
 returns, with no MLflow calls and no plotting, so they are tested on hand-made frames. The page
 that shows them is report.page; the verdict's wording is report.verdict.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -17,6 +18,7 @@ from probsweep.head import mismatch_of
 from probsweep.probs import metrics
 
 FINISHED = "FINISHED"  # MLflow's status of a run that ended normally
+BASELINE = "baseline"  # the `trial` value of the linear baseline's row
 
 
 def num(x) -> float | None:
@@ -42,7 +44,10 @@ def comparison_table(runs: pd.DataFrame, hp_names: list[str], objective: str, di
     """One row per trial: its hyperparameters, the objective and the final-epoch metrics, best first."""
     if runs.empty:
         return pd.DataFrame(columns=["trial", "status", *hp_names, objective, *SHOWN_METRICS])
-    table = pd.DataFrame({"trial": runs["tags.trial_id"], "status": runs["status"], "run_id": runs["run_id"]})
+    # The baseline run (tag kind=baseline) becomes one row whose trial is "baseline", after the trials.
+    base = (runs["tags.kind"] == "baseline").to_numpy() if "tags.kind" in runs else np.zeros(len(runs), bool)
+    trial = runs["tags.trial_id"] if "tags.trial_id" in runs else pd.Series([None] * len(runs), index=runs.index)
+    table = pd.DataFrame({"trial": trial.where(~base, BASELINE), "status": runs["status"], "run_id": runs["run_id"]})
     for name in hp_names:
         col = f"params.{name}"
         table[name] = runs[col] if col in runs else None
@@ -52,11 +57,14 @@ def comparison_table(runs: pd.DataFrame, hp_names: list[str], objective: str, di
     # A trial interrupted and rerun has a KILLED run beside its FINISHED one: keep one row per trial.
     rank = table["status"].map({"FINISHED": 0, "RUNNING": 1, "FAILED": 2}).fillna(3)
     table = table.assign(_rank=rank).sort_values(["trial", "_rank"]).drop_duplicates("trial").drop(columns="_rank")
-    finished = table["status"] == "FINISHED"
-    ordered = pd.concat([
-        table[finished].sort_values(objective, ascending=direction == "min", na_position="last"),
-        table[~finished].sort_values("trial"),
-    ])
+    finished, is_base = table["status"] == "FINISHED", table["trial"] == BASELINE
+    ordered = pd.concat(
+        [
+            table[finished & ~is_base].sort_values(objective, ascending=direction == "min", na_position="last"),
+            table[~finished & ~is_base].sort_values("trial"),
+            table[is_base],
+        ]
+    )
     return ordered.reset_index(drop=True)
 
 
@@ -77,12 +85,16 @@ def trial_table(runs: pd.DataFrame, hp_names: list[str], objective: str, directi
     and B of the same pairing fail in opposite directions and must not share a colour.
     """
     table = comparison_table(runs, hp_names, objective, direction)
-    extra = pd.DataFrame({"run_id": _col(runs, "run_id"),
-                          "activation": _col(runs, "params.model.activation"),
-                          "loss": _col(runs, "params.model.loss"),
-                          "epochs": pd.to_numeric(_col(runs, "params.train.epochs"), errors="coerce"),
-                          "flags": _col(runs, "tags.diagnosis_flags").fillna(""),
-                          "error": _col(runs, "tags.error").fillna("")})
+    extra = pd.DataFrame(
+        {
+            "run_id": _col(runs, "run_id"),
+            "activation": _col(runs, "params.model.activation"),
+            "loss": _col(runs, "params.model.loss"),
+            "epochs": pd.to_numeric(_col(runs, "params.train.epochs"), errors="coerce"),
+            "flags": _col(runs, "tags.diagnosis_flags").fillna(""),
+            "error": _col(runs, "tags.error").fillna(""),
+        }
+    )
     tag_head, mismatch_tag = _col(runs, "tags.head"), _col(runs, "tags.head_loss_mismatch")
     path_tag, path_param = _col(runs, "tags.loss_path"), _col(runs, "params.model.mismatch_path")
     mismatch, paths, labels = [], [], []
@@ -105,7 +117,7 @@ def trial_table(runs: pd.DataFrame, hp_names: list[str], objective: str, directi
         paths.append(path)
         labels.append(f"{base} (path {path})" if path else base)
     extra = extra.assign(mismatch=mismatch, path=paths, head_label=labels)
-    for name in EXTRA_METRICS:
+    for name in [*EXTRA_METRICS, "epoch_seconds"]:  # a baseline's epoch_seconds is its whole fit
         extra[name] = pd.to_numeric(_col(runs, f"metrics.{name}"), errors="coerce")
     extra = extra.drop(columns=[c for c in extra.columns if c in table.columns and c != "run_id"])
     if table.empty:  # comparison_table's empty frame has no run_id and may repeat the objective
@@ -130,6 +142,7 @@ def effects_table(
     """
     cols = ["hp", "value", "metric", "mean", "std", "count"]
     fin = table[table["status"] == FINISHED] if "status" in table.columns else table
+    fin = fin[fin["trial"] != BASELINE] if "trial" in fin.columns else fin  # the baseline has no hyperparameters
     rows = []
     for hp in hp_names:
         if hp not in fin.columns or fin.empty:

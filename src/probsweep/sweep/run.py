@@ -2,6 +2,7 @@
 
 Run (or resume) the sweep, then write the comparison table, sweeps/<name>/best.yaml and the report.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -18,7 +19,7 @@ from probsweep.report.page import build_report
 from probsweep.sweep import space as search
 from probsweep.sweep.tuner import SweepTuner, check_declarable, space_summary
 from probsweep.train.model import body_arguments
-from probsweep.train.tracked import dataset_name
+from probsweep.train.tracked import dataset_name, tracked_baseline
 
 
 def run_sweep(cfg: DictConfig) -> str:
@@ -31,8 +32,9 @@ def run_sweep(cfg: DictConfig) -> str:
     body_arguments(cfg.model)  # a model._target_ that cannot be built fails here, not in every trial
     objective = METRICS.get(cfg.search.objective)
     if objective is None or not objective.per_epoch:
-        raise ConfigError(f"search.objective={cfg.search.objective!r} is not a per-epoch metric: use one of "
-                          f"{', '.join(OBJECTIVES)}")
+        raise ConfigError(
+            f"search.objective={cfg.search.objective!r} is not a per-epoch metric: use one of {', '.join(OBJECTIVES)}"
+        )
     if objective.direction and objective.direction != cfg.search.direction:
         raise ConfigError(
             f"search.direction={cfg.search.direction} but {objective.name} is better when "
@@ -70,6 +72,8 @@ def run_sweep(cfg: DictConfig) -> str:
                 parent, {"search_space.yaml": OmegaConf.to_yaml(cfg.search), "base_config.yaml": OmegaConf.to_yaml(cfg)}
             )
             tracking.log_dataset(parent, data.frame, name=dataset_name(cfg.data), fingerprint=data.fingerprint)
+        if cfg.search.baseline:
+            baseline_run(cfg, data, experiment_id, parent)
         tuner = SweepTuner(cfg, entries, data, experiment_id, parent, sweep_dir, overwrite=False)
         tuner.search(verbose=1)
         table = reporting.comparison_table(
@@ -80,7 +84,7 @@ def run_sweep(cfg: DictConfig) -> str:
         )
         tracking.log_artifacts(parent, {"comparison.csv": table})
         best_path = None
-        best = table[table["status"] == "FINISHED"].head(1)
+        best = table[(table["status"] == "FINISHED") & (table["trial"] != reporting.BASELINE)].head(1)
         if not best.empty:
             row = best.iloc[0]
             trial = tuner.oracle.get_trial(str(row["trial"]))
@@ -101,3 +105,15 @@ def run_sweep(cfg: DictConfig) -> str:
     print(f"report: {report_path}   (rebuild it from MLflow: make report SWEEP={cfg.sweep.name})")
     print(f"compare the trials in the MLflow UI: make ui   (experiment '{cfg.sweep.name}')")
     return parent
+
+
+def baseline_run(cfg: DictConfig, data, experiment_id: str, parent: str) -> None:
+    """The linear baseline as the parent's first child run; a resumed sweep keeps a finished one."""
+    runs = tracking.child_runs(experiment_id, parent)
+    if "tags.kind" in runs and ((runs["tags.kind"] == "baseline") & (runs["status"] == "FINISHED")).any():
+        return
+    tracking.end_stale_runs(experiment_id, f"tags.kind = 'baseline' and tags.`mlflow.parentRunId` = '{parent}'")
+    with tracking.run(
+        experiment_id, name="baseline", tags={"kind": "baseline", "sweep": cfg.sweep.name}, parent_run_id=parent
+    ) as run_id:
+        tracked_baseline(cfg, data, run_id)

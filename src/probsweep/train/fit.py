@@ -145,10 +145,3 @@ def n_batches(n: int) -> int:
 
 def predict_raw(model: keras.Model, x: np.ndarray) -> np.ndarray:
     return model.predict(x, batch_size=eval_batch(len(x)), verbose=0)
-
-
-def predict_texts(text_model: keras.Model, texts: Sequence[str]) -> np.ndarray:
-    """Raw outputs of a strings-in model (Keras wants a tf string tensor, not a NumPy array)."""
-    import tensorflow as tf
-
-    return text_model.predict(tf.constant([[t] for t in texts]), batch_size=256, verbose=0)

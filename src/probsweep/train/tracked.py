@@ -2,6 +2,7 @@
 
 Opens nothing itself: the caller owns the MLflow run and passes its id.
 """
+
 from __future__ import annotations
 
 import io
@@ -12,23 +13,32 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+import numpy as np
+import pandas as pd
 from omegaconf import DictConfig
 
 from probsweep import tracking
+from probsweep.config import Activation, Loss, flatten
 from probsweep.data.loading import Dataset
 from probsweep.head import Head
 from probsweep.probs import analysis
+from probsweep.probs import metrics as prob_metrics
+from probsweep.train import baseline
+from probsweep.train.baseline import Baseline
 from probsweep.train.callbacks import EpochLogger, ProgressLine
 from probsweep.train.fit import Trained, fit
 from probsweep.train.model import HeadLossMismatchWarning
 
 log = logging.getLogger(__name__)
+# Logistic regression's outputs are a softmax over the classes.
+BASELINE_HEAD = Head(Activation.softmax, Loss.sparse_categorical_crossentropy)
 
 
 @dataclass
 class Outcome:
     trained: Trained
     final: dict[str, float]  # the last epoch's metrics: what this config gives if you train it as written
+    calibrated: dict[str, np.ndarray]  # split -> calibrated probabilities, as the analysis computed them
 
 
 def model_summary(model: keras.Model) -> str:
@@ -51,8 +61,13 @@ def log_inputs(cfg: DictConfig, data: Dataset, run_id: str) -> None:
     tracking.log_params(run_id, {f"data_report.{k}": v for k, v in data.report.items()})
 
 
-def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
-                extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> Outcome:
+def tracked_fit(
+    cfg: DictConfig,
+    data: Dataset,
+    run_id: str,
+    prefix: str = "",
+    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> Outcome:
     """Log config, data and head tags; train with per-epoch MLflow logging; log the artifacts."""
     log_inputs(cfg, data, run_id)
     head = Head.of(cfg.model)
@@ -62,10 +77,17 @@ def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
         tracking.set_tags(run_id, {"head_loss_mismatch_warning": message})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HeadLossMismatchWarning)  # already said above
-        trained = fit(cfg.model, cfg.train, data, cfg.seed, callbacks=[
-            EpochLogger(lambda m, step: tracking.log_metrics(run_id, m, step=step)), *extra_callbacks,
-            *([ProgressLine(prefix, cfg.train.epochs)] if cfg.train.verbose else []),
-        ])
+        trained = fit(
+            cfg.model,
+            cfg.train,
+            data,
+            cfg.seed,
+            callbacks=[
+                EpochLogger(lambda m, step: tracking.log_metrics(run_id, m, step=step)),
+                *extra_callbacks,
+                *([ProgressLine(prefix, cfg.train.epochs)] if cfg.train.verbose else []),
+            ],
+        )
     # Which code path the loss took is only known once Keras has traced it.
     tracking.set_tags(run_id, {"loss_path": trained.loss.path or "unknown"})
     history, probes = trained.monitor.history, trained.monitor.probe_frame()
@@ -81,6 +103,7 @@ def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
         history=history,
         probes=probes,
         target_precision=cfg.train.target_precision,
+        class_names=data.class_names,
     )
     tracking.log_metrics(run_id, found.metrics, step=len(history))
     tracking.set_tags(run_id, found.tags)
@@ -94,4 +117,64 @@ def tracked_fit(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "",
         },
     )
     final = {k: float(v) for k, v in history.iloc[-1].items() if k != "epoch"}
-    return Outcome(trained=trained, final={**final, **found.metrics})
+    return Outcome(trained=trained, final={**final, **found.metrics}, calibrated=found.calibrated)
+
+
+@dataclass
+class BaselineOutcome:
+    baseline: Baseline
+    final: dict[str, float]  # the same keys as a trial's final metrics
+    calibrated: dict[str, np.ndarray]
+
+
+def tracked_baseline(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = "[baseline] ") -> BaselineOutcome:
+    """The linear baseline as one run: fitted on the training texts, analysed exactly like a trial.
+
+    Its outputs are a softmax over the classes, so it goes through `analysis.analyse` as
+    BASELINE_HEAD; its one "epoch" row carries the same keys as a trial's.
+    """
+    tracking.log_params(
+        run_id,
+        {k: v for k, v in flatten(cfg).items() if k.startswith(("data.", "seed", "train.target_precision"))}
+        | {f"baseline.{k}": v for k, v in baseline.PARAMS.items()},
+    )
+    tracking.log_dataset(run_id, data.frame, name=dataset_name(cfg.data), fingerprint=data.fingerprint)
+    tracking.log_params(run_id, {f"data_report.{k}": v for k, v in data.report.items()})
+    tracking.set_tags(run_id, {"head": f"baseline: {baseline.NAME}", "head_loss_mismatch": "false"})
+    train_texts = data.frame.text[data.frame.split == "train"].tolist()  # the rows behind x_train, in order
+    fitted = baseline.fit_baseline(train_texts, data.y_train, cfg.seed)
+    p_train, p_val = fitted.predict_proba(train_texts), fitted.predict_proba(data.texts_val)
+    has_test = len(data.y_test) > 0
+    p_test = fitted.predict_proba(data.texts_test) if has_test else None
+    in_val = data.y_val >= 0
+    row = {
+        "epoch": 1,
+        "accuracy": prob_metrics.accuracy(p_train, data.y_train),
+        "loss": prob_metrics.nll(p_train, data.y_train),
+        **prob_metrics.probability_metrics(p_val[in_val], data.y_val[in_val], prefix="val_"),
+        "epoch_seconds": fitted.fit_seconds,
+    }  # the whole fit: a linear model has no epochs
+    row["val_loss"] = row["val_nll"]  # the log-loss logistic regression minimises, as Keras's val_loss is the model's
+    history = pd.DataFrame([row])
+    tracking.log_metrics(run_id, {k: v for k, v in row.items() if k != "epoch"}, step=1)
+    found = analysis.analyse(
+        BASELINE_HEAD,
+        p_val,
+        data.y_val,
+        raw_test=p_test,
+        y_test=data.y_test if has_test else None,
+        history=history,
+        target_precision=cfg.train.target_precision,
+        class_names=data.class_names,
+    )
+    tracking.log_metrics(run_id, found.metrics, step=1)
+    tracking.set_tags(run_id, found.tags)
+    tracking.log_artifacts(run_id, {"history.csv": history, "model_summary.txt": repr(fitted.pipeline), **found.files})
+    final = {k: float(v) for k, v in row.items() if k != "epoch"}
+    test = f"  test_acc {found.metrics['test_accuracy']:.4g}" if "test_accuracy" in found.metrics else ""
+    print(
+        f"{prefix}{baseline.NAME}: val_acc {row['val_accuracy']:.4g}{test}  val_brier {row['val_brier']:.4g}  "
+        f"({fitted.fit_seconds:.1f}s)",
+        flush=True,
+    )
+    return BaselineOutcome(fitted, {**final, **found.metrics}, found.calibrated)
