@@ -11,8 +11,8 @@ import pytest
 
 from probsweep.config import validate
 from probsweep.data.loading import load_dataset
-from probsweep.train.fit import ValidationScorer, fit
 from probsweep.head import Head
+from probsweep.train.fit import ValidationScorer, fit
 from probsweep.train.model import PATH_A, PATH_B, PATH_LOGITS, encode_targets
 
 OFF = ["train.single_validation_pass=false", "train.steps_per_execution=1", "train.clear_session=false"]

@@ -126,7 +126,7 @@ class TrainConfig:
     # TF op determinism; Keras then turns jit_compile off. Seeded XLA runs on CPU already repeat exactly (measured).
     deterministic: bool = False
     # Speed switches (issue 11): none changes what is computed; false/1 gives the previous approach.
-    single_validation_pass: bool = True  # val_loss/val_accuracy from the monitor's one predict, not a Keras evaluate pass
+    single_validation_pass: bool = True  # val_loss/val_accuracy from the monitor's predict, not Keras's evaluate pass
     steps_per_execution: int = 8  # batches per compiled call (Keras); 1 = one Python round trip per batch
     clear_session: bool = True  # keras.backend.clear_session() + gc before each training: memory over long sweeps
     probe_examples: int = 5  # validation examples whose raw outputs are kept at every epoch

@@ -24,7 +24,7 @@ class ProbabilityMonitor(keras.callbacks.Callback):
     (probsweep.train.fit.ValidationScorer), instead of from a second, Keras evaluate pass."""
 
     def __init__(self, x_val: np.ndarray, y_val: np.ndarray, head: Head,
-                 n_probes: int = 5, batch_size: int = 256, scorer: Optional[Any] = None):
+                 n_probes: int = 5, batch_size: int = 256, scorer: Any | None = None):
         super().__init__()
         self.scorer = scorer
         self.x_val, self.y_val = x_val, y_val

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional
 
 import keras
 import numpy as np
@@ -15,8 +14,14 @@ from probsweep.config import ModelConfig, TrainConfig
 from probsweep.data.loading import Dataset
 from probsweep.head import Head
 from probsweep.train.callbacks import ProbabilityMonitor
-from probsweep.train.model import (HeadLoss, build_model, compile_model, encode_targets, inference_model,
-                                   with_cached_logits)
+from probsweep.train.model import (
+    HeadLoss,
+    build_model,
+    compile_model,
+    encode_targets,
+    inference_model,
+    with_cached_logits,
+)
 
 EVAL_BATCH_CAP = 4096  # rows per inference batch: bounds memory on users' larger data sets
 
@@ -50,7 +55,7 @@ class ValidationScorer:
         # pass this one replaces moved the dropout random stream on. Move it on by as much (per batch,
         # as the predict just did), so the next epoch's dropout masks, hence every number, stay the same.
         eval_batches, predict_batches = n_batches(int(in_scope.sum())), n_batches(len(x))
-        for v, b in zip(states, before):
+        for v, b in zip(states, before, strict=True):
             after = v.numpy()
             v.assign(after + (after - b) // predict_batches * eval_batches)
         cached = None if self.loss.from_logits else logits[in_scope]  # a linear head caches nothing
@@ -65,7 +70,7 @@ class Trained:
     model: keras.Model
     loss: HeadLoss  # loss.path says which code path the loss took (model.PATH_*)
     monitor: ProbabilityMonitor
-    scorer: Optional[ValidationScorer] = None
+    scorer: ValidationScorer | None = None
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Raw outputs; through the monitor's compiled inference model when there is one (no new compilation)."""
@@ -112,7 +117,9 @@ def fit(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Dataset, seed: int
         batches(data.x_train, encode_targets(data.y_train, n, head), train_cfg.batch_size, seed,
                 train_cfg.drop_remainder),
         # Off (single_validation_pass=false): Keras's own evaluate pass, then the monitor predicts again.
-        validation_data=None if scorer else (data.x_val[val_in_scope], encode_targets(data.y_val[val_in_scope], n, head)),
+        validation_data=None
+        if scorer
+        else (data.x_val[val_in_scope], encode_targets(data.y_val[val_in_scope], n, head)),
         epochs=train_cfg.epochs,
         shuffle=False,  # `batches` reshuffles every epoch itself
         validation_batch_size=val_batch,
