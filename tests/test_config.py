@@ -44,7 +44,7 @@ def test_default_config_is_the_seed():
     assert (cfg.model.embed_dim, cfg.model.gru_units, cfg.model.conv_filters, cfg.model.kernel_size) == (100, 32, 32, 3)
     assert (cfg.data.max_len, cfg.data.synthetic.n_classes, cfg.train.learning_rate) == (150, 102, 0.001)
     assert cfg.model.activation.value == "sigmoid" and cfg.model.loss.value == "sparse_categorical_crossentropy"
-    assert cfg.train.jit_compile is True and cfg.model.trainable_embedding is False
+    assert cfg.train.jit_compile is True and cfg.model.trainable_embedding == "auto"
 
 
 def test_defaults_live_in_the_schema_only():
@@ -54,11 +54,17 @@ def test_defaults_live_in_the_schema_only():
     assert composed["search"].pop("space") and not schema["search"].pop("space")
     assert composed == schema
     # ... and no option file restates a default, except the key that names the option itself
+    def check(values, defaults, where):
+        for key, value in values.items():
+            if isinstance(value, dict) and key not in ("space",):
+                check(value, defaults[key], f"{where}{key}.")
+            elif key not in ("source", "kind", "space", "defaults"):
+                assert defaults[key] != value, f"{path.name} restates {where}{key}={value}"
+
     for path in CONF_DIR.glob("*/*.yaml"):
-        group = path.parent.name
-        for key, value in (OmegaConf.to_container(OmegaConf.load(path)) or {}).items():
-            if key not in ("source", "kind", "space"):
-                assert schema[group][key] != value, f"{path.name} restates {group}.{key}={value}"
+        is_global = path.read_text().startswith("# @package _global_")  # e.g. search=tune sets train.* too
+        check(OmegaConf.to_container(OmegaConf.load(path)) or {}, schema if is_global else schema[path.parent.name],
+              "" if is_global else f"{path.parent.name}.")
 
 
 def test_unknown_key_and_bad_value_fail_with_one_line():
@@ -75,6 +81,19 @@ def test_label_smoothing_with_sparse_loss_is_refused_with_the_fix():
         validate(OmegaConf.create({"model": {"label_smoothing": 0.1, "loss": "sparse_categorical_crossentropy"}}))
     ok = validate(OmegaConf.create({"model": {"label_smoothing": 0.1, "loss": "categorical_crossentropy"}}))
     assert ok.model.label_smoothing == 0.1
+
+
+@pytest.mark.parametrize("override,named", [
+    ("model.trainable_embedding=maybe", "model.trainable_embedding='maybe' must be auto, true or false"),
+    ("data.max_len=long", "data.max_len='long' must be a positive number of tokens or auto"),
+    ("data.max_len=0", "data.max_len=0"),
+    ("train.early_stopping.direction=up", "train.early_stopping: direction='up'"),
+])
+def test_auto_keys_and_early_stopping_refuse_bad_values_by_name(override, named):
+    with pytest.raises(ConfigError) as err:
+        validate(compose_config([override]))
+    assert named in str(err.value) and "\n" not in str(err.value)
+    assert validate(compose_config(["data.max_len=auto", "model.trainable_embedding=true"])).data.max_len == "auto"
 
 
 def test_file_data_needs_a_path():

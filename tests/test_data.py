@@ -32,7 +32,7 @@ def write(df, path):
 
 
 def load(path, **kw):
-    return load_dataset(DataConfig(source="file", path=str(path), max_len=6, **kw), embed_dim=4, seed=0)
+    return load_dataset(DataConfig(source="file", path=str(path), **{"max_len": 6, **kw}), embed_dim=4, seed=0)
 
 
 def test_every_format_loads_to_the_same_splits(tmp_path):
@@ -100,6 +100,22 @@ def test_glove_vectors_fill_the_matrix(tmp_path):
     header = tmp_path / "w2v.txt"
     header.write_text("2 4\napple 1 2 3 4\nnew york 1 1 1 1\n")
     assert set(read_vectors(header, 4)) == {"apple", "new york"}
+
+
+def test_max_len_auto_is_the_99th_percentile_of_training_token_counts(tmp_path):
+    # 100 training texts of 1..100 tokens (punctuation and case as TextVectorization strips them):
+    # the 99th percentile is 99.01 tokens, so 100; validation texts do not count.
+    rows = [{"text": " ".join(["Word,"] * n), "label": "ab"[n % 2], "split": "train"} for n in range(1, 101)]
+    rows += [{"text": "word " * 140, "label": lab, "split": "val"} for lab in "ab"]
+    d = load(write(pd.DataFrame(rows), tmp_path / "d.csv"), split_column="split", max_len="auto")
+    assert d.x_train.shape[1] == d.x_val.shape[1] == d.report["max_len"] == 100
+    assert d.report["train_tokens_p99"] == pytest.approx(99.01) and d.report["train_texts_truncated"] == 0.0
+    short = [{"text": "a b c", "label": "ab"[i % 2], "split": s} for i in range(10) for s in ("train", "val")]
+    d = load(write(pd.DataFrame(short), tmp_path / "s.csv"), split_column="split", max_len="auto")
+    assert d.report["max_len"] == 8  # the floor
+    long = [{"text": "w " * 400, "label": "ab"[i % 2], "split": s} for i in range(10) for s in ("train", "val")]
+    d = load(write(pd.DataFrame(long), tmp_path / "l.csv"), split_column="split", max_len="auto")
+    assert d.report["max_len"] == 150 and d.report["train_texts_truncated"] == 1.0  # the cap
 
 
 def test_embedded_source(caplog):

@@ -42,6 +42,17 @@ def test_trainable_embedding_moves_the_88400_weights_to_trainable():
     assert sum(int(np.prod(w.shape)) for w in model.non_trainable_weights) == 0
 
 
+@pytest.mark.parametrize("setting,vectors,trainable", [
+    ("auto", True, False), ("auto", False, True),  # auto: pretrained vectors stay frozen, a random start is trained
+    (True, True, True), (False, False, False),     # an explicit setting wins
+])
+def test_auto_embedding_is_frozen_with_vectors_and_trained_without(setting, vectors, trainable):
+    model = build_model(model_cfg(trainable_embedding=setting), 884, 102, 150,
+                        embedding_matrix=np.ones((884, 100)) if vectors else None)
+    assert model.get_layer("embedding").trainable is trainable
+    assert sum(int(np.prod(w.shape)) for w in model.non_trainable_weights) == (0 if trainable else 88_400)
+
+
 def test_embedding_matrix_of_wrong_dimension_is_refused():
     with pytest.raises(ValueError, match="model.embed_dim"):
         build_model(model_cfg(), 884, 102, 150, embedding_matrix=np.ones((884, 50)))

@@ -6,6 +6,7 @@ import pytest
 
 from conftest import compose_config
 from probsweep.config import ConfigError, validate
+from probsweep.probs.metrics import OBJECTIVES
 from probsweep.sweep import space as search
 from probsweep.sweep.tuner import check_declarable
 
@@ -56,3 +57,41 @@ def test_values_of_the_wrong_type_and_keras_tuner_rules_fail_before_any_trial():
         search.check_space(base, search.parse({"model.activation": {"choice": ["softmax", "tanhh"]}}))
     with pytest.raises(ConfigError, match="step"):
         check_declarable(search.parse({"train.epochs": {"int": [1, 30], "sampling": "log"}}))
+
+
+def test_tune_space_parses_declares_and_keeps_to_probability_heads():
+    cfg = validate(compose_config(["search=tune"]))
+    entries = search.parse(cfg.search.space)
+    search.check_space(cfg, entries)
+    check_declarable(entries)
+    hp = kt.HyperParameters()
+    search.declare(hp, entries)
+    assert {"train.learning_rate", "model.gru_units", "model.conv_filters", "model.dropout", "model.label_smoothing",
+            "model.embed_dim", "train.batch_size"} <= {p.name for p in hp.space}
+    heads = {label: (b["model.activation"], b["model.loss"]) for label, b in entries[0].bundles.items()}
+    assert set(heads.values()) == {("softmax", "categorical_crossentropy"), ("sigmoid", "binary_crossentropy")}
+    for label in heads:  # every head with every smoothing is a valid trial
+        search.apply(cfg, {"head": label, "model.label_smoothing": 0.2}, entries)
+    # The search config brings its tuner, budget and early stopping; the command line still wins.
+    assert cfg.tuner.kind == "bayesian" and cfg.tuner.max_trials >= 10
+    assert cfg.train.early_stopping.enabled and cfg.train.epochs >= 50
+    assert cfg.search.objective in OBJECTIVES and cfg.train.early_stopping.monitor in OBJECTIVES
+    assert validate(compose_config(["search=tune", "tuner=hyperband"])).tuner.kind == "hyperband"
+
+
+def test_the_seed_question_space_trains_for_its_epochs_without_early_stopping():
+    cfg = validate(compose_config())
+    assert not cfg.train.early_stopping.enabled and cfg.tuner.kind == "random"
+
+
+def test_early_stopping_direction_comes_from_the_monitored_metric_unless_set():
+    from probsweep.train.fit import stopping_direction
+
+    es = validate(compose_config(["search=tune"])).train.early_stopping
+    assert stopping_direction(es) == "max"  # val_accuracy
+    assert stopping_direction({**es, "monitor": "val_brier"}) == "min"
+    assert stopping_direction({**es, "monitor": "val_max_prob", "direction": "min"}) == "min"
+    with pytest.raises(ConfigError, match="needs train.early_stopping.direction"):
+        stopping_direction({**es, "monitor": "val_max_prob"})  # a level: neither side is better
+    with pytest.raises(ConfigError, match="train.early_stopping.monitor='val_acc'"):
+        stopping_direction({**es, "monitor": "val_acc"})

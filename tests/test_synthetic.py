@@ -119,3 +119,37 @@ def test_out_of_scope_rows_in_val_and_test_only():
 def test_impossible_configs_raise(bad):
     with pytest.raises(ValueError):
         synthetic.generate(replace(SMALL, **bad), 8, seed=0)
+
+
+INTENTS = SyntheticConfig(profile="intents", n_classes=30, n_groups=3, train_per_class=20, val_per_class=5,
+                          test_per_class=5, min_len=3, max_len=15, vocab_words=1500, label_noise=0.0,
+                          oos_per_split=20, oos_test=40)
+
+
+def test_intents_profile_short_queries_many_classes_no_vectors_and_out_of_scope():
+    frame, vectors = synthetic.generate(INTENTS, 100, seed=1)
+    assert vectors is None  # no pretrained vectors: the embedding must be learnt
+    again, _ = synthetic.generate(INTENTS, 100, seed=1)
+    pd.testing.assert_frame_equal(frame, again)
+    lengths = frame.text.str.split().str.len()
+    assert lengths.between(3, 15).all() and 6 <= lengths.mean() <= 10
+    counts = frame.groupby("split").label.value_counts()
+    assert (counts["train"] == 20).all() and len(counts["train"]) == 30 and "oos" not in counts["train"]
+    assert counts["val"]["oos"] == 20 and counts["test"]["oos"] == 40
+    # A skewed vocabulary: the commonest 10% of words make up most tokens; a long tail is seen once or never.
+    tokens = Counter(" ".join(frame.text).split())
+    freq = np.sort(np.array(list(tokens.values())))[::-1]
+    assert freq[: len(freq) // 10].sum() > 0.5 * freq.sum() and (freq == 1).sum() > 0.2 * len(freq)
+    # Shared across intents: the function words occur in the queries of every intent.
+    train = frame[(frame.split == "train")]
+    common = tokens.most_common(1)[0][0]
+    assert train[train.text.str.split().apply(lambda t: common in t)].label.nunique() == 30
+    # Each in-scope query has a word of its own intent or, when it is ambiguous, of a sibling intent;
+    # most have their own.
+    words, domain = frame.attrs["words"]["intent"], frame.attrs["domain_of"]
+    own = [bool(set(t.split()) & set(words[lab])) for t, lab in train[["text", "label"]].itertuples(index=False)]
+    in_domain = [bool(set(t.split()) & {w for c, ws in words.items() if domain[c] == domain[lab] for w in ws})
+                 for t, lab in train[["text", "label"]].itertuples(index=False)]
+    assert all(in_domain) and 0.85 < np.mean(own) < 1.0
+    unseen = set(frame.attrs["words"]["unseen"])
+    assert not unseen & set(" ".join(train.text).split())  # out-of-scope words never occur in training

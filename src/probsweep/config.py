@@ -60,6 +60,7 @@ class MismatchPath(str, Enum):
 
 @dataclass
 class SyntheticConfig:
+    profile: str = "seed"  # seed: the seed-like corpus with "pretrained" vectors | intents: short queries, no vectors
     n_classes: int = 102  # the seed's 102 classes
     n_groups: int = 17  # groups of similar classes that share words
     train_per_class: int = 24  # "a few dozen" examples per class, as in the seed; 24 keeps a sweep short
@@ -70,6 +71,7 @@ class SyntheticConfig:
     vocab_words: int = 882  # + padding + OOV token = the seed's vocabulary of 884
     label_noise: float = 0.05  # share of training labels moved to a sibling class: makes overfitting visible
     oos_per_split: int = 0  # out-of-scope examples per split (label "oos"); 0 = none
+    oos_test: int | None = None  # out-of-scope examples in test; None = oos_per_split
 
 
 @dataclass
@@ -83,7 +85,7 @@ class DataConfig:
     val_size: float = 0.15
     test_size: float = 0.15
     max_tokens: int = 20000  # TextVectorization vocabulary cap (includes padding and OOV)
-    max_len: int = 150  # tokens per text after padding/truncation
+    max_len: Any = 150  # tokens per text after padding/truncation; "auto" = the training texts' 99th percentile, capped
     vectors_path: str | None = None  # GloVe-format text file; None = random init (or embedded vectors)
     encoding: str = "utf-8"
     oos_label: str | None = None  # label that marks out-of-scope examples; never a training class
@@ -98,7 +100,7 @@ class ModelConfig:
     _target_: str = "probsweep.train.model.seed_body"
     kwargs: dict[str, Any] = field(default_factory=dict)  # your builder's own keyword arguments
     embed_dim: int = 100  # the seed's 100-dimensional vectors; must equal the dimension of data.vectors_path
-    trainable_embedding: bool = False  # the seed froze its pretrained vectors
+    trainable_embedding: Any = "auto"  # auto | true | false; auto: frozen with pretrained vectors, else trained
     gru_units: int = 32  # per direction
     dropout: float = 0.1
     recurrent_dropout: float = 0.1
@@ -112,6 +114,15 @@ class ModelConfig:
 
 HEAD_KEYS = ("activation", "loss", "label_smoothing", "mismatch_path")  # build_model's head and the loss
 BODY_KEYS = tuple(k for k in ModelConfig.__dataclass_fields__ if k not in ("_target_", "kwargs", *HEAD_KEYS))
+
+
+@dataclass
+class EarlyStoppingConfig:
+    enabled: bool = False  # off in the seed's question, whose point is what training length does
+    monitor: str = "val_accuracy"  # any per-epoch metric (see search.objective)
+    direction: str | None = None  # min | max; None: the monitored metric's own (probs.metrics.METRICS)
+    patience: int = 5  # epochs without improvement before stopping
+    min_delta: float = 0.0  # smallest change that counts as an improvement
 
 
 @dataclass
@@ -132,6 +143,7 @@ class TrainConfig:
     probe_examples: int = 5  # validation examples whose raw outputs are kept at every epoch
     target_precision: float = 0.95  # the confidence threshold reported per run reaches this precision on val
     verbose: int = 2  # 0: silent; else one progress line per epoch
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)  # restores the best epoch
 
 
 @dataclass
@@ -148,6 +160,7 @@ class TunerConfig:
     seed: int = 553  # the sampling seed; its 7 random draws cover the default space (benchmarks/sweep_draws.py)
     max_epochs: int = 30  # hyperband only: the budget of its longest bracket
     factor: int = 3  # hyperband only
+    initial_points: int | None = None  # bayesian only: random trials first; None = Keras Tuner's 3 per hyperparameter
 
 
 @dataclass
@@ -250,10 +263,18 @@ def check_combinations(cfg: DictConfig) -> None:
         raise ConfigError(f"data.source={d.source!r} must be 'embedded' or 'file' (use data=file for your own file)")
     if d.source == "file" and not d.path:
         raise ConfigError("data.path is not set: pass data.path=/path/to/your/file")
-    if m.kernel_size > d.max_len:
+    if m.trainable_embedding not in ("auto", True, False):
+        raise ConfigError(f"model.trainable_embedding={m.trainable_embedding!r} must be auto, true or false")
+    if d.max_len != "auto" and (isinstance(d.max_len, bool) or not isinstance(d.max_len, int) or d.max_len < 1):
+        raise ConfigError(f"data.max_len={d.max_len!r} must be a positive number of tokens or auto")
+    if d.max_len != "auto" and m.kernel_size > d.max_len:
         raise ConfigError(f"model.kernel_size={m.kernel_size} is longer than data.max_len={d.max_len}")
     if cfg.train.steps_per_execution < 1:
         raise ConfigError(f"train.steps_per_execution={cfg.train.steps_per_execution} must be at least 1")
+    es = cfg.train.early_stopping
+    if es.direction not in (None, "min", "max") or es.patience < 0:
+        raise ConfigError(f"train.early_stopping: direction={es.direction!r} must be min or max and "
+                          f"patience={es.patience} at least 0")
     if cfg.train.epochs < 1:
         raise ConfigError(f"train.epochs={cfg.train.epochs} must be at least 1")
     if cfg.search.direction not in ("min", "max"):

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from probsweep.config import SPLITS, SyntheticConfig
+from probsweep.data import intents
 
 OOS_LABEL = "oos"
 
@@ -81,8 +82,13 @@ def _allocate(cfg: SyntheticConfig) -> tuple[int, int, int]:
     return per_class, per_group, n_filler
 
 
-def generate(cfg: SyntheticConfig, embed_dim: int, seed: int) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """The data set (columns text, label, split) and a float32 vector of `embed_dim` for every word."""
+def generate(cfg: SyntheticConfig, embed_dim: int, seed: int) -> tuple[pd.DataFrame, dict[str, np.ndarray] | None]:
+    """The data set (columns text, label, split) and a float32 vector of `embed_dim` for every word
+    (profile "seed"), or no vectors (profile "intents", probsweep.data.intents)."""
+    if cfg.profile == "intents":
+        return intents.generate(cfg, seed, _pseudo_words)
+    if cfg.profile != "seed":
+        raise ValueError(f"profile={cfg.profile!r} must be 'seed' or 'intents'")
     per_class, per_group, n_filler = _allocate(cfg)
     rng = np.random.default_rng(seed)
     taken: set = set()
@@ -132,7 +138,8 @@ def generate(cfg: SyntheticConfig, embed_dim: int, seed: int) -> tuple[pd.DataFr
     for split, k in zip(SPLITS, (cfg.train_per_class, cfg.val_per_class, cfg.test_per_class), strict=True):
         rows += [(doc(c), c, split) for c in range(cfg.n_classes) for _ in range(k)]
         if split != "train":
-            rows += [(doc(-1), -1, split) for _ in range(cfg.oos_per_split)]
+            n_oos = cfg.oos_test if split == "test" and cfg.oos_test is not None else cfg.oos_per_split
+            rows += [(doc(-1), -1, split) for _ in range(n_oos)]
     _cover_vocabulary(rows, rng, filler, group_words, class_words, group_of)
 
     labels = np.array([c for _, c, _ in rows])

@@ -18,6 +18,7 @@ from probsweep.report import tables as reporting
 from probsweep.report.page import build_report
 from probsweep.sweep import space as search
 from probsweep.sweep.tuner import SweepTuner, check_declarable, space_summary
+from probsweep.train.fit import stopping_direction
 from probsweep.train.model import body_arguments
 from probsweep.train.tracked import dataset_name, tracked_baseline
 
@@ -40,12 +41,17 @@ def run_sweep(cfg: DictConfig) -> str:
             f"search.direction={cfg.search.direction} but {objective.name} is better when "
             f"{'lower' if objective.direction == 'min' else 'higher'}: set search.direction={objective.direction}"
         )
+    if cfg.train.early_stopping.enabled:
+        stopping_direction(cfg.train.early_stopping)  # a monitor that is not logged stops here, before any training
     if cfg.tuner.kind == "hyperband" and any(e.name == "train.epochs" for e in entries):
         raise ConfigError("tuner=hyperband sets the epochs itself: remove train.epochs from the search space")
     sweep_dir = sweep_dir_of(cfg.sweep)
     if cfg.sweep.restart and sweep_dir.exists():
         shutil.rmtree(sweep_dir)
     data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
+    if data.embedding_matrix is not None and any(e.name == "model.embed_dim" for e in entries):
+        entries = [e for e in entries if e.name != "model.embed_dim"]  # the vectors fix the dimension
+        print(f"pretrained vectors fix model.embed_dim={cfg.model.embed_dim}: left out of the search space")
     experiment_id = tracking.setup(cfg.tracking.uri, cfg.sweep.name)
     resume_id = parent_run_id(sweep_dir)
     resume_id = resume_id if resume_id and tracking.run_exists(resume_id) else None

@@ -82,7 +82,8 @@ def make_oracle(tuner_cfg: DictConfig, objective: str, direction: str) -> kt.Ora
     if kind == "grid":
         return ResumableGridSearchOracle(max_trials=tuner_cfg.max_trials, **common)
     if kind == "bayesian":
-        return kt.oracles.BayesianOptimizationOracle(max_trials=tuner_cfg.max_trials, **common)
+        return kt.oracles.BayesianOptimizationOracle(max_trials=tuner_cfg.max_trials,
+                                                     num_initial_points=tuner_cfg.initial_points, **common)
     if kind == "hyperband":
         # Each Hyperband trial here trains from scratch for its `tuner/epochs` (no weight reuse),
         # so its per-epoch curves in MLflow always start at epoch 1.

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from probsweep.config import ModelConfig, TrainConfig
+from probsweep.config import ConfigError, ModelConfig, TrainConfig
 from probsweep.data.loading import Dataset
 from probsweep.head import Head
+from probsweep.probs.metrics import METRICS, OBJECTIVES
 from probsweep.train.callbacks import ProbabilityMonitor
 from probsweep.train.model import (
     HeadLoss,
@@ -70,6 +71,16 @@ class Trained:
     model: keras.Model
     loss: HeadLoss  # loss.path says which code path the loss took (model.PATH_*)
     monitor: ProbabilityMonitor
+    best_epoch: int  # 1-based epoch whose weights the model holds: the last, or early stopping's best
+
+    @property
+    def epochs_trained(self) -> int:
+        return len(self.monitor.rows)
+
+    @property
+    def restored(self) -> bool:
+        """True when early stopping put back the weights of an epoch before the last."""
+        return self.best_epoch < self.epochs_trained
     scorer: ValidationScorer | None = None
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -113,6 +124,11 @@ def fit(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Dataset, seed: int
               if train_cfg.single_validation_pass else None)
     monitor = ProbabilityMonitor(data.x_val, data.y_val, head, n_probes=train_cfg.probe_examples,
                                  batch_size=val_batch, scorer=scorer)
+    es = train_cfg.early_stopping
+    # After the monitor, which puts the probability metrics in the epoch's logs. Keras restores the
+    # best epoch's weights at the end of training, stopped early or not.
+    stopper = keras.callbacks.EarlyStopping(monitor=es.monitor, mode=stopping_direction(es), patience=es.patience,
+                                            min_delta=es.min_delta, restore_best_weights=True) if es.enabled else None
     model.fit(
         batches(data.x_train, encode_targets(data.y_train, n, head), train_cfg.batch_size, seed,
                 train_cfg.drop_remainder),
@@ -123,10 +139,26 @@ def fit(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Dataset, seed: int
         epochs=train_cfg.epochs,
         shuffle=False,  # `batches` reshuffles every epoch itself
         validation_batch_size=val_batch,
-        callbacks=[monitor, *callbacks],
+        callbacks=[monitor, *([stopper] if stopper else []), *callbacks],
         verbose=0,
     )
-    return Trained(model=model, loss=loss, monitor=monitor, scorer=scorer)
+    best = stopper.best_epoch + 1 if stopper and stopper.best_weights is not None else len(monitor.rows)
+    return Trained(model=model, loss=loss, monitor=monitor, best_epoch=best, scorer=scorer)
+
+
+def stopping_direction(es) -> str:
+    """min or max for train.early_stopping: as configured, else the monitored metric's better side."""
+    monitor, direction = es["monitor"], es["direction"]
+    metric = METRICS.get(monitor)
+    direction = direction or (metric.direction if metric else None)
+    if metric is None or not metric.per_epoch:
+        raise ConfigError(
+            f"train.early_stopping.monitor={monitor!r} must be a per-epoch metric: {', '.join(OBJECTIVES)}"
+        )
+    if direction is None:
+        raise ConfigError(f"train.early_stopping.monitor={monitor!r} has no better side: it needs "
+                          "train.early_stopping.direction=min or max")
+    return direction
 
 
 def batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, drop_remainder: bool):

@@ -27,7 +27,7 @@ from probsweep.train import baseline
 from probsweep.train.baseline import Baseline
 from probsweep.train.callbacks import EpochLogger, ProgressLine
 from probsweep.train.fit import Trained, fit
-from probsweep.train.model import HeadLossMismatchWarning
+from probsweep.train.model import HeadLossMismatchWarning, resolve_trainable_embedding
 
 log = logging.getLogger(__name__)
 # Logistic regression's outputs are a softmax over the classes.
@@ -37,7 +37,7 @@ BASELINE_HEAD = Head(Activation.softmax, Loss.sparse_categorical_crossentropy)
 @dataclass
 class Outcome:
     trained: Trained
-    final: dict[str, float]  # the last epoch's metrics: what this config gives if you train it as written
+    final: dict[str, float]  # the metrics of the epoch the model holds (the last, or early stopping's best)
     calibrated: dict[str, np.ndarray]  # split -> calibrated probabilities, as the analysis computed them
 
 
@@ -57,8 +57,14 @@ def log_inputs(cfg: DictConfig, data: Dataset, run_id: str) -> None:
     tracking.log_dataset(run_id, data.frame, name=dataset_name(cfg.data), fingerprint=data.fingerprint)
     head = Head.of(cfg.model)
     tracking.set_tags(run_id, {"head": head.label, "head_loss_mismatch": str(head.mismatch).lower()})
-    # Rows dropped, split sizes, vector coverage: what the data became, beside what was asked for.
-    tracking.log_params(run_id, {f"data_report.{k}": v for k, v in data.report.items()})
+    # Rows dropped, split sizes, vector coverage: what the data became, beside what was asked for;
+    # and what `auto` became for the embedding.
+    tracking.log_params(run_id, {**{f"data_report.{k}": v for k, v in data.report.items()},
+                                 "resolved.trainable_embedding": trains_embedding(cfg, data)})
+
+
+def trains_embedding(cfg: DictConfig, data: Dataset) -> bool:
+    return resolve_trainable_embedding(cfg.model.trainable_embedding, data.embedding_matrix is not None)
 
 
 def tracked_fit(
@@ -70,6 +76,10 @@ def tracked_fit(
 ) -> Outcome:
     """Log config, data and head tags; train with per-epoch MLflow logging; log the artifacts."""
     log_inputs(cfg, data, run_id)
+    trainable = trains_embedding(cfg, data)
+    print(f"{prefix}embedding {'trained' if trainable else 'frozen'} (model.trainable_embedding="
+          f"{str(cfg.model.trainable_embedding).lower()}, {'with' if data.embedding_matrix is not None else 'no'} "
+          f"pretrained vectors); max_len {data.x_train.shape[1]}", flush=True)
     head = Head.of(cfg.model)
     if head.mismatch:  # say it before training, not after
         message = head.explain()
@@ -91,12 +101,27 @@ def tracked_fit(
     # Which code path the loss took is only known once Keras has traced it.
     tracking.set_tags(run_id, {"loss_path": trained.loss.path or "unknown"})
     history, probes = trained.monitor.history, trained.monitor.probe_frame()
-    has_test = len(data.y_test) > 0
+    best = history.iloc[trained.best_epoch - 1]
+    # The monitor kept the last epoch's validation outputs; after early stopping restored an earlier
+    # epoch, the model's own outputs are that epoch's (one more pass over validation).
     assert trained.monitor.last_raw is not None, "the monitor keeps the last epoch's outputs"
+    raw_val = trained.predict(data.x_val) if trained.restored else trained.monitor.last_raw
+    # Final values at one step past the last epoch when an earlier epoch was restored, as MLflow's
+    # Keras autologging does: the run's latest metrics (the trial table, the objective) are the
+    # restored epoch's, and the curves keep every epoch trained.
+    step = len(history) + trained.restored
+    if cfg.train.early_stopping.enabled:
+        epochs = {"best_epoch": float(trained.best_epoch), "stopped_epoch": float(trained.epochs_trained)}
+        tracking.log_metrics(run_id, epochs, step=step)
+        print(f"{prefix}early stopping on {cfg.train.early_stopping.monitor}: kept epoch {trained.best_epoch} "
+              f"of {trained.epochs_trained}", flush=True)
+    if trained.restored:
+        tracking.log_metrics(run_id, {k: float(v) for k, v in best.items() if k != "epoch"}, step=step)
+    has_test = len(data.y_test) > 0
     found = analysis.analyse(
         head,
-        trained.monitor.last_raw,
-        data.y_val,  # the last epoch's validation outputs: no second pass
+        raw_val,
+        data.y_val,
         raw_test=trained.predict(data.x_test) if has_test else None,
         y_test=data.y_test if has_test else None,
         loss_path=trained.loss.path,
@@ -105,7 +130,7 @@ def tracked_fit(
         target_precision=cfg.train.target_precision,
         class_names=data.class_names,
     )
-    tracking.log_metrics(run_id, found.metrics, step=len(history))
+    tracking.log_metrics(run_id, found.metrics, step=step)
     tracking.set_tags(run_id, found.tags)
     tracking.log_artifacts(
         run_id,
@@ -116,7 +141,9 @@ def tracked_fit(
             **found.files,
         },
     )
-    final = {k: float(v) for k, v in history.iloc[-1].items() if k != "epoch"}
+    final = {k: float(v) for k, v in best.items() if k != "epoch"}
+    if cfg.train.early_stopping.enabled:
+        final.update(best_epoch=float(trained.best_epoch), stopped_epoch=float(trained.epochs_trained))
     return Outcome(trained=trained, final={**final, **found.metrics}, calibrated=found.calibrated)
 
 
