@@ -19,9 +19,14 @@ from probsweep.probs import metrics
 
 
 class ProbabilityMonitor(keras.callbacks.Callback):
+    """With `scorer` (train.single_validation_pass), validation runs once per epoch: `val_loss` and
+    `val_accuracy` come from the same predict as the probability metrics, through `scorer`
+    (probsweep.train.fit.ValidationScorer), instead of from a second, Keras evaluate pass."""
+
     def __init__(self, x_val: np.ndarray, y_val: np.ndarray, head: Head,
-                 n_probes: int = 5, batch_size: int = 256):
+                 n_probes: int = 5, batch_size: int = 256, scorer: Any | None = None):
         super().__init__()
+        self.scorer = scorer
         self.x_val, self.y_val = x_val, y_val
         self.in_scope = y_val >= 0  # out-of-scope examples (y == -1) have no true class to score
         self.head = head
@@ -38,7 +43,11 @@ class ProbabilityMonitor(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs if logs is not None else {}
-        raw = self.model.predict(self.x_val, batch_size=self.batch_size, verbose=0)
+        if self.scorer is None:
+            raw = self.model.predict(self.x_val, batch_size=self.batch_size, verbose=0)
+        else:
+            raw, scores = self.scorer(self.x_val, self.in_scope)
+            logs.update(scores)
         p = metrics.to_probabilities(raw, self.head)
         row = metrics.probability_metrics(p[self.in_scope], self.y_val[self.in_scope], prefix="val_")
         row["epoch_seconds"] = time.perf_counter() - self._t0

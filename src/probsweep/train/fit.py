@@ -15,9 +15,55 @@ from probsweep.data.loading import Dataset
 from probsweep.head import Head
 from probsweep.probs.metrics import METRICS, OBJECTIVES
 from probsweep.train.callbacks import ProbabilityMonitor
-from probsweep.train.model import HeadLoss, build_model, compile_model, encode_targets
+from probsweep.train.model import (
+    HeadLoss,
+    build_model,
+    compile_model,
+    encode_targets,
+    inference_model,
+    with_cached_logits,
+)
 
 EVAL_BATCH_CAP = 4096  # rows per inference batch: bounds memory on users' larger data sets
+
+
+class ValidationScorer:
+    """One forward pass over validation gives the raw outputs and Keras's val_loss and val_accuracy.
+
+    The inference model returns the logits the loss reads beside the outputs, and the training's own
+    HeadLoss scores them, so each head and both mismatch paths get the val_loss Keras's evaluate pass
+    would (tests/test_speed.py checks it within 1e-5).
+    """
+
+    def __init__(self, model: keras.Model, loss: HeadLoss, y_in_scope: np.ndarray, head: Head, n_classes: int,
+                 jit_compile: bool):
+        self.inference = inference_model(model)
+        self.inference.compile(jit_compile=jit_compile)  # XLA for the predict, as model.predict had
+        self.loss = loss
+        self.y = encode_targets(y_in_scope, n_classes, head)
+        self.accuracy = (keras.metrics.sparse_categorical_accuracy if self.y.ndim == 1
+                         else keras.metrics.categorical_accuracy)  # as compile_model's metric
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        logits, raw = self.inference.predict(x, batch_size=eval_batch(len(x)), verbose=0)
+        return logits, raw
+
+    def __call__(self, x: np.ndarray, in_scope: np.ndarray) -> tuple[np.ndarray, dict]:
+        states = [v for v in self.inference.variables if v.path.endswith("seed_generator_state")]
+        before = [v.numpy() for v in states]
+        logits, raw = self.predict(x)
+        # Keras's GRU draws its dropout seeds on every forward pass, inference included, so the evaluate
+        # pass this one replaces moved the dropout random stream on. Move it on by as much (per batch,
+        # as the predict just did), so the next epoch's dropout masks, hence every number, stay the same.
+        eval_batches, predict_batches = n_batches(int(in_scope.sum())), n_batches(len(x))
+        for v, b in zip(states, before, strict=True):
+            after = v.numpy()
+            v.assign(after + (after - b) // predict_batches * eval_batches)
+        cached = None if self.loss.from_logits else logits[in_scope]  # a linear head caches nothing
+        y_pred = with_cached_logits(raw[in_scope], cached)
+        val_loss = float(self.loss(self.y, y_pred))
+        val_accuracy = float(np.mean(keras.ops.convert_to_numpy(self.accuracy(self.y, y_pred))))
+        return raw, {"val_accuracy": val_accuracy, "val_loss": val_loss}  # in Keras's order
 
 
 @dataclass
@@ -35,6 +81,17 @@ class Trained:
     def restored(self) -> bool:
         """True when early stopping put back the weights of an epoch before the last."""
         return self.best_epoch < self.epochs_trained
+    scorer: ValidationScorer | None = None
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Raw outputs; through the monitor's compiled inference model when there is one (no new compilation)."""
+        return self.scorer.predict(x)[1] if self.scorer is not None else predict_raw(self.model, x)
+
+
+def free_memory() -> None:
+    """Drop Keras's global state (layer names, graphs, kernel caches) and collect garbage: a sweep builds
+    a model per trial, and without this each one's graphs stay reachable (benchmarks/sweep_memory.py)."""
+    keras.backend.clear_session(free_memory=True)
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -48,15 +105,25 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 def fit(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Dataset, seed: int,
         callbacks: Sequence[keras.callbacks.Callback] = ()) -> Trained:
-    """Build, compile and train; the monitor runs first so later callbacks see its metrics."""
+    """Build, compile and train; the monitor runs first so later callbacks see its metrics.
+
+    The speed switches in `train_cfg` (single_validation_pass, steps_per_execution, clear_session)
+    change how fast, never what is computed: same model, batches, order of updates and metrics.
+    """
+    if train_cfg.clear_session:
+        free_memory()
     seed_everything(seed, train_cfg.deterministic)
     model = build_model(model_cfg, data.vocab_size, data.n_classes, data.x_train.shape[1], data.embedding_matrix)
-    loss = compile_model(model, model_cfg, train_cfg.learning_rate, train_cfg.jit_compile)
+    loss = compile_model(model, model_cfg, train_cfg.learning_rate, train_cfg.jit_compile,
+                         steps_per_execution=train_cfg.steps_per_execution)
     n = data.n_classes
     val_in_scope = data.y_val >= 0
     head = Head.of(model_cfg)
+    val_batch = eval_batch(len(data.y_val))
+    scorer = (ValidationScorer(model, loss, data.y_val[val_in_scope], head, n, train_cfg.jit_compile)
+              if train_cfg.single_validation_pass else None)
     monitor = ProbabilityMonitor(data.x_val, data.y_val, head, n_probes=train_cfg.probe_examples,
-                                 batch_size=eval_batch(len(data.y_val)))
+                                 batch_size=val_batch, scorer=scorer)
     es = train_cfg.early_stopping
     # After the monitor, which puts the probability metrics in the epoch's logs. Keras restores the
     # best epoch's weights at the end of training, stopped early or not.
@@ -65,15 +132,18 @@ def fit(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Dataset, seed: int
     model.fit(
         batches(data.x_train, encode_targets(data.y_train, n, head), train_cfg.batch_size, seed,
                 train_cfg.drop_remainder),
-        validation_data=(data.x_val[val_in_scope], encode_targets(data.y_val[val_in_scope], n, head)),
+        # Off (single_validation_pass=false): Keras's own evaluate pass, then the monitor predicts again.
+        validation_data=None
+        if scorer
+        else (data.x_val[val_in_scope], encode_targets(data.y_val[val_in_scope], n, head)),
         epochs=train_cfg.epochs,
         shuffle=False,  # `batches` reshuffles every epoch itself
-        validation_batch_size=eval_batch(len(data.y_val)),
+        validation_batch_size=val_batch,
         callbacks=[monitor, *([stopper] if stopper else []), *callbacks],
         verbose=0,
     )
     best = stopper.best_epoch + 1 if stopper and stopper.best_weights is not None else len(monitor.rows)
-    return Trained(model=model, loss=loss, monitor=monitor, best_epoch=best)
+    return Trained(model=model, loss=loss, monitor=monitor, best_epoch=best, scorer=scorer)
 
 
 def stopping_direction(es) -> str:
@@ -106,6 +176,10 @@ def eval_batch(n: int) -> int:
     """Evaluate and predict in one batch where it fits: with XLA every distinct batch shape is a
     separate compilation (seconds each), and a split of 1,020 rows in batches of 32 has two shapes."""
     return max(1, min(n, EVAL_BATCH_CAP))
+
+
+def n_batches(n: int) -> int:
+    return -(-n // eval_batch(n)) if n else 0
 
 
 def predict_raw(model: keras.Model, x: np.ndarray) -> np.ndarray:

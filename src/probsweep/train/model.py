@@ -154,6 +154,32 @@ def seed_body(
     return keras.Model(tokens, x, name="seed_classifier")
 
 
+class CachedLogits(layers.Layer):
+    """The logits the loss reads: those a softmax/sigmoid cached on its output, else the outputs (a linear head)."""
+
+    def call(self, outputs):
+        return getattr(outputs, "_keras_logits", outputs)
+
+
+def inference_model(model: keras.Model) -> keras.Model:
+    """The same layers and weights with two outputs, (logits, outputs), from one forward pass: the
+    monitor computes val_loss from them as the loss would (path A reads the logits), so validation
+    runs once per epoch instead of twice."""
+    outputs = model.outputs[0]
+    return keras.Model(model.inputs, [CachedLogits(name="logits")(outputs), outputs], name=f"{model.name}_inference")
+
+
+def with_cached_logits(outputs, logits):
+    """`outputs` as a tensor carrying `logits` the way Keras 3 on TensorFlow caches them, so a HeadLoss
+    called on it takes the same path (A, B or from_logits) as it did in training."""
+    import tensorflow as tf
+
+    y_pred = tf.convert_to_tensor(outputs)
+    if logits is not None:
+        y_pred._keras_logits = tf.convert_to_tensor(logits)
+    return y_pred
+
+
 class HeadLoss(keras.losses.Loss):
     """The configured Keras loss, plus a record of which code path it took.
 
@@ -198,7 +224,8 @@ def make_loss(cfg: ModelConfig) -> HeadLoss:
     )
 
 
-def compile_model(model: keras.Model, cfg: ModelConfig, learning_rate: float, jit_compile: bool) -> HeadLoss:
+def compile_model(model: keras.Model, cfg: ModelConfig, learning_rate: float, jit_compile: bool,
+                  steps_per_execution: int = 1) -> HeadLoss:
     """Compile with the configured head/loss; returns the loss so callers can read `loss.path`."""
     loss = make_loss(cfg)
     model.compile(
@@ -211,6 +238,7 @@ def compile_model(model: keras.Model, cfg: ModelConfig, learning_rate: float, ji
             else keras.metrics.CategoricalAccuracy(name="accuracy")
         ],
         jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
     )
     return loss
 

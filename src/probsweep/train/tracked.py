@@ -26,7 +26,7 @@ from probsweep.probs import metrics as prob_metrics
 from probsweep.train import baseline
 from probsweep.train.baseline import Baseline
 from probsweep.train.callbacks import EpochLogger, ProgressLine
-from probsweep.train.fit import Trained, fit, predict_raw
+from probsweep.train.fit import Trained, fit
 from probsweep.train.model import HeadLossMismatchWarning, resolve_trainable_embedding
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def tracked_fit(
     # The monitor kept the last epoch's validation outputs; after early stopping restored an earlier
     # epoch, the model's own outputs are that epoch's (one more pass over validation).
     assert trained.monitor.last_raw is not None, "the monitor keeps the last epoch's outputs"
-    raw_val = predict_raw(trained.model, data.x_val) if trained.restored else trained.monitor.last_raw
+    raw_val = trained.predict(data.x_val) if trained.restored else trained.monitor.last_raw
     # Final values at one step past the last epoch when an earlier epoch was restored, as MLflow's
     # Keras autologging does: the run's latest metrics (the trial table, the objective) are the
     # restored epoch's, and the curves keep every epoch trained.
@@ -122,7 +122,7 @@ def tracked_fit(
         head,
         raw_val,
         data.y_val,
-        raw_test=predict_raw(trained.model, data.x_test) if has_test else None,
+        raw_test=trained.predict(data.x_test) if has_test else None,
         y_test=data.y_test if has_test else None,
         loss_path=trained.loss.path,
         history=history,

@@ -1,0 +1,96 @@
+"""The speed switches (issue 11) change how fast a training runs, never what it computes.
+
+Timings are benchmarks (benchmarks/*speed*), not tests: these check the numbers are the same.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from probsweep.config import validate
+from probsweep.data.loading import load_dataset
+from probsweep.head import Head
+from probsweep.train.fit import ValidationScorer, fit
+from probsweep.train.model import PATH_A, PATH_B, PATH_LOGITS, encode_targets
+
+OFF = ["train.single_validation_pass=false", "train.steps_per_execution=1", "train.clear_session=false"]
+ON = ["train.single_validation_pass=true", "train.steps_per_execution=4", "train.clear_session=true"]
+
+HEADS = {
+    "seed-mismatch-A": (["model.activation=sigmoid", "model.loss=sparse_categorical_crossentropy",
+                         "model.mismatch_path=A"], PATH_A),
+    "seed-mismatch-B": (["model.activation=sigmoid", "model.loss=sparse_categorical_crossentropy",
+                         "model.mismatch_path=B"], PATH_B),
+    "softmax+sparse": (["model.activation=softmax", "model.loss=sparse_categorical_crossentropy"], PATH_A),
+    "softmax+categorical": (["model.activation=softmax", "model.loss=categorical_crossentropy",
+                             "model.label_smoothing=0.1"], PATH_A),
+    "sigmoid+binary": (["model.activation=sigmoid", "model.loss=binary_crossentropy",
+                        "model.label_smoothing=0.05"], PATH_A),
+    "logits+sparse": (["model.activation=linear", "model.loss=sparse_categorical_crossentropy"], PATH_LOGITS),
+}
+
+
+def _train(tiny, *overrides):
+    cfg = validate(tiny(*overrides))
+    data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit(cfg.model, cfg.train, data, cfg.seed), data, cfg
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jit", [False, True])
+def test_optimisations_on_and_off_give_the_same_per_epoch_metrics(tiny, jit):
+    on, _, _ = _train(tiny, *ON, f"train.jit_compile={jit}", "model.mismatch_path=A")
+    off, _, _ = _train(tiny, *OFF, f"train.jit_compile={jit}", "model.mismatch_path=A")
+    a, b = on.monitor.history, off.monitor.history
+    assert len(a) == len(b) == 2
+    columns = [c for c in b.columns if c != "epoch_seconds"]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "val_brier", "val_prob_sum"} <= set(columns)
+    assert [c for c in a.columns if c in columns] == columns  # same keys, in the same order
+    np.testing.assert_allclose(a[columns].to_numpy(float), b[columns].to_numpy(float), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(on.monitor.last_raw, off.monitor.last_raw, atol=1e-4, rtol=0)
+    assert on.loss.path == off.loss.path == PATH_A
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(HEADS))
+def test_single_pass_val_loss_equals_keras_val_loss_for_each_head(tiny, name):
+    overrides, path = HEADS[name]
+    trained, data, cfg = _train(tiny, *OFF, *overrides, "train.epochs=1")
+    in_scope = data.y_val >= 0
+    y = encode_targets(data.y_val[in_scope], data.n_classes, Head.of(cfg.model))
+    keras_scores = trained.model.evaluate(data.x_val[in_scope], y, batch_size=len(y), verbose=0, return_dict=True)
+    scorer = ValidationScorer(trained.model, trained.loss, data.y_val[in_scope], Head.of(cfg.model), data.n_classes,
+                              jit_compile=False)
+    raw, scores = scorer(data.x_val, in_scope)
+    assert scores["val_loss"] == pytest.approx(keras_scores["loss"], abs=1e-5)
+    assert scores["val_accuracy"] == pytest.approx(keras_scores["accuracy"], abs=1e-6)
+    np.testing.assert_allclose(raw, trained.model.predict(data.x_val, verbose=0), atol=1e-6)
+    assert trained.loss.path == path  # scoring did not change the path the training recorded
+    # ... and the single pass's val_loss is the one the monitor logged in a single-pass training
+    if name in ("seed-mismatch-A", "seed-mismatch-B"):
+        single, _, _ = _train(tiny, *ON, *overrides, "train.epochs=1")
+        assert single.monitor.history["val_loss"].iloc[0] == pytest.approx(
+            trained.monitor.history["val_loss"].iloc[0], abs=1e-5)
+
+
+def test_paths_a_and_b_give_different_val_losses_from_the_same_pass(tiny):
+    """Guards the test above: the scorer really reads the logits on path A, the probabilities on path B."""
+    import keras
+
+    from probsweep.train.model import build_model, make_loss
+
+    cfg_a = validate(tiny("model.mismatch_path=A"))
+    cfg_b = validate(tiny("model.mismatch_path=B"))
+    data = load_dataset(cfg_a.data, cfg_a.model.embed_dim, cfg_a.seed)
+    keras.utils.set_random_seed(0)
+    model = build_model(cfg_a.model, data.vocab_size, data.n_classes, data.x_train.shape[1], data.embedding_matrix)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        losses = [ValidationScorer(model, make_loss(c.model), data.y_val, Head.of(c.model), data.n_classes,
+                                   jit_compile=False)(data.x_val, data.y_val >= 0)[1]["val_loss"]
+                  for c in (cfg_a, cfg_b)]
+    assert abs(losses[0] - losses[1]) > 1e-3
