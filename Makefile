@@ -52,11 +52,12 @@ report: $(STAMP) ## Rebuild sweeps/$(SWEEP)/report/index.html from MLflow alone 
 ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over mlruns/
 	$(PROBSWEEP) ui --port $(PORT)
 
-test: $(STAMP) lint ## Lint, then run the test suite (offline, under 10 minutes on 2 cores)
+test: $(STAMP) lint ## Lint, then run the test suite (offline, about 12 minutes on 2 cores)
 	$(PY) -m pytest $(ARGS)
 
-lint: $(STAMP) ## ruff check (src, tests) and mypy (src), as configured in pyproject.toml
+lint: $(STAMP) ## ruff check and ruff format --check (src, tests) and mypy (src), as configured in pyproject.toml
 	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
 	$(VENV)/bin/mypy src
 
 format-check: $(STAMP) ## ruff format --check (src, tests): does the code keep ruff's format?

@@ -9,6 +9,7 @@ the result and ends it, in a loop. Bounded by --trials and --seconds. Prints RPC
 then how many concurrent workers one chief can feed at a given trial length (it is busy a fraction
 1/capacity of a second per trial cycle: workers = capacity x trial length, at 100% chief load).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,8 +77,9 @@ def measure(n_workers: int, max_trials: int, seconds: float) -> dict:
         server, _, port = serve(oracle, "127.0.0.1", 0)
         ctx = mp.get_context("spawn")
         out, barrier = ctx.Queue(), ctx.Barrier(n_workers)
-        procs = [ctx.Process(target=fake_worker, args=(port, f"fake-{i}", seconds, barrier, out))
-                 for i in range(n_workers)]
+        procs = [
+            ctx.Process(target=fake_worker, args=(port, f"fake-{i}", seconds, barrier, out)) for i in range(n_workers)
+        ]
         for p in procs:
             p.start()
         results = [out.get() for _ in procs]

@@ -8,6 +8,7 @@ and mean row sum on validation, which should drift towards 0 as accuracy rises.
 
     PYTHONPATH=src .venv/bin/python benchmarks/embedded_data.py [--epochs 40] [--head softmax|mismatch]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,11 +32,16 @@ def run(epochs: int, head: str, seed: int, synthetic: SyntheticConfig) -> list:
     """Train and return one dict per epoch; prints the table as it goes."""
     t0 = time.time()
     data = load_dataset(DataConfig(synthetic=synthetic), embed_dim=100, seed=seed)
-    print(f"data: {data.report['n_train']} train / {data.report['n_val']} val, {data.n_classes} classes, "
-          f"vocab {data.vocab_size}, coverage {data.report['vector_coverage']:.2f}, built in {time.time() - t0:.1f} s")
+    print(
+        f"data: {data.report['n_train']} train / {data.report['n_val']} val, {data.n_classes} classes, "
+        f"vocab {data.vocab_size}, coverage {data.report['vector_coverage']:.2f}, built in {time.time() - t0:.1f} s"
+    )
     keras.utils.set_random_seed(seed)
-    mcfg = ModelConfig(activation=Activation.softmax) if head == "softmax" else ModelConfig(
-        activation=Activation.sigmoid, mismatch_path=MismatchPath.B)
+    mcfg = (
+        ModelConfig(activation=Activation.softmax)
+        if head == "softmax"
+        else ModelConfig(activation=Activation.sigmoid, mismatch_path=MismatchPath.B)
+    )
     model = build_model(mcfg, data.vocab_size, data.n_classes, data.x_train.shape[1], data.embedding_matrix)
     compile_model(model, mcfg, learning_rate=1e-3, jit_compile=True)
     rows: list = []
@@ -47,8 +53,13 @@ def run(epochs: int, head: str, seed: int, synthetic: SyntheticConfig) -> list:
             self.t = time.time()
 
         def on_epoch_end(self, epoch, logs=None):
-            row = {"epoch": epoch + 1, "train_acc": logs["accuracy"], "val_acc": logs["val_accuracy"],
-                   "val_loss": logs["val_loss"], "seconds": time.time() - self.t}
+            row = {
+                "epoch": epoch + 1,
+                "train_acc": logs["accuracy"],
+                "val_acc": logs["val_accuracy"],
+                "val_loss": logs["val_loss"],
+                "seconds": time.time() - self.t,
+            }
             line = f"{epoch + 1:5d}  {row['train_acc']:9.4f}  {row['val_acc']:7.4f}  {row['val_loss']:8.4f}  {row['seconds']:7.1f}"
             if head == "mismatch":
                 p = self.model.predict(data.x_val, batch_size=256, verbose=0)
@@ -57,19 +68,30 @@ def run(epochs: int, head: str, seed: int, synthetic: SyntheticConfig) -> list:
             rows.append(row)
             print(line, flush=True)
 
-    model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=epochs,
-              batch_size=32, verbose=0, callbacks=[Table()])
+    model.fit(
+        data.x_train,
+        data.y_train,
+        validation_data=(data.x_val, data.y_val),
+        epochs=epochs,
+        batch_size=32,
+        verbose=0,
+        callbacks=[Table()],
+    )
     return rows
 
 
 def summarise(rows: list) -> None:
     best = min(rows, key=lambda r: r["val_loss"])
     reached = [r["epoch"] for r in rows if r["val_acc"] >= TARGET_ACC]
-    print(f"minimum val_loss {best['val_loss']:.4f} at epoch {best['epoch']} (val_acc {best['val_acc']:.4f}); "
-          f"last epoch val_loss {rows[-1]['val_loss']:.4f} ({rows[-1]['val_loss'] - best['val_loss']:+.4f} vs minimum)")
-    print(f"best val_acc {max(r['val_acc'] for r in rows):.4f}; "
-          f"{TARGET_ACC:.0%} val_acc reached by epoch {TARGET_EPOCH}: "
-          f"{'yes, first at epoch %d' % reached[0] if reached and reached[0] <= TARGET_EPOCH else 'no'}")
+    print(
+        f"minimum val_loss {best['val_loss']:.4f} at epoch {best['epoch']} (val_acc {best['val_acc']:.4f}); "
+        f"last epoch val_loss {rows[-1]['val_loss']:.4f} ({rows[-1]['val_loss'] - best['val_loss']:+.4f} vs minimum)"
+    )
+    print(
+        f"best val_acc {max(r['val_acc'] for r in rows):.4f}; "
+        f"{TARGET_ACC:.0%} val_acc reached by epoch {TARGET_EPOCH}: "
+        f"{'yes, first at epoch %d' % reached[0] if reached and reached[0] <= TARGET_EPOCH else 'no'}"
+    )
     print(f"mean seconds per epoch {np.mean([r['seconds'] for r in rows[1:]] or [rows[0]['seconds']]):.1f}")
 
 

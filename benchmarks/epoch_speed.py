@@ -12,6 +12,7 @@ its last callback (validation, the probability metrics and the MLflow logging in
 the median of the later epochs (epoch 1 left out: compilation), per run, and the ratios within each
 repeat, then their medians. Target (issue 11): seed / ours >= 4.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,13 +70,25 @@ def main() -> None:
     configs = {"ours (on)": validate(compose_config(base)), "ours (off)": validate(compose_config([*base, *OFF]))}
     data = load_dataset(configs["ours (on)"].data, configs["ours (on)"].model.embed_dim, configs["ours (on)"].seed)
     experiment = tracking.setup(None, "epoch-speed")
-    print(f"{os.cpu_count()} cores, {len(data.y_train)} training rows, batch 32, {args.epochs} epochs per run, "
-          f"{args.repeats} repeats", flush=True)
+    print(
+        f"{os.cpu_count()} cores, {len(data.y_train)} training rows, batch 32, {args.epochs} epochs per run, "
+        f"{args.repeats} repeats",
+        flush=True,
+    )
 
     def seed_run():
         c = clock()
-        seed_script.train(data.x_train, data.y_train, data.x_val, data.y_val, data.embedding_matrix, data.n_classes,
-                          args.epochs, callbacks=[c], verbose=0)
+        seed_script.train(
+            data.x_train,
+            data.y_train,
+            data.x_val,
+            data.y_val,
+            data.embedding_matrix,
+            data.n_classes,
+            args.epochs,
+            callbacks=[c],
+            verbose=0,
+        )
         return c.seconds
 
     def ours(name):
@@ -84,6 +97,7 @@ def main() -> None:
             with tracking.run(experiment, name=name, tags={}) as run_id:
                 tracked_fit(configs[name], data, run_id, extra_callbacks=[c])
             return c.seconds
+
         return run
 
     runs = {"seed script": seed_run, "ours (on)": ours("ours (on)"), "ours (off)": ours("ours (off)")}
@@ -93,15 +107,24 @@ def main() -> None:
         for name in order:
             seconds = runs[name]()
             later[name].append(statistics.median(seconds[1:]) if len(seconds) > 1 else seconds[0])
-            print(f"repeat {r + 1} {name:12s} epoch 1 {seconds[0]:6.2f} s   later epochs (median) "
-                  f"{later[name][-1]:6.2f} s   all: {' '.join(f'{s:.2f}' for s in seconds)}", flush=True)
+            print(
+                f"repeat {r + 1} {name:12s} epoch 1 {seconds[0]:6.2f} s   later epochs (median) "
+                f"{later[name][-1]:6.2f} s   all: {' '.join(f'{s:.2f}' for s in seconds)}",
+                flush=True,
+            )
     ratio_on = [s / o for s, o in zip(later["seed script"], later["ours (on)"])]
     ratio_off = [s / o for s, o in zip(later["seed script"], later["ours (off)"])]
     gain = [f / o for f, o in zip(later["ours (off)"], later["ours (on)"])]
-    print(f"\nper epoch, median over repeats: seed script {statistics.median(later['seed script']):.2f} s, "
-          f"ours (on) {statistics.median(later['ours (on)']):.2f} s, ours (off) {statistics.median(later['ours (off)']):.2f} s")
-    print(f"seed script / ours (on):  {statistics.median(ratio_on):.2f}x  (per repeat: {', '.join(f'{x:.2f}' for x in ratio_on)})  target >= 4")
-    print(f"seed script / ours (off): {statistics.median(ratio_off):.2f}x  (per repeat: {', '.join(f'{x:.2f}' for x in ratio_off)})")
+    print(
+        f"\nper epoch, median over repeats: seed script {statistics.median(later['seed script']):.2f} s, "
+        f"ours (on) {statistics.median(later['ours (on)']):.2f} s, ours (off) {statistics.median(later['ours (off)']):.2f} s"
+    )
+    print(
+        f"seed script / ours (on):  {statistics.median(ratio_on):.2f}x  (per repeat: {', '.join(f'{x:.2f}' for x in ratio_on)})  target >= 4"
+    )
+    print(
+        f"seed script / ours (off): {statistics.median(ratio_off):.2f}x  (per repeat: {', '.join(f'{x:.2f}' for x in ratio_off)})"
+    )
     print(f"ours off / on:            {statistics.median(gain):.2f}x")
 
 

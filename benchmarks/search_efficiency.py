@@ -11,6 +11,7 @@ scratch, so a trial's cost is its epochs. Printed: both searches' best objective
 and whether Hyperband reached within 1% of random search's best with at most a third of its epochs
 (the target of issue 11); the curves (best objective against epochs spent) go to a PNG.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,9 +27,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "src"))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
-SMALL = ["data.synthetic.n_classes=20", "data.synthetic.n_groups=5", "data.synthetic.train_per_class=16",
-         "data.synthetic.val_per_class=12", "data.synthetic.test_per_class=4", "data.synthetic.min_len=10",
-         "data.synthetic.max_len=40", "data.max_len=40", "train.jit_compile=false", "train.verbose=0"]
+SMALL = [
+    "data.synthetic.n_classes=20",
+    "data.synthetic.n_groups=5",
+    "data.synthetic.train_per_class=16",
+    "data.synthetic.val_per_class=12",
+    "data.synthetic.test_per_class=4",
+    "data.synthetic.min_len=10",
+    "data.synthetic.max_len=40",
+    "data.max_len=40",
+    "train.jit_compile=false",
+    "train.verbose=0",
+]
 
 
 def search(kind_overrides, name, root, space):
@@ -70,23 +80,42 @@ def main() -> None:
 
     register()
     space = OmegaConf.load(os.path.join(HERE, "tune_space.yaml"))
-    print(f"{os.cpu_count()} cores; tuning space {list(space.space)}; objective {space.objective} ({space.direction})",
-          flush=True)
-    hb = search(["tuner=hyperband", f"tuner.max_epochs={args.max_epochs}", f"tuner.factor={args.factor}",
-                 f"tuner.seed={args.seed}"], "hyperband", root, space)
+    print(
+        f"{os.cpu_count()} cores; tuning space {list(space.space)}; objective {space.objective} ({space.direction})",
+        flush=True,
+    )
+    hb = search(
+        [
+            "tuner=hyperband",
+            f"tuner.max_epochs={args.max_epochs}",
+            f"tuner.factor={args.factor}",
+            f"tuner.seed={args.seed}",
+        ],
+        "hyperband",
+        root,
+        space,
+    )
     hb_epochs = hb[-1][0]
     n_random = -(-3 * hb_epochs // args.max_epochs)
     print(f"hyperband: {len(hb)} trials, {hb_epochs} epochs, best {hb[-1][1]:.4f}", flush=True)
-    rs = search(["tuner=random", f"tuner.max_trials={n_random}", f"train.epochs={args.max_epochs}",
-                 f"tuner.seed={args.seed}"], "random", root, space)
-    print(f"random search: {len(rs)} trials of {args.max_epochs} epochs, {rs[-1][0]} epochs, best {rs[-1][1]:.4f}",
-          flush=True)
+    rs = search(
+        ["tuner=random", f"tuner.max_trials={n_random}", f"train.epochs={args.max_epochs}", f"tuner.seed={args.seed}"],
+        "random",
+        root,
+        space,
+    )
+    print(
+        f"random search: {len(rs)} trials of {args.max_epochs} epochs, {rs[-1][0]} epochs, best {rs[-1][1]:.4f}",
+        flush=True,
+    )
     sign = 1 if space.direction == "max" else -1
     gap = sign * (rs[-1][1] - hb[-1][1]) / abs(rs[-1][1])
     ok = gap <= 0.01 and hb_epochs * 3 <= rs[-1][0]
-    print(f"hyperband's best is {gap * 100:+.2f}% {'below' if sign > 0 else 'above'} random search's, with "
-          f"{hb_epochs / rs[-1][0]:.2f} of its epochs: {'meets' if ok else 'misses'} the target "
-          f"(within 1%, at most a third of the epochs)")
+    print(
+        f"hyperband's best is {gap * 100:+.2f}% {'below' if sign > 0 else 'above'} random search's, with "
+        f"{hb_epochs / rs[-1][0]:.2f} of its epochs: {'meets' if ok else 'misses'} the target "
+        f"(within 1%, at most a third of the epochs)"
+    )
     import matplotlib
 
     matplotlib.use("Agg")

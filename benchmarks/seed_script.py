@@ -10,6 +10,7 @@ default batch size of 32 and Keras's own shuffling.
 
     .venv/bin/python benchmarks/seed_script.py [--epochs 2]    # runs it once on the embedded data
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,9 +24,12 @@ def get_model(max_len, vocab_size, embed_size, embedding_matrix, n_classes, gru_
 
     input = tf.keras.layers.Input(shape=(max_len,))
     embedding = tf.keras.layers.Embedding(vocab_size, embed_size, weights=[embedding_matrix], trainable=False)(input)
-    layer = tf.keras.layers.Bidirectional(tf.keras.layers.GRU(gru_units, return_sequences=True, dropout=0.1,
-                                                              recurrent_dropout=0.1))(embedding)
-    layer = tf.keras.layers.Conv1D(conv_filters, kernel_size=3, padding="valid", kernel_initializer="glorot_uniform")(layer)
+    layer = tf.keras.layers.Bidirectional(
+        tf.keras.layers.GRU(gru_units, return_sequences=True, dropout=0.1, recurrent_dropout=0.1)
+    )(embedding)
+    layer = tf.keras.layers.Conv1D(conv_filters, kernel_size=3, padding="valid", kernel_initializer="glorot_uniform")(
+        layer
+    )
     avg_pool = tf.keras.layers.GlobalAveragePooling1D()(layer)
     max_pool = tf.keras.layers.GlobalMaxPooling1D()(layer)
     layer = tf.keras.layers.concatenate([avg_pool, max_pool])
@@ -37,11 +41,17 @@ def train(x_train, y_train, x_val, y_val, embedding_matrix, n_classes, epochs, c
     """The seed's compile and fit calls (Adam(lr=0.001) is spelled learning_rate in Keras 3)."""
     import tensorflow as tf
 
-    model = get_model(x_train.shape[1], embedding_matrix.shape[0], embedding_matrix.shape[1], embedding_matrix, n_classes)
-    model.compile(loss="sparse_categorical_crossentropy", optimizer=tf.keras.optimizers.Adam(learning_rate=0.001),
-                  metrics=["accuracy"])
-    model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, verbose=verbose,
-              callbacks=list(callbacks))
+    model = get_model(
+        x_train.shape[1], embedding_matrix.shape[0], embedding_matrix.shape[1], embedding_matrix, n_classes
+    )
+    model.compile(
+        loss="sparse_categorical_crossentropy",
+        optimizer=tf.keras.optimizers.Adam(learning_rate=0.001),
+        metrics=["accuracy"],
+    )
+    model.fit(
+        x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, verbose=verbose, callbacks=list(callbacks)
+    )
     return model
 
 

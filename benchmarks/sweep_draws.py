@@ -8,6 +8,7 @@ heads and both dropouts, train both paths of the seed's mismatch and a softmax h
 show their epoch behaviour (>= 16, >= 16 and >= 8 epochs), and stay within the 10-minute budget (<= 64 epochs
 in all, at about 6 s per epoch plus about 20 s per trial on 2 cores), 553 needs the fewest epochs (45).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,9 +46,14 @@ def draws(entries, seed: int, n: int):
 def covers(rows) -> bool:
     heads = {r["head"] for r in rows}
     longest = lambda prefix: max([r["train.epochs"] for r in rows if r["head"].startswith(prefix)] or [0])
-    return (len(heads) == 5 and len({r["model.dropout"] for r in rows}) == 2
-            and sum(r["train.epochs"] for r in rows) <= 64 and longest("seed-mismatch-A") >= 16
-            and longest("seed-mismatch-B") >= 16 and longest("softmax") >= 8)
+    return (
+        len(heads) == 5
+        and len({r["model.dropout"] for r in rows}) == 2
+        and sum(r["train.epochs"] for r in rows) <= 64
+        and longest("seed-mismatch-A") >= 16
+        and longest("seed-mismatch-B") >= 16
+        and longest("softmax") >= 8
+    )
 
 
 def main() -> None:
@@ -67,8 +73,10 @@ def main() -> None:
     rows = draws(entries, tuner.seed, tuner.max_trials)
     for r in rows:
         print(r)
-    print(f"tuner.seed={tuner.seed}: {len(rows)} trials, {sum(r['train.epochs'] for r in rows)} epochs in all, "
-          f"covers the space: {covers(rows)}")
+    print(
+        f"tuner.seed={tuner.seed}: {len(rows)} trials, {sum(r['train.epochs'] for r in rows)} epochs in all, "
+        f"covers the space: {covers(rows)}"
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ grows per trial (per model built), not per epoch. Printed: RSS (VmRSS) after eac
 from trial 2 to the last trial, and the process's peak RSS. Target (issue 11): growth from trial 2
 to trial 20 under 100 MB with the switches on.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,10 +60,20 @@ def child(mode: str, n: int) -> None:
         print(f"  [{mode}] trial {len(after)}: RSS {after[-1]:.0f} MB", file=sys.stderr, flush=True)
 
     tuner_module.SweepTuner.on_trial_end = on_trial_end
-    cfg = compose_config(["search=quick", f"tuner.max_trials={n}", "train.verbose=0", f"sweep.name=memory-{mode}",
-                          f"sweep.dir={root}/sweeps",
-                          *([] if mode == "on" else ["train.clear_session=false", "train.single_validation_pass=false",
-                                                     "train.steps_per_execution=1"])])
+    cfg = compose_config(
+        [
+            "search=quick",
+            f"tuner.max_trials={n}",
+            "train.verbose=0",
+            f"sweep.name=memory-{mode}",
+            f"sweep.dir={root}/sweeps",
+            *(
+                []
+                if mode == "on"
+                else ["train.clear_session=false", "train.single_validation_pass=false", "train.steps_per_execution=1"]
+            ),
+        ]
+    )
     from omegaconf import OmegaConf
 
     space = OmegaConf.to_container(cfg.search.space)
@@ -84,16 +95,23 @@ def main() -> None:
     if args.child:
         return child(args.child, args.trials)
     print(f"{os.cpu_count()} cores; quick sweep of {args.trials} trials (epochs 1-2), RSS after each trial", flush=True)
-    for mode in ([args.only] if args.only else ["on", "off"]):
-        out = subprocess.run([sys.executable, __file__, "--child", mode, "-n", str(args.trials)],
-                             stdout=subprocess.PIPE, text=True, check=True).stdout
+    for mode in [args.only] if args.only else ["on", "off"]:
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", mode, "-n", str(args.trials)],
+            stdout=subprocess.PIPE,
+            text=True,
+            check=True,
+        ).stdout
         res = json.loads(out.strip().splitlines()[-1])
         after = res["after"]
         growth = after[-1] - after[1] if len(after) >= 2 else float("nan")
         print(f"clear_session {mode}: RSS after each trial (MB): {' '.join(f'{x:.0f}' for x in after)}")
-        print(f"clear_session {mode}: growth trial 2 -> {len(after)}: {growth:+.0f} MB "
-              f"({growth / max(1, len(after) - 2):+.1f} MB per trial), peak RSS {res['peak']:.0f} MB"
-              f"{'   (target < 100 MB)' if mode == 'on' else ''}", flush=True)
+        print(
+            f"clear_session {mode}: growth trial 2 -> {len(after)}: {growth:+.0f} MB "
+            f"({growth / max(1, len(after) - 2):+.1f} MB per trial), peak RSS {res['peak']:.0f} MB"
+            f"{'   (target < 100 MB)' if mode == 'on' else ''}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ epoch 1's time minus the median of the trial's later epochs (trials of 2 or more
 second trial on: the first trial also pays TensorFlow's start-up). Targets (issue 11): on <= 240 s,
 overhead <= 5 s; the trial tables equal except timings (every logged metric within 1e-4).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,10 +33,21 @@ SWITCHES = ("train.single_validation_pass", "train.steps_per_execution", "train.
 
 
 def run_sweep(name: str, overrides: list, root: str) -> dict:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "PYTHONPATH": os.path.join(ROOT, "src")}
-    cmd = [sys.executable, "-m", "probsweep.cli.sweep", f"sweep.name={name}", f"sweep.dir={root}/sweeps",
-           "train.verbose=0", *overrides]
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONPATH": os.path.join(ROOT, "src"),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "probsweep.cli.sweep",
+        f"sweep.name={name}",
+        f"sweep.dir={root}/sweeps",
+        "train.verbose=0",
+        *overrides,
+    ]
     log = open(os.path.join(root, f"{name}.log"), "w")
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -69,22 +81,32 @@ def main() -> None:
     parser.add_argument("-t", "--trials", type=int, default=None, help="tuner.max_trials (default: the sweep's 7)")
     args = parser.parse_args()
     extra = [f"tuner.max_trials={args.trials}"] if args.trials else []
-    print(f"{os.cpu_count()} cores; the default sweep{' of ' + str(args.trials) + ' trials' if args.trials else ''}, "
-          f"switches on and off, {args.repeats} pair(s)", flush=True)
+    print(
+        f"{os.cpu_count()} cores; the default sweep{' of ' + str(args.trials) + ' trials' if args.trials else ''}, "
+        f"switches on and off, {args.repeats} pair(s)",
+        flush=True,
+    )
     results = {"on": [], "off": []}
     for r in range(args.repeats):
-        for mode in (("on", "off") if r % 2 == 0 else ("off", "on")):
+        for mode in ("on", "off") if r % 2 == 0 else ("off", "on"):
             res = run_sweep(f"bench-{mode}-{r}", extra + (OFF if mode == "off" else []), tempfile.mkdtemp())
             res["trials"] = trials(res)
             results[mode].append(res)
-            print(f"pair {r + 1} {mode:3s}: {res['seconds']:6.1f} s, peak RSS {res['peak_rss_mb']:.0f} MB, "
-                  f"{len(res['trials'])} trials", flush=True)
+            print(
+                f"pair {r + 1} {mode:3s}: {res['seconds']:6.1f} s, peak RSS {res['peak_rss_mb']:.0f} MB, "
+                f"{len(res['trials'])} trials",
+                flush=True,
+            )
     on_s = [x["seconds"] for x in results["on"]]
     off_s = [x["seconds"] for x in results["off"]]
-    print(f"\nsweep wall time: on {statistics.median(on_s):.1f} s, off {statistics.median(off_s):.1f} s, "
-          f"off / on {statistics.median([b / a for a, b in zip(on_s, off_s)]):.2f}x   (target on <= 240 s)")
-    print(f"peak RSS: on {max(x['peak_rss_mb'] for x in results['on']):.0f} MB, "
-          f"off {max(x['peak_rss_mb'] for x in results['off']):.0f} MB")
+    print(
+        f"\nsweep wall time: on {statistics.median(on_s):.1f} s, off {statistics.median(off_s):.1f} s, "
+        f"off / on {statistics.median([b / a for a, b in zip(on_s, off_s)]):.2f}x   (target on <= 240 s)"
+    )
+    print(
+        f"peak RSS: on {max(x['peak_rss_mb'] for x in results['on']):.0f} MB, "
+        f"off {max(x['peak_rss_mb'] for x in results['off']):.0f} MB"
+    )
     for mode in ("on", "off"):
         over = []
         for tid, (_, _, secs) in sorted(results[mode][0]["trials"].items()):
@@ -92,8 +114,10 @@ def main() -> None:
                 over.append((tid + 1, secs[0] - statistics.median(secs[1:]), statistics.median(secs[1:])))
         shown = ", ".join(f"trial {t}: {o:.1f} s (later epochs {m:.2f} s)" for t, o, m in over)
         if over:
-            print(f"first-epoch overhead, {mode}, trials 2+: median {statistics.median(o for _, o, _ in over):.1f} s, "
-                  f"max {max(o for _, o, _ in over):.1f} s   [{shown}]   (target <= 5 s)")
+            print(
+                f"first-epoch overhead, {mode}, trials 2+: median {statistics.median(o for _, o, _ in over):.1f} s, "
+                f"max {max(o for _, o, _ in over):.1f} s   [{shown}]   (target <= 5 s)"
+            )
     a, b = results["on"][0]["trials"], results["off"][0]["trials"]
     worst, where = 0.0, ""
     same_params = set(a) == set(b) and all(a[t][0] == b[t][0] for t in a)
@@ -102,8 +126,10 @@ def main() -> None:
             w = b[t][1].get(k)
             if isinstance(v, float) and isinstance(w, float) and v == v and w == w and abs(v - w) > worst:
                 worst, where = abs(v - w), f"trial {t} {k}"
-    print(f"trial tables: same trials and params {same_params}; largest metric difference {worst:.2g} "
-          f"({where or '-'})   (target: same trials, <= 1e-4)")
+    print(
+        f"trial tables: same trials and params {same_params}; largest metric difference {worst:.2g} "
+        f"({where or '-'})   (target: same trials, <= 1e-4)"
+    )
 
 
 if __name__ == "__main__":

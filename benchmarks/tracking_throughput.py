@@ -8,6 +8,7 @@ Each writer is a process (like a worker) that opens one run and logs `--epochs` 
 run's metric histories are read back: lost or duplicated values are counted (both must be 0).
 The PostgreSQL cluster is a real throwaway one (tests/pgcluster.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,8 +72,10 @@ def main() -> None:
     from pgcluster import throwaway_cluster
     from probsweep import tracking
 
-    print(f"log_batch of {args.metrics} metrics per call, {args.epochs} calls per writer, one process per writer, "
-          f"{os.cpu_count()} cores, loopback")
+    print(
+        f"log_batch of {args.metrics} metrics per call, {args.epochs} calls per writer, one process per writer, "
+        f"{os.cpu_count()} cores, loopback"
+    )
     print(f"{'store':>10} {'writers':>8} {'calls':>6} {'wall s':>7} {'calls/s':>8} {'lost':>5} {'dup':>4}")
     with tempfile.TemporaryDirectory() as tmp, throwaway_cluster() as pg:
         stores = {"sqlite": f"sqlite:///{Path(tmp) / 'mlflow.db'}", "postgresql": pg}
@@ -81,8 +84,11 @@ def main() -> None:
             try:
                 for k in args.writers:
                     r = measure(url, k, args.epochs, args.metrics, f"bench-{k}")
-                    print(f"{label:>10} {k:>8} {r['calls']:>6} {r['wall']:>7.1f} {r['calls'] / r['wall']:>8.1f} "
-                          f"{r['lost']:>5} {r['dup']:>4}", flush=True)
+                    print(
+                        f"{label:>10} {k:>8} {r['calls']:>6} {r['wall']:>7.1f} {r['calls'] / r['wall']:>8.1f} "
+                        f"{r['lost']:>5} {r['dup']:>4}",
+                        flush=True,
+                    )
             finally:
                 tracking.stop_server(server)
             locked = "database is locked" in (Path(tmp) / f"{label}.log").read_text()

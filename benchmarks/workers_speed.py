@@ -8,6 +8,7 @@ the test suite's tiny model and data), same tuner seed, so both draw the same tr
 fresh SQLite store. The wall time is the whole command: TensorFlow's start, the data, the MLflow
 server (WORKERS=2 only), XLA compilation, training and the report.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,12 +24,24 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 def run(workers: int, trials: int, epochs: int, tiny: bool, tmp: str) -> float:
     from conftest import TINY
 
-    args = [*(TINY if tiny else []), "search=smoke", f"tuner.max_trials={trials}", f"train.epochs={epochs}",
-            f"sweep.workers={workers}", f"sweep.name=speed-{workers}", f"sweep.dir={tmp}/sweeps"]
+    args = [
+        *(TINY if tiny else []),
+        "search=smoke",
+        f"tuner.max_trials={trials}",
+        f"train.epochs={epochs}",
+        f"sweep.workers={workers}",
+        f"sweep.name=speed-{workers}",
+        f"sweep.dir={tmp}/sweeps",
+    ]
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/w{workers}/mlflow.db", "TF_CPP_MIN_LOG_LEVEL": "3"}
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "probsweep.cli.sweep", *args], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "probsweep.cli.sweep", *args],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - t0
 
 

@@ -5,6 +5,7 @@
 Prints, for each setting, the first epoch (compilation included) and the mean of the later epochs,
 then the ratio no-XLA / XLA of the later epochs: the per-epoch speed-up that `jit_compile` buys.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,13 +43,17 @@ def main() -> None:
     args = parser.parse_args()
     later = {}
     for jit in (True, False):
-        cfg = validate(compose_config(["model.activation=softmax", f"train.epochs={args.epochs}", f"train.jit_compile={jit}"]))
+        cfg = validate(
+            compose_config(["model.activation=softmax", f"train.epochs={args.epochs}", f"train.jit_compile={jit}"])
+        )
         data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
         clock = EpochClock()
         fit(cfg.model, cfg.train, data, cfg.seed, callbacks=[clock])
         later[jit] = sum(clock.seconds[1:]) / max(1, len(clock.seconds) - 1)
-        print(f"jit_compile={jit}: epoch 1 {clock.seconds[0]:.1f} s, later epochs {later[jit]:.2f} s each "
-              f"(train + validation + probability metrics, {len(data.y_train)} training rows)")
+        print(
+            f"jit_compile={jit}: epoch 1 {clock.seconds[0]:.1f} s, later epochs {later[jit]:.2f} s each "
+            f"(train + validation + probability metrics, {len(data.y_train)} training rows)"
+        )
     print(f"later epochs, no-XLA / XLA: {later[False] / later[True]:.2f}x")
 
 

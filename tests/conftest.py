@@ -1,4 +1,5 @@
 """Shared fixtures: the real Hydra config, shrunk to a tiny model and data set, with a temporary store."""
+
 from __future__ import annotations
 
 import os
@@ -14,10 +15,20 @@ register()
 
 # A few seconds per training on 2 cores: 6 classes, short texts, a small network, no XLA compile.
 TINY = [
-    "data.synthetic.n_classes=6", "data.synthetic.n_groups=2", "data.synthetic.train_per_class=12",
-    "data.synthetic.val_per_class=6", "data.synthetic.test_per_class=6", "data.synthetic.min_len=8",
-    "data.synthetic.max_len=30", "data.max_len=30", "model.embed_dim=16", "model.gru_units=8",
-    "model.conv_filters=8", "train.epochs=2", "train.jit_compile=false", "train.batch_size=16",
+    "data.synthetic.n_classes=6",
+    "data.synthetic.n_groups=2",
+    "data.synthetic.train_per_class=12",
+    "data.synthetic.val_per_class=6",
+    "data.synthetic.test_per_class=6",
+    "data.synthetic.min_len=8",
+    "data.synthetic.max_len=30",
+    "data.max_len=30",
+    "model.embed_dim=16",
+    "model.gru_units=8",
+    "model.conv_filters=8",
+    "train.epochs=2",
+    "train.jit_compile=false",
+    "train.batch_size=16",
 ]
 
 
@@ -37,8 +48,10 @@ def store(tmp_path, monkeypatch):
 @pytest.fixture
 def tiny(store):
     """Compose the real config with TINY and the temporary store/sweeps folder, plus extra overrides."""
+
     def make(*extra):
         return compose_config([*TINY, f"sweep.dir={store['sweeps']}", *extra])
+
     return make
 
 

@@ -3,6 +3,7 @@
 PostgreSQL refuses to run as root, so as root the cluster is created and run by the `postgres`
 user (`.ci/run` creates it on a fresh machine) in a temporary folder that user owns.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,16 +29,18 @@ def _free_port() -> int:
 def throwaway_cluster(database: str = "mlflow") -> Iterator[str]:
     """Yields a SQLAlchemy URI (postgresql+psycopg://...) of a fresh database; removes everything after."""
     if not (PG_BIN / "initdb").exists():
-        raise RuntimeError(f"PostgreSQL 15 binaries not found in {PG_BIN} (apt-get install postgresql-15, "
-                           "or set PG_BIN)")
+        raise RuntimeError(
+            f"PostgreSQL 15 binaries not found in {PG_BIN} (apt-get install postgresql-15, or set PG_BIN)"
+        )
     as_pg: list = []
     folder = Path(tempfile.mkdtemp(prefix="probsweep-pg-"))
     if os.geteuid() == 0:
         try:
             pwd.getpwnam("postgres")
         except KeyError:
-            raise RuntimeError("no 'postgres' user: run .ci/run once (it creates it), "
-                               "or `useradd -r postgres`") from None
+            raise RuntimeError(
+                "no 'postgres' user: run .ci/run once (it creates it), or `useradd -r postgres`"
+            ) from None
         shutil.chown(folder, "postgres", "postgres")
         as_pg = ["runuser", "-u", "postgres", "--"]
     data, port = folder / "data", _free_port()

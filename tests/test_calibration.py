@@ -1,4 +1,5 @@
 """Tests for probsweep.calibration: temperature, thresholds, out-of-scope rejection."""
+
 import json
 import math
 
@@ -10,6 +11,7 @@ from probsweep.probs import calibration as c
 from probsweep.probs import metrics as m
 
 # --- logits_from_outputs ----------------------------------------------------------------
+
 
 def test_logits_from_sigmoid_outputs():
     # logit(0.5) = 0, logit(0.75) = ln 3, logit(0.25) = -ln 3

@@ -71,8 +71,10 @@ def test_the_dispatcher_names_an_unknown_or_missing_command_in_one_line(monkeypa
 
 
 def test_report_and_ui_start_without_tensorflow():
-    code = ("import sys, probsweep.cli.report, probsweep.cli.ui, probsweep.report.page, probsweep.tracking; "
-            "print(sorted(m for m in ('tensorflow', 'keras', 'keras_tuner') if m in sys.modules))")
+    code = (
+        "import sys, probsweep.cli.report, probsweep.cli.ui, probsweep.report.page, probsweep.tracking; "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'keras_tuner') if m in sys.modules))"
+    )
     done = run(["-c", code])
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
@@ -85,8 +87,23 @@ def test_a_wheel_carries_the_conf_yamls_and_finds_them_installed(tmp_path):
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         (copy / name).write_bytes((PROJECT / name).read_bytes())
     subprocess.run(["cp", "-r", str(SRC), str(copy / "src")], check=True)
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-                            "-w", str(tmp_path / "dist"), str(copy)], capture_output=True, text=True, timeout=300)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(tmp_path / "dist"),
+            str(copy),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = (tmp_path / "dist").glob("probsweep-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -100,8 +117,11 @@ def test_a_wheel_carries_the_conf_yamls_and_finds_them_installed(tmp_path):
     zipfile.ZipFile(wheel).extractall(site)
     work = tmp_path / "work"
     work.mkdir()
-    where = run(["-c", "from probsweep.config import CONF_DIR, PROJECT_ROOT; print(CONF_DIR); print(PROJECT_ROOT)"],
-                cwd=work, pythonpath=site)
+    where = run(
+        ["-c", "from probsweep.config import CONF_DIR, PROJECT_ROOT; print(CONF_DIR); print(PROJECT_ROOT)"],
+        cwd=work,
+        pythonpath=site,
+    )
     assert where.stdout.split() == [str(site / "probsweep" / "conf"), str(work)]
     bad = run(["-m", "probsweep", "train", "search=nope"], cwd=work, pythonpath=site)
     assert bad.returncode == 2 and "Could not find 'search/nope'" in bad.stderr and bad.stderr.count("\n") == 1

@@ -1,4 +1,5 @@
 """The typed schema: every group composes, bad keys and pairings fail early with one line."""
+
 from __future__ import annotations
 
 import pytest
@@ -53,6 +54,7 @@ def test_defaults_live_in_the_schema_only():
     schema = OmegaConf.to_container(OmegaConf.structured(Config), enum_to_str=True)
     assert composed["search"].pop("space") and not schema["search"].pop("space")
     assert composed == schema
+
     # ... and no option file restates a default, except the key that names the option itself
     def check(values, defaults, where):
         for key, value in values.items():
@@ -63,8 +65,11 @@ def test_defaults_live_in_the_schema_only():
 
     for path in CONF_DIR.glob("*/*.yaml"):
         is_global = path.read_text().startswith("# @package _global_")  # e.g. search=tune sets train.* too
-        check(OmegaConf.to_container(OmegaConf.load(path)) or {}, schema if is_global else schema[path.parent.name],
-              "" if is_global else f"{path.parent.name}.")
+        check(
+            OmegaConf.to_container(OmegaConf.load(path)) or {},
+            schema if is_global else schema[path.parent.name],
+            "" if is_global else f"{path.parent.name}.",
+        )
 
 
 def test_unknown_key_and_bad_value_fail_with_one_line():
@@ -83,12 +88,15 @@ def test_label_smoothing_with_sparse_loss_is_refused_with_the_fix():
     assert ok.model.label_smoothing == 0.1
 
 
-@pytest.mark.parametrize("override,named", [
-    ("model.trainable_embedding=maybe", "model.trainable_embedding='maybe' must be auto, true or false"),
-    ("data.max_len=long", "data.max_len='long' must be a positive number of tokens or auto"),
-    ("data.max_len=0", "data.max_len=0"),
-    ("train.early_stopping.direction=up", "train.early_stopping: direction='up'"),
-])
+@pytest.mark.parametrize(
+    "override,named",
+    [
+        ("model.trainable_embedding=maybe", "model.trainable_embedding='maybe' must be auto, true or false"),
+        ("data.max_len=long", "data.max_len='long' must be a positive number of tokens or auto"),
+        ("data.max_len=0", "data.max_len=0"),
+        ("train.early_stopping.direction=up", "train.early_stopping: direction='up'"),
+    ],
+)
 def test_auto_keys_and_early_stopping_refuse_bad_values_by_name(override, named):
     with pytest.raises(ConfigError) as err:
         validate(compose_config([override]))
@@ -101,14 +109,17 @@ def test_file_data_needs_a_path():
         validate(compose_config(["data=file"]))
 
 
-@pytest.mark.parametrize("activation,loss,expected", [
-    ("sigmoid", "sparse_categorical_crossentropy", True),
-    ("sigmoid", "categorical_crossentropy", True),
-    ("softmax", "binary_crossentropy", True),
-    ("softmax", "sparse_categorical_crossentropy", False),
-    ("sigmoid", "binary_crossentropy", False),
-    ("linear", "sparse_categorical_crossentropy", False),
-])
+@pytest.mark.parametrize(
+    "activation,loss,expected",
+    [
+        ("sigmoid", "sparse_categorical_crossentropy", True),
+        ("sigmoid", "categorical_crossentropy", True),
+        ("softmax", "binary_crossentropy", True),
+        ("softmax", "sparse_categorical_crossentropy", False),
+        ("sigmoid", "binary_crossentropy", False),
+        ("linear", "sparse_categorical_crossentropy", False),
+    ],
+)
 def test_mismatch_table(activation, loss, expected):
     assert Head(activation, loss).mismatch is expected
 
@@ -119,11 +130,14 @@ def test_flatten_gives_dotted_keys():
     assert flat["data.synthetic.n_classes"] == 102
 
 
-@pytest.mark.parametrize("override,named", [
-    ("model.activation=softmaxx", "expected one of [softmax, sigmoid, linear]"),
-    ("model.activaton=softmax", "Key 'activaton' not in 'ModelConfig'"),
-    ("search=nope", "Could not find 'search/nope'"),
-])
+@pytest.mark.parametrize(
+    "override,named",
+    [
+        ("model.activation=softmaxx", "expected one of [softmax, sigmoid, linear]"),
+        ("model.activaton=softmax", "Key 'activaton' not in 'ModelConfig'"),
+        ("search=nope", "Could not find 'search/nope'"),
+    ],
+)
 def test_bad_command_line_override_ends_in_one_line(override, named, capsys):
     from probsweep.cli import check_overrides
 

@@ -20,8 +20,14 @@ def model_cfg(**overrides):
 
 
 def test_custom_body_gets_the_data_sizes_its_typed_keys_and_kwargs_and_probsweep_adds_the_head():
-    cfg = model_cfg(_target_=CUSTOM, embed_dim=6, dropout=0.25, activation="softmax",
-                    loss="categorical_crossentropy", kwargs={"pool": "max"})
+    cfg = model_cfg(
+        _target_=CUSTOM,
+        embed_dim=6,
+        dropout=0.25,
+        activation="softmax",
+        loss="categorical_crossentropy",
+        kwargs={"pool": "max"},
+    )
     matrix = np.arange(20 * 6, dtype="float32").reshape(20, 6)
     model = build_model(cfg, vocab_size=20, n_classes=5, max_len=9, embedding_matrix=matrix)
     assert model.name == "average_body"
@@ -41,15 +47,18 @@ def test_the_seed_body_is_the_default_target():
     assert model.name == "seed_classifier" and model.layers[-1].name == "head" and model.output_shape == (None, 7)
 
 
-@pytest.mark.parametrize("overrides,named", [
-    ({"_target_": "custom_builder.no_such_function"}, "model._target_='custom_builder.no_such_function'"),
-    ({"_target_": "no_such_module.body"}, "is not an importable function"),
-    ({"_target_": CUSTOM, "kwargs": {"pools": "max"}}, "model.kwargs.pools: custom_builder.average_body takes no"),
-    ({"_target_": CUSTOM, "kwargs": {"dropout": 0.5}}, "model.kwargs.dropout: dropout is given by model.dropout"),
-    ({"_target_": CUSTOM, "kwargs": {"max_len": 3}}, "max_len is given by the data"),
-    ({"_target_": "custom_builder.sizes_only"}, "must accept vocab_size, n_classes, max_len, embedding_matrix"),
-    ({"_target_": "custom_builder.sequence_body"}, "returned outputs of shape [(None, 9, 4)]"),
-])
+@pytest.mark.parametrize(
+    "overrides,named",
+    [
+        ({"_target_": "custom_builder.no_such_function"}, "model._target_='custom_builder.no_such_function'"),
+        ({"_target_": "no_such_module.body"}, "is not an importable function"),
+        ({"_target_": CUSTOM, "kwargs": {"pools": "max"}}, "model.kwargs.pools: custom_builder.average_body takes no"),
+        ({"_target_": CUSTOM, "kwargs": {"dropout": 0.5}}, "model.kwargs.dropout: dropout is given by model.dropout"),
+        ({"_target_": CUSTOM, "kwargs": {"max_len": 3}}, "max_len is given by the data"),
+        ({"_target_": "custom_builder.sizes_only"}, "must accept vocab_size, n_classes, max_len, embedding_matrix"),
+        ({"_target_": "custom_builder.sequence_body"}, "returned outputs of shape [(None, 9, 4)]"),
+    ],
+)
 def test_a_builder_that_cannot_work_is_refused_with_one_line_naming_the_key(overrides, named):
     with pytest.raises(ConfigError) as err:
         build_model(model_cfg(**overrides), vocab_size=20, n_classes=5, max_len=9)

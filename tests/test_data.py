@@ -1,4 +1,5 @@
 """Tests for probsweep.data: every format loads alike, splits are right, vectors land, bad input fails in one line."""
+
 import logging
 
 import numpy as np

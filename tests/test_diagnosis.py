@@ -1,4 +1,5 @@
 """Tests for probsweep.probs.diagnosis: every flag fires on a crafted case, none on a healthy run."""
+
 import json
 from pathlib import Path
 
@@ -45,6 +46,7 @@ def test_healthy_run_has_no_flags():
 
 # --- not_a_distribution -----------------------------------------------------------------
 
+
 def test_not_a_distribution_fires_on_sum_far_from_one():
     h = HEALTHY.assign(val_prob_sum=[1.0, 1.0, 1.0, 1.0, 1.15])
     flags = diagnose(h, SOFTMAX)
@@ -66,11 +68,11 @@ def test_linear_head_outputs_are_converted_before_checking():
     assert diagnose(pd.DataFrame(), Head("linear", SPARSE), outputs=logits) == []
     # the same numbers read as a sigmoid head's outputs are not a distribution
     sig = np.array([[0.9, 0.6, 0.1], [0.5, 0.95, 0.4]])  # sums 1.6, 1.85
-    assert "not_a_distribution" in names(diagnose(pd.DataFrame(), SEED,
-                                                  None, outputs=sig))
+    assert "not_a_distribution" in names(diagnose(pd.DataFrame(), SEED, None, outputs=sig))
 
 
 # --- head_loss_mismatch -----------------------------------------------------------------
+
 
 def test_mismatch_path_a_and_b():
     fa = diagnose(HEALTHY, SEED, "A: keras3 logits")
@@ -108,11 +110,14 @@ def test_growing_overconfidence_fires():
     assert "early stopping" in flags[0].message and "temperature" in flags[0].message
 
 
-@pytest.mark.parametrize("col,values", [
-    ("val_accuracy", [0.70, 0.78, 0.80, 0.83, 0.85]),  # accuracy +0.05: not flat
-    ("val_nll", [1.40, 1.10, 1.00, 1.04, 1.08]),        # NLL only +8%
-    ("val_ece", [0.05, 0.04, 0.03, 0.04, 0.045]),       # ECE only +0.015
-])
+@pytest.mark.parametrize(
+    "col,values",
+    [
+        ("val_accuracy", [0.70, 0.78, 0.80, 0.83, 0.85]),  # accuracy +0.05: not flat
+        ("val_nll", [1.40, 1.10, 1.00, 1.04, 1.08]),  # NLL only +8%
+        ("val_ece", [0.05, 0.04, 0.03, 0.04, 0.045]),  # ECE only +0.015
+    ],
+)
 def test_growing_overconfidence_needs_all_three(col, values):
     assert diagnose(OVER.assign(**{col: values}), SOFTMAX) == []
 
@@ -133,9 +138,9 @@ def test_empty_or_sparse_history_does_not_crash():
 
 # --- collapse / saturation --------------------------------------------------------------
 
+
 def test_collapse_from_history():
-    h = HEALTHY.assign(val_max_prob=[0.5, 0.3, 0.1, 0.05, 0.03],
-                       val_prob_sum=[1.0, 1.0, 1.0, 1.0, 1.0])
+    h = HEALTHY.assign(val_max_prob=[0.5, 0.3, 0.1, 0.05, 0.03], val_prob_sum=[1.0, 1.0, 1.0, 1.0, 1.0])
     flags = diagnose(h, SOFTMAX)
     assert names(flags) == ["collapse"]
     assert flags[0].numbers["max_prob"] == pytest.approx(0.03)
@@ -152,10 +157,13 @@ def test_saturation_from_history():
 def test_flags_for_outputs_without_history():
     assert flags_for_outputs(np.array([0.7, 0.2, 0.1]), SOFTMAX) == []
     assert names(flags_for_outputs(np.full((4, 10), 0.005), SOFTMAX)) == [
-        "not_a_distribution", "collapse"]  # sum 0.05, max 0.005
+        "not_a_distribution",
+        "collapse",
+    ]  # sum 0.05, max 0.005
 
 
 # --- the seed's outputs -----------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def seed():
@@ -180,10 +188,8 @@ def test_seed_epoch_128(seed):
 
 
 def test_seed_through_diagnose_with_mismatch(seed):
-    flags = diagnose(pd.DataFrame(), SEED, "B: clip and renormalise",
-                     outputs=seed["epoch_128"])
+    flags = diagnose(pd.DataFrame(), SEED, "B: clip and renormalise", outputs=seed["epoch_128"])
     assert names(flags) == ["head_loss_mismatch", "not_a_distribution", "collapse"]
     text = to_text(flags)
     assert text.startswith("3 problem(s) found")
     assert "[collapse]" in text and "0.0674" in text
-

@@ -1,5 +1,6 @@
 """A sweep across worker processes (Keras Tuner's chief/worker mode) on loopback, tracked on an
 MLflow server over a real PostgreSQL cluster or over the SQLite store; faults by SIGKILL and SIGTERM."""
+
 from __future__ import annotations
 
 import os
@@ -23,11 +24,24 @@ class Launch:
     """`python -m probsweep.cli.sweep ...` in the background, its output collected line by line."""
 
     def __init__(self, tmp, name, *extra, uri, trials=4, epochs=2):
-        args = [*TINY, "search=smoke", f"tuner.max_trials={trials}", f"train.epochs={epochs}", "sweep.workers=2",
-                f"sweep.name={name}", f"sweep.dir={tmp / 'sweeps'}", *extra]
+        args = [
+            *TINY,
+            "search=smoke",
+            f"tuner.max_trials={trials}",
+            f"train.epochs={epochs}",
+            "sweep.workers=2",
+            f"sweep.name={name}",
+            f"sweep.dir={tmp / 'sweeps'}",
+            *extra,
+        ]
         env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "probsweep.cli.sweep", *args], env=env, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "probsweep.cli.sweep", *args],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         self.lines = []
         threading.Thread(target=lambda: [self.lines.append(ln) for ln in self.proc.stdout], daemon=True).start()
 
@@ -98,11 +112,30 @@ def test_two_workers_on_a_server_over_postgresql(tmp_path, postgres_uri):
         assert client.get_run(parent.info.run_id).data.tags["best_run_id"] in {r.info.run_id for r in finished}
         # a worker on other data stops with one line, before it asks the chief for anything
         before = len(client.search_runs([parent.info.experiment_id]))
-        env = {**os.environ, "MLFLOW_TRACKING_URI": url, "PROBSWEEP_PARENT_RUN_ID": parent.info.run_id,
-               "KERASTUNER_TUNER_ID": "worker-x", "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": "9"}
-        other = subprocess.run([sys.executable, "-m", "probsweep.cli.worker", *TINY, "search=smoke", "sweep.name=pg",
-                                f"sweep.dir={tmp_path / 'sweeps'}", "data.synthetic.label_noise=0.2"],
-                               env=env, capture_output=True, text=True, timeout=TIMEOUT)
+        env = {
+            **os.environ,
+            "MLFLOW_TRACKING_URI": url,
+            "PROBSWEEP_PARENT_RUN_ID": parent.info.run_id,
+            "KERASTUNER_TUNER_ID": "worker-x",
+            "KERASTUNER_ORACLE_IP": "127.0.0.1",
+            "KERASTUNER_ORACLE_PORT": "9",
+        }
+        other = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "probsweep.cli.worker",
+                *TINY,
+                "search=smoke",
+                "sweep.name=pg",
+                f"sweep.dir={tmp_path / 'sweeps'}",
+                "data.synthetic.label_noise=0.2",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
         assert other.returncode == 2 and "Traceback" not in other.stderr
         errors = [ln for ln in other.stderr.splitlines() if ln.startswith("error:")]
         assert len(errors) == 1 and "worker-x: this worker's data (fingerprint" in errors[0]
@@ -131,8 +164,9 @@ def test_sqlite_store_behind_the_launchers_server_and_a_killed_worker_restarted(
 @pytest.mark.slow
 def test_without_restarts_an_expired_lease_sends_the_trial_to_another_worker(tmp_path):
     db = tmp_path / "mlflow.db"
-    run = Launch(tmp_path, "lease", "sweep.max_restarts=0", "sweep.trial_lease=40", uri=f"sqlite:///{db}",
-                 trials=2, epochs=2)
+    run = Launch(
+        tmp_path, "lease", "sweep.max_restarts=0", "sweep.trial_lease=40", uri=f"sqlite:///{db}", trials=2, epochs=2
+    )
     worker, killed_trial = run.kill_worker_mid_trial()
     assert run.finish() == 0, run.output[-3000:]
     assert "not restarted (sweep.max_restarts=0)" in run.output

@@ -1,4 +1,5 @@
 """Tests for probsweep.probs.metrics against hand-worked numbers and the seed's two output vectors."""
+
 import json
 import math
 import warnings
@@ -20,6 +21,7 @@ def seed():
 
 
 # --- the seed's outputs (one example, 102 sigmoid outputs) --------------------------------
+
 
 def test_seed_epoch_1_levels(seed):
     p = seed["epoch_1"]
@@ -60,6 +62,7 @@ def test_hand_case_each_metric():
 
 def test_entropy_matches_scipy():
     from scipy.stats import entropy as scipy_entropy  # independent implementation
+
     expected = np.mean([scipy_entropy(row) for row in P3])
     assert m.entropy(P3) == pytest.approx(expected)
     assert m.entropy_norm(P3) == pytest.approx(expected / math.log(3))
@@ -85,6 +88,7 @@ def test_non_distribution_row():
 
 
 # --- edge cases ------------------------------------------------------------------------
+
 
 def test_all_zero_row_is_finite():
     p, y = np.zeros((1, 4)), np.array([2])
@@ -116,19 +120,18 @@ def test_label_count_must_match():
 
 # --- to_probabilities -------------------------------------------------------------------
 
+
 def test_linear_head_categorical_is_softmax():
     # exp(0), exp(ln 2), exp(ln 5) = 1, 2, 5 -> /8
     raw = np.array([[0.0, math.log(2), math.log(5)]])
     for loss in ("sparse_categorical_crossentropy", "categorical_crossentropy"):
-        np.testing.assert_allclose(m.to_probabilities(raw, Head("linear", loss)),
-                                   [[0.125, 0.25, 0.625]])
+        np.testing.assert_allclose(m.to_probabilities(raw, Head("linear", loss)), [[0.125, 0.25, 0.625]])
 
 
 def test_linear_head_binary_is_sigmoid():
     # sigmoid(0) = 1/2, sigmoid(ln 3) = 3/4, sigmoid(-ln 3) = 1/4
     raw = np.array([[0.0, math.log(3), -math.log(3)]])
-    np.testing.assert_allclose(m.to_probabilities(raw, Head("linear", "binary_crossentropy")),
-                               [[0.5, 0.75, 0.25]])
+    np.testing.assert_allclose(m.to_probabilities(raw, Head("linear", "binary_crossentropy")), [[0.5, 0.75, 0.25]])
 
 
 def test_probability_heads_pass_through_unchanged():
@@ -157,16 +160,24 @@ def test_unknown_names_raise():
 
 # --- probability_metrics ----------------------------------------------------------------
 
+
 def test_probability_metrics_dict():
     d = m.probability_metrics(P3, Y3, prefix="val_")
-    assert set(d) == {"val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy",
-                      "val_entropy_norm", "val_ece", "val_brier", "val_nll"}
+    assert set(d) == {
+        "val_accuracy",
+        "val_max_prob",
+        "val_prob_sum",
+        "val_entropy",
+        "val_entropy_norm",
+        "val_ece",
+        "val_brier",
+        "val_nll",
+    }
     assert all(type(v) is float for v in d.values())
     assert d["val_ece"] == pytest.approx(0.35)
     assert d["val_brier"] == pytest.approx(0.285)
     assert d["val_accuracy"] == pytest.approx(2 / 3)
-    assert set(m.probability_metrics(P3, Y3, prefix="test_")) == {
-        k.replace("val_", "test_") for k in d}
+    assert set(m.probability_metrics(P3, Y3, prefix="test_")) == {k.replace("val_", "test_") for k in d}
 
 
 def test_the_metric_list_names_what_is_computed():

@@ -1,4 +1,5 @@
 """The seed's model: its sizes, its head/loss/target wiring, and which path the mismatch takes."""
+
 from __future__ import annotations
 
 import keras
@@ -42,13 +43,19 @@ def test_trainable_embedding_moves_the_88400_weights_to_trainable():
     assert sum(int(np.prod(w.shape)) for w in model.non_trainable_weights) == 0
 
 
-@pytest.mark.parametrize("setting,vectors,trainable", [
-    ("auto", True, False), ("auto", False, True),  # auto: pretrained vectors stay frozen, a random start is trained
-    (True, True, True), (False, False, False),     # an explicit setting wins
-])
+@pytest.mark.parametrize(
+    "setting,vectors,trainable",
+    [
+        ("auto", True, False),
+        ("auto", False, True),  # auto: pretrained vectors stay frozen, a random start is trained
+        (True, True, True),
+        (False, False, False),  # an explicit setting wins
+    ],
+)
 def test_auto_embedding_is_frozen_with_vectors_and_trained_without(setting, vectors, trainable):
-    model = build_model(model_cfg(trainable_embedding=setting), 884, 102, 150,
-                        embedding_matrix=np.ones((884, 100)) if vectors else None)
+    model = build_model(
+        model_cfg(trainable_embedding=setting), 884, 102, 150, embedding_matrix=np.ones((884, 100)) if vectors else None
+    )
     assert model.get_layer("embedding").trainable is trainable
     assert sum(int(np.prod(w.shape)) for w in model.non_trainable_weights) == (0 if trainable else 88_400)
 
@@ -58,11 +65,14 @@ def test_embedding_matrix_of_wrong_dimension_is_refused():
         build_model(model_cfg(), 884, 102, 150, embedding_matrix=np.ones((884, 50)))
 
 
-@pytest.mark.parametrize("loss,shape,dtype", [
-    ("sparse_categorical_crossentropy", (3,), np.int32),
-    ("categorical_crossentropy", (3, 4), np.float32),
-    ("binary_crossentropy", (3, 4), np.float32),
-])
+@pytest.mark.parametrize(
+    "loss,shape,dtype",
+    [
+        ("sparse_categorical_crossentropy", (3,), np.int32),
+        ("categorical_crossentropy", (3, 4), np.float32),
+        ("binary_crossentropy", (3, 4), np.float32),
+    ],
+)
 def test_targets_are_encoded_to_match_the_loss(loss, shape, dtype):
     y = encode_targets(np.array([0, 3, 1]), 4, Head("softmax", loss))
     assert y.shape == shape and y.dtype == dtype
@@ -80,13 +90,16 @@ def _fit_once(**overrides):
     return model, loss, x, y
 
 
-@pytest.mark.parametrize("overrides,path,warns", [
-    ({"activation": "sigmoid", "loss": "sparse_categorical_crossentropy", "mismatch_path": "A"}, PATH_A, True),
-    ({"activation": "sigmoid", "loss": "sparse_categorical_crossentropy", "mismatch_path": "B"}, PATH_B, True),
-    ({"activation": "softmax", "loss": "categorical_crossentropy"}, PATH_A, False),
-    ({"activation": "sigmoid", "loss": "binary_crossentropy"}, PATH_A, False),
-    ({"activation": "linear", "loss": "sparse_categorical_crossentropy"}, PATH_LOGITS, False),
-])
+@pytest.mark.parametrize(
+    "overrides,path,warns",
+    [
+        ({"activation": "sigmoid", "loss": "sparse_categorical_crossentropy", "mismatch_path": "A"}, PATH_A, True),
+        ({"activation": "sigmoid", "loss": "sparse_categorical_crossentropy", "mismatch_path": "B"}, PATH_B, True),
+        ({"activation": "softmax", "loss": "categorical_crossentropy"}, PATH_A, False),
+        ({"activation": "sigmoid", "loss": "binary_crossentropy"}, PATH_A, False),
+        ({"activation": "linear", "loss": "sparse_categorical_crossentropy"}, PATH_LOGITS, False),
+    ],
+)
 def test_each_pairing_trains_and_records_its_loss_path(overrides, path, warns):
     with pytest.warns(HeadLossMismatchWarning) if warns else _no_mismatch_warning():
         model, loss, x, _ = _fit_once(**overrides)
@@ -97,6 +110,7 @@ def test_each_pairing_trains_and_records_its_loss_path(overrides, path, warns):
 class _no_mismatch_warning:
     def __enter__(self):
         import warnings
+
         self._ctx = warnings.catch_warnings()
         self._ctx.__enter__()
         warnings.simplefilter("error", HeadLossMismatchWarning)

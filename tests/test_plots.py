@@ -30,9 +30,17 @@ def bins(calibrated_too=True):
             for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
                 empty = i % 3 == 0
                 shift = (0.0 if cal else -0.2) + (0.05 if split == "test" else 0.0)
-                rows.append({"split": split, "calibrated": cal, "bin_lower": lo, "bin_upper": hi,
-                             "count": 0 if empty else 10 + i, "confidence": np.nan if empty else (lo + hi) / 2,
-                             "accuracy": np.nan if empty else min(1.0, max(0.0, (lo + hi) / 2 + shift))})
+                rows.append(
+                    {
+                        "split": split,
+                        "calibrated": cal,
+                        "bin_lower": lo,
+                        "bin_upper": hi,
+                        "count": 0 if empty else 10 + i,
+                        "confidence": np.nan if empty else (lo + hi) / 2,
+                        "accuracy": np.nan if empty else min(1.0, max(0.0, (lo + hi) / 2 + shift)),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -65,8 +73,11 @@ def test_reliability_figure_draws_each_bins_accuracy_and_count_with_its_ece():
     (diagonal,) = top.lines
     assert list(diagonal.get_xdata()) == [0, 1] and list(diagonal.get_ydata()) == [0, 1]
     labels = [t.get_text() for t in top.get_legend().get_texts()]
-    assert labels == ["perfect calibration", f"raw max output, ECE {ece_of_bins(raw):.3f}",
-                      f"calibrated (temperature), ECE {ece_of_bins(cal):.3f}"]
+    assert labels == [
+        "perfect calibration",
+        f"raw max output, ECE {ece_of_bins(raw):.3f}",
+        f"calibrated (temperature), ECE {ece_of_bins(cal):.3f}",
+    ]
     assert ece_of_bins(raw) > 0.15 > 0.01 > ece_of_bins(cal)  # the data: raw is 0.2 off, calibrated on the line
     assert top.get_title() == "trial 0" and bottom.get_xlabel() == "confidence (max output), val"
 
@@ -78,7 +89,8 @@ def test_reliability_figure_picks_the_split_and_reads_booleans_back_from_csv():
     assert fig.axes[1].get_xlabel() == "confidence (max output), test"
     from_csv = bins().astype({"calibrated": str})  # read back from CSV: "True"/"False"
     assert bar_heights(run_plots.reliability_figure(from_csv).axes[0]) == bar_heights(
-        run_plots.reliability_figure(bins()).axes[0])
+        run_plots.reliability_figure(bins()).axes[0]
+    )
 
 
 def test_reliability_figure_says_why_it_has_nothing_to_draw():
@@ -90,8 +102,12 @@ def test_reliability_figure_says_why_it_has_nothing_to_draw():
 
 def collapse():
     """Two probes whose 102 outputs fall together by 10x every 20 epochs (path B's drift to 0)."""
-    rows = [{"epoch": e, "probe": p, "class": k, "output": 0.9 ** k * 10 ** (-e / 20)}
-            for e in range(1, 129, 8) for p in (3, 11) for k in range(102)]
+    rows = [
+        {"epoch": e, "probe": p, "class": k, "output": 0.9**k * 10 ** (-e / 20)}
+        for e in range(1, 129, 8)
+        for p in (3, 11)
+        for k in range(102)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -120,19 +136,32 @@ def test_probe_figure_draws_zeros_at_the_floor_and_one_epoch_with_markers():
     one = run_plots.probe_figure(collapse()[lambda d: d.epoch == 1], top=3)
     class_lines = [line for line in one.axes[0].lines if line.get_label().startswith("class")]
     assert len(class_lines) == 3 and all(line.get_marker() == "o" for line in class_lines)
-    assert message_of(run_plots.probe_figure(pd.DataFrame(columns=["epoch", "probe", "class", "output"]))) \
+    assert (
+        message_of(run_plots.probe_figure(pd.DataFrame(columns=["epoch", "probe", "class", "output"])))
         == "no data recorded"
+    )
 
 
 def history(n, prob_sum):
-    return pd.DataFrame({"epoch": range(1, n + 1), "val_accuracy": np.linspace(0.2, 0.8, n),
-                         "val_max_prob": np.linspace(0.5, 0.01, n), "val_prob_sum": np.full(n, prob_sum),
-                         "val_entropy_norm": np.nan, "val_ece": np.linspace(0.1, 0.3, n)})
+    return pd.DataFrame(
+        {
+            "epoch": range(1, n + 1),
+            "val_accuracy": np.linspace(0.2, 0.8, n),
+            "val_max_prob": np.linspace(0.5, 0.01, n),
+            "val_prob_sum": np.full(n, prob_sum),
+            "val_entropy_norm": np.nan,
+            "val_ece": np.linspace(0.1, 0.3, n),
+        }
+    )
 
 
 def test_epoch_curves_figure_draws_one_line_per_trial_per_metric_coloured_by_head():
-    histories = {"trial 0": history(30, 0.05), "trial 1": history(10, 1.0), "trial 2": history(1, 40.0),
-                 "trial 3": history(5, 1.0).drop(columns=["val_ece"])}
+    histories = {
+        "trial 0": history(30, 0.05),
+        "trial 1": history(10, 1.0),
+        "trial 2": history(1, 40.0),
+        "trial 3": history(5, 1.0).drop(columns=["val_ece"]),
+    }
     heads = {"trial 0": "sigmoid (path B)", "trial 1": "softmax", "trial 2": "sigmoid (path A)", "trial 3": "softmax"}
     fig = plots.epoch_curves_figure(histories, heads)
     panels = {ax.get_title(): ax for ax in fig.axes if ax.axison}
@@ -156,12 +185,16 @@ def test_head_colors_are_stable_whatever_the_order():
 
 
 def test_effects_figure_draws_each_groups_mean_spread_and_count():
-    eff = pd.DataFrame({"hp": ["head", "head", "model.dropout", "model.dropout"] * 2,
-                        "value": ["softmax", "seed", "0.1", "0.3"] * 2,
-                        "metric": ["val_brier"] * 4 + ["val_ece"] * 4,
-                        "mean": [0.3, 0.9, 0.5, np.nan, 0.05, 0.7, 0.3, 0.2],
-                        "std": [0.1, np.nan, 0.2, np.nan, 0.01, np.nan, 0.1, 0.1],
-                        "count": [3, 1, 2, 0, 3, 1, 2, 2]})
+    eff = pd.DataFrame(
+        {
+            "hp": ["head", "head", "model.dropout", "model.dropout"] * 2,
+            "value": ["softmax", "seed", "0.1", "0.3"] * 2,
+            "metric": ["val_brier"] * 4 + ["val_ece"] * 4,
+            "mean": [0.3, 0.9, 0.5, np.nan, 0.05, 0.7, 0.3, 0.2],
+            "std": [0.1, np.nan, 0.2, np.nan, 0.01, np.nan, 0.1, 0.1],
+            "count": [3, 1, 2, 0, 3, 1, 2, 2],
+        }
+    )
     fig = plots.effects_figure(eff)
     assert len(fig.axes) == 4
     head_brier, head_ece, dropout_brier, _ = fig.axes

@@ -1,4 +1,5 @@
 """The HTML report on a fake sweep written straight into a temporary MLflow store (no training)."""
+
 from __future__ import annotations
 
 import json
@@ -26,11 +27,23 @@ def history(epochs, max_prob, prob_sum, acc, ece):
     """Per-epoch metrics moving geometrically from their (first, last) values."""
     t = np.linspace(0, 1, epochs)
     geo = lambda a, b: a * (b / a) ** t  # noqa: E731
-    return pd.DataFrame({"epoch": np.arange(1, epochs + 1), "accuracy": np.linspace(0.3, 0.95, epochs),
-                         "loss": geo(3.0, 0.2), "val_accuracy": np.linspace(*acc, epochs), "val_loss": geo(3.0, 1.0),
-                         "val_max_prob": geo(*max_prob), "val_prob_sum": geo(*prob_sum), "val_entropy": geo(2.0, 1.0),
-                         "val_entropy_norm": geo(0.8, 0.4), "val_ece": np.linspace(*ece, epochs),
-                         "val_brier": geo(1.2, 0.5), "val_nll": geo(3.0, 1.2), "epoch_seconds": 1.0})
+    return pd.DataFrame(
+        {
+            "epoch": np.arange(1, epochs + 1),
+            "accuracy": np.linspace(0.3, 0.95, epochs),
+            "loss": geo(3.0, 0.2),
+            "val_accuracy": np.linspace(*acc, epochs),
+            "val_loss": geo(3.0, 1.0),
+            "val_max_prob": geo(*max_prob),
+            "val_prob_sum": geo(*prob_sum),
+            "val_entropy": geo(2.0, 1.0),
+            "val_entropy_norm": geo(0.8, 0.4),
+            "val_ece": np.linspace(*ece, epochs),
+            "val_brier": geo(1.2, 0.5),
+            "val_nll": geo(3.0, 1.2),
+            "epoch_seconds": 1.0,
+        }
+    )
 
 
 def reliability(conf_center, acc):
@@ -41,9 +54,17 @@ def reliability(conf_center, acc):
             c = conf_center if not calibrated else acc
             for lo, hi in zip(edges[:-1], edges[1:], strict=True):
                 inside = lo <= c < hi or (hi == 1 and c == 1)
-                rows.append({"split": split, "calibrated": calibrated, "bin_lower": lo, "bin_upper": hi,
-                             "count": 40 if inside else 0, "confidence": c if inside else np.nan,
-                             "accuracy": acc if inside else np.nan})
+                rows.append(
+                    {
+                        "split": split,
+                        "calibrated": calibrated,
+                        "bin_lower": lo,
+                        "bin_upper": hi,
+                        "count": 40 if inside else 0,
+                        "confidence": c if inside else np.nan,
+                        "accuracy": acc if inside else np.nan,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -62,12 +83,51 @@ def probes(epochs, start, end, k=8):
 # trial id, head label, activation, loss, path, epochs, dropout, (max first, last), (sum first, last), final accuracy,
 # ECE (first, last), brier objective, status
 TRIALS = [
-    ("0", "seed-mismatch-B", "sigmoid", "sparse_categorical_crossentropy", "B", 30, 0.1, (0.62, 0.004), (20.0, 0.05),
-     0.80, (0.3, 0.75), 0.95, "FINISHED"),
-    ("1", "seed-mismatch-A", "sigmoid", "sparse_categorical_crossentropy", "A", 12, 0.3, (0.90, 0.999), (30.0, 60.0),
-     0.78, (0.2, 0.22), 40.0, "FINISHED"),
-    ("2", "softmax+sparse", "softmax", "sparse_categorical_crossentropy", "", 20, 0.1, (0.35, 0.85), (1.0, 1.0),
-     0.83, (0.05, 0.08), 0.31, "FINISHED"),
+    (
+        "0",
+        "seed-mismatch-B",
+        "sigmoid",
+        "sparse_categorical_crossentropy",
+        "B",
+        30,
+        0.1,
+        (0.62, 0.004),
+        (20.0, 0.05),
+        0.80,
+        (0.3, 0.75),
+        0.95,
+        "FINISHED",
+    ),
+    (
+        "1",
+        "seed-mismatch-A",
+        "sigmoid",
+        "sparse_categorical_crossentropy",
+        "A",
+        12,
+        0.3,
+        (0.90, 0.999),
+        (30.0, 60.0),
+        0.78,
+        (0.2, 0.22),
+        40.0,
+        "FINISHED",
+    ),
+    (
+        "2",
+        "softmax+sparse",
+        "softmax",
+        "sparse_categorical_crossentropy",
+        "",
+        20,
+        0.1,
+        (0.35, 0.85),
+        (1.0, 1.0),
+        0.83,
+        (0.05, 0.08),
+        0.31,
+        "FINISHED",
+    ),
     ("3", "sigmoid+binary", "sigmoid", "binary_crossentropy", "", 5, 0.3, None, None, None, None, None, "FAILED"),
 ]
 
@@ -77,47 +137,105 @@ def make_fake_sweep(name="fake"):
     exp = tracking.setup(None, name)  # first: it points MLflow at this test's store
     client = MlflowClient()
     parent = client.create_run(exp, run_name=name, tags={"kind": "sweep", "sweep": name}).info.run_id
-    client.log_batch(parent, params=[Param("search.objective", "val_brier"), Param("search.direction", "min"),
-                                     Param("tuner.kind", "random"), Param("space.head", "choice: {...}"),
-                                     Param("space.model.dropout", "choice: [0.1, 0.3]"),
-                                     Param("space.train.epochs", "int: [1, 30]")])
+    client.log_batch(
+        parent,
+        params=[
+            Param("search.objective", "val_brier"),
+            Param("search.direction", "min"),
+            Param("tuner.kind", "random"),
+            Param("space.head", "choice: {...}"),
+            Param("space.model.dropout", "choice: [0.1, 0.3]"),
+            Param("space.train.epochs", "int: [1, 30]"),
+        ],
+    )
     ids = {}
     for tid, label, act, loss, path, epochs, dropout, mp, ps, acc, ece, brier, status in TRIALS:
         mismatch = act == "sigmoid" and loss == "sparse_categorical_crossentropy"
-        tags = {"kind": "trial", "trial_id": tid, "mlflow.parentRunId": parent, "head": f"{act}+{loss}",
-                "head_loss_mismatch": str(mismatch).lower()}
+        tags = {
+            "kind": "trial",
+            "trial_id": tid,
+            "mlflow.parentRunId": parent,
+            "head": f"{act}+{loss}",
+            "head_loss_mismatch": str(mismatch).lower(),
+        }
         run = client.create_run(exp, run_name=f"trial-{tid}", tags=tags).info.run_id
         ids[tid] = run
-        client.log_batch(run, params=[Param(k, str(v)) for k, v in {
-            "head": label, "model.activation": act, "model.loss": loss, "model.mismatch_path": path or "A",
-            "model.dropout": dropout, "model.label_smoothing": 0.0, "train.epochs": epochs}.items()])
+        client.log_batch(
+            run,
+            params=[
+                Param(k, str(v))
+                for k, v in {
+                    "head": label,
+                    "model.activation": act,
+                    "model.loss": loss,
+                    "model.mismatch_path": path or "A",
+                    "model.dropout": dropout,
+                    "model.label_smoothing": 0.0,
+                    "train.epochs": epochs,
+                }.items()
+            ],
+        )
         if status == "FAILED":
             client.set_tag(run, "error", "ConfigError: model.label_smoothing needs one-hot targets")
             client.set_terminated(run, status="FAILED")
             continue
-        flags = "head_loss_mismatch,not_a_distribution," + ("collapse" if path == "B" else "saturation") \
-            if mismatch else ""
+        flags = (
+            "head_loss_mismatch,not_a_distribution," + ("collapse" if path == "B" else "saturation") if mismatch else ""
+        )
         client.set_tag(run, "loss_path", path or "A")
         client.set_tag(run, "diagnosis_flags", flags)
         h = history(epochs, mp, ps, (0.4, acc), ece)
         h["val_brier"] = np.linspace(brier * 1.5, brier, epochs)
-        metrics = [Metric(c, float(v), 0, int(e)) for _, r in h.iterrows() for c, v in r.items() if c != "epoch"
-                   for e in [r["epoch"]]]
+        metrics = [
+            Metric(c, float(v), 0, int(e))
+            for _, r in h.iterrows()
+            for c, v in r.items()
+            if c != "epoch"
+            for e in [r["epoch"]]
+        ]
         temp = 1.6 if not mismatch else 0.4
-        final = {"temperature": temp, "val_ece_calibrated": 0.02 if not mismatch else 0.06,
-                 "val_nll_calibrated": 0.7, "threshold": 0.62, "threshold_val_coverage": 0.58,
-                 "threshold_test_coverage": 0.55, "threshold_test_precision": 0.941}
+        final = {
+            "temperature": temp,
+            "val_ece_calibrated": 0.02 if not mismatch else 0.06,
+            "val_nll_calibrated": 0.7,
+            "threshold": 0.62,
+            "threshold_val_coverage": 0.58,
+            "threshold_test_coverage": 0.55,
+            "threshold_test_precision": 0.941,
+        }
         metrics += [Metric(k, v, 0, epochs) for k, v in final.items()]
         for i in range(0, len(metrics), 900):
-            client.log_batch(run, metrics=metrics[i:i + 900])
-        calibration = {"temperature": temp, "val": {"ece_before": ece[1], "ece_after": final["val_ece_calibrated"],
-                                                     "nll_before": 1.2, "nll_after": 0.7}, "test": None}
-        threshold = {"target_precision": 0.95, "threshold": 0.62, "reached": True, "val_coverage": 0.58,
-                     "val_precision": 0.953, "test_coverage": 0.55, "test_precision": 0.941}
-        tracking.log_artifacts(run, {
-            "history.csv": h, "reliability.csv": reliability(min(mp[1], 0.99), acc), "probes.csv": probes(epochs, *mp),
-            "calibration.json": json.dumps(calibration), "threshold.json": json.dumps(threshold),
-            "diagnosis.txt": f"{len(flags.split(',')) if flags else 0} problem(s) found for trial {tid}."})
+            client.log_batch(run, metrics=metrics[i : i + 900])
+        calibration = {
+            "temperature": temp,
+            "val": {
+                "ece_before": ece[1],
+                "ece_after": final["val_ece_calibrated"],
+                "nll_before": 1.2,
+                "nll_after": 0.7,
+            },
+            "test": None,
+        }
+        threshold = {
+            "target_precision": 0.95,
+            "threshold": 0.62,
+            "reached": True,
+            "val_coverage": 0.58,
+            "val_precision": 0.953,
+            "test_coverage": 0.55,
+            "test_precision": 0.941,
+        }
+        tracking.log_artifacts(
+            run,
+            {
+                "history.csv": h,
+                "reliability.csv": reliability(min(mp[1], 0.99), acc),
+                "probes.csv": probes(epochs, *mp),
+                "calibration.json": json.dumps(calibration),
+                "threshold.json": json.dumps(threshold),
+                "diagnosis.txt": f"{len(flags.split(',')) if flags else 0} problem(s) found for trial {tid}.",
+            },
+        )
         client.set_terminated(run, status="FINISHED")
     client.set_tag(parent, "best_run_id", ids["2"])
     client.set_tag(parent, "best_trial_id", "2")
@@ -127,6 +245,7 @@ def make_fake_sweep(name="fake"):
 
 class Balance(HTMLParser):
     """Checks that every non-void element is closed in order; collects ids and img sources."""
+
     VOID = {"meta", "img", "br", "hr", "link", "input", "col", "wbr"}
 
     def __init__(self):
@@ -167,7 +286,7 @@ def test_report_is_balanced_html_with_every_section_and_embedded_images(built):
     parser.close()
     assert parser.errors == [] and parser.stack == []
     assert set(SECTIONS) <= parser.ids
-    assert all('<h2>' in part for part in re.split(r'<section id="', built["html"])[1:])
+    assert all("<h2>" in part for part in re.split(r'<section id="', built["html"])[1:])
     assert parser.imgs and all(src.startswith("data:image/png;base64,") for src in parser.imgs)
     assert "<script" not in built["html"] and "http://" not in built["html"] and "https://" not in built["html"]
 
@@ -190,13 +309,40 @@ def test_verdict_names_the_seed_problem_with_numbers_and_recommends_softmax(buil
 
 def _table(**over):
     rows = [
-        dict(trial="0", status="FINISHED", run_id="r0", activation="sigmoid", loss="sparse_categorical_crossentropy",
-             path="B", mismatch=True, epochs=30, head_label=f"{SEED_HEAD} (path B)", val_brier=0.9,
-             val_max_prob=0.003, val_prob_sum=0.04, val_accuracy=0.8, val_ece=0.7),
-        dict(trial="1", status="FINISHED", run_id="r1", activation="softmax", loss="sparse_categorical_crossentropy",
-             path="", mismatch=False, epochs=10, head_label="softmax+sparse_categorical_crossentropy", val_brier=0.3,
-             val_max_prob=0.8, val_prob_sum=1.0, val_accuracy=0.85, val_ece=0.06, temperature=1.3,
-             val_ece_calibrated=0.02),
+        dict(
+            trial="0",
+            status="FINISHED",
+            run_id="r0",
+            activation="sigmoid",
+            loss="sparse_categorical_crossentropy",
+            path="B",
+            mismatch=True,
+            epochs=30,
+            head_label=f"{SEED_HEAD} (path B)",
+            val_brier=0.9,
+            val_max_prob=0.003,
+            val_prob_sum=0.04,
+            val_accuracy=0.8,
+            val_ece=0.7,
+        ),
+        dict(
+            trial="1",
+            status="FINISHED",
+            run_id="r1",
+            activation="softmax",
+            loss="sparse_categorical_crossentropy",
+            path="",
+            mismatch=False,
+            epochs=10,
+            head_label="softmax+sparse_categorical_crossentropy",
+            val_brier=0.3,
+            val_max_prob=0.8,
+            val_prob_sum=1.0,
+            val_accuracy=0.85,
+            val_ece=0.06,
+            temperature=1.3,
+            val_ece_calibrated=0.02,
+        ),
     ]
     return pd.DataFrame(rows).assign(**over)
 
@@ -241,13 +387,20 @@ def test_report_of_a_sweep_without_trials_still_renders_every_section(built, mon
 
 def test_threshold_not_reached_is_said():
     th = {"target_precision": 0.99, "threshold": 0.9, "reached": False, "val_coverage": 0.1, "val_precision": 0.97}
-    assert "No threshold on the calibrated largest probability reaches 99% precision" in \
-        verdict_text(_table(), "val_brier", threshold=th)
+    assert "No threshold on the calibrated largest probability reaches 99% precision" in verdict_text(
+        _table(), "val_brier", threshold=th
+    )
 
 
 def test_effects_bins_many_valued_numeric_hps_and_counts_finished_trials_only():
-    table = pd.DataFrame({"status": ["FINISHED"] * 8 + ["FAILED"], "lr": np.r_[np.linspace(0.001, 0.01, 8), 0.5],
-                          "head": list("aabbaabbc"), "val_brier": np.r_[np.arange(8) / 10, np.nan]})
+    table = pd.DataFrame(
+        {
+            "status": ["FINISHED"] * 8 + ["FAILED"],
+            "lr": np.r_[np.linspace(0.001, 0.01, 8), 0.5],
+            "head": list("aabbaabbc"),
+            "val_brier": np.r_[np.arange(8) / 10, np.nan],
+        }
+    )
     eff = effects_table(table, ["lr", "head"], ["val_brier"])
     assert set(eff["hp"]) == {"lr", "head"}
     assert eff[eff["hp"] == "lr"]["count"].sum() == 8 and len(eff[eff["hp"] == "lr"]) == 4
@@ -318,9 +471,21 @@ def test_verdict_names_a_drift_towards_zero_before_it_becomes_a_collapse():
 
 
 def _with_baseline(brier, **extra):
-    base = dict(trial="baseline", status="FINISHED", run_id="rb", head_label="baseline: TF-IDF + logistic regression",
-                mismatch=False, val_brier=brier, val_accuracy=0.9, test_accuracy=0.88, temperature=0.8,
-                threshold=0.55, threshold_val_coverage=0.7, epoch_seconds=12.0, **extra)
+    base = dict(
+        trial="baseline",
+        status="FINISHED",
+        run_id="rb",
+        head_label="baseline: TF-IDF + logistic regression",
+        mismatch=False,
+        val_brier=brier,
+        val_accuracy=0.9,
+        test_accuracy=0.88,
+        temperature=0.8,
+        threshold=0.55,
+        threshold_val_coverage=0.7,
+        epoch_seconds=12.0,
+        **extra,
+    )
     return pd.concat([_table(test_accuracy=0.81), pd.DataFrame([base])], ignore_index=True)
 
 
@@ -338,7 +503,13 @@ def test_verdict_says_plainly_when_the_baseline_wins_and_to_use_it():
     assert "val_brier 0.3 against the baseline's 0.2" in text and "T = 0.8" in text and "0.55" in text
     # With accuracy as the objective (higher is better) the same numbers compare the other way round.
     assert "Trial 1 does NOT beat" in verdict_text(_with_baseline(0.2), "val_accuracy", direction="max")
-    assert "Trial 1 beats" in verdict_text(_with_baseline(0.2, ), "val_accuracy", direction="min")
+    assert "Trial 1 beats" in verdict_text(
+        _with_baseline(
+            0.2,
+        ),
+        "val_accuracy",
+        direction="min",
+    )
 
 
 def test_verdict_gives_the_out_of_scope_figures_of_the_model_to_use():
@@ -346,8 +517,9 @@ def test_verdict_gives_the_out_of_scope_figures_of_the_model_to_use():
     table = _with_baseline(0.2, **oos)
     table.loc[table["trial"] == "1", list(oos)] = [0.3, 0.7, 0.2, 0.8]
     text = verdict_text(table, "val_brier")
-    assert ("with the baseline, reject a prediction as out of scope when its calibrated largest probability "
-            "is below 0.410") in text
+    assert (
+        "with the baseline, reject a prediction as out of scope when its calibrated largest probability is below 0.410"
+    ) in text
     assert "in-scope accuracy 86.0%, out-of-scope recall 45.0%, AUROC 0.910" in text
     assert "For comparison, trial 1: threshold 0.300, in-scope accuracy 70.0%, out-of-scope recall 20.0%" in text
     assert "out of scope" not in verdict_text(_table(), "val_brier")  # no out-of-scope data, no paragraph

@@ -1,4 +1,5 @@
 """Search spaces as data: parsing, Keras Tuner declaration, conditional scopes and trial configs."""
+
 from __future__ import annotations
 
 import keras_tuner as kt
@@ -11,8 +12,12 @@ from probsweep.sweep import space as search
 from probsweep.sweep.tuner import check_declarable
 
 SPACE = {
-    "head": {"choice": {"soft": {"model.activation": "softmax", "model.loss": "categorical_crossentropy"},
-                        "sparse": {"model.activation": "softmax", "model.loss": "sparse_categorical_crossentropy"}}},
+    "head": {
+        "choice": {
+            "soft": {"model.activation": "softmax", "model.loss": "categorical_crossentropy"},
+            "sparse": {"model.activation": "softmax", "model.loss": "sparse_categorical_crossentropy"},
+        }
+    },
     "model.label_smoothing": {"float": [0.0, 0.1], "step": 0.05, "when": {"head": ["soft"]}},
     "train.epochs": {"int": [1, 8], "sampling": "log", "step": 2},
 }
@@ -39,12 +44,15 @@ def test_a_trial_is_the_base_config_with_the_sampled_keys_overridden():
         search.apply(base, {"head": "sparse", "model.label_smoothing": 0.1}, [*entries[:1], entries[1]])
 
 
-@pytest.mark.parametrize("space,named", [
-    ({"model.dropout": [0.1, 0.3]}, "must be a mapping"),
-    ({"model.dropout": {"choice": [0.1], "float": [0, 1]}}, "exactly one of"),
-    ({"model.dropout": {"float": [0.1]}}, "[min, max]"),
-    ({"model.dropout": {"choice": [0.1], "when": {"head": ["x"]}}}, "refers to 'head'"),
-])
+@pytest.mark.parametrize(
+    "space,named",
+    [
+        ({"model.dropout": [0.1, 0.3]}, "must be a mapping"),
+        ({"model.dropout": {"choice": [0.1], "float": [0, 1]}}, "exactly one of"),
+        ({"model.dropout": {"float": [0.1]}}, "[min, max]"),
+        ({"model.dropout": {"choice": [0.1], "when": {"head": ["x"]}}}, "refers to 'head'"),
+    ],
+)
 def test_malformed_entries_are_refused_with_their_name(space, named):
     with pytest.raises(ConfigError) as err:
         search.parse(space)
@@ -66,8 +74,15 @@ def test_tune_space_parses_declares_and_keeps_to_probability_heads():
     check_declarable(entries)
     hp = kt.HyperParameters()
     search.declare(hp, entries)
-    assert {"train.learning_rate", "model.gru_units", "model.conv_filters", "model.dropout", "model.label_smoothing",
-            "model.embed_dim", "train.batch_size"} <= {p.name for p in hp.space}
+    assert {
+        "train.learning_rate",
+        "model.gru_units",
+        "model.conv_filters",
+        "model.dropout",
+        "model.label_smoothing",
+        "model.embed_dim",
+        "train.batch_size",
+    } <= {p.name for p in hp.space}
     heads = {label: (b["model.activation"], b["model.loss"]) for label, b in entries[0].bundles.items()}
     assert set(heads.values()) == {("softmax", "categorical_crossentropy"), ("sigmoid", "binary_crossentropy")}
     for label in heads:  # every head with every smoothing is a valid trial

@@ -2,6 +2,7 @@
 
 Timings are benchmarks (benchmarks/*speed*), not tests: these check the numbers are the same.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -19,15 +20,23 @@ OFF = ["train.single_validation_pass=false", "train.steps_per_execution=1", "tra
 ON = ["train.single_validation_pass=true", "train.steps_per_execution=4", "train.clear_session=true"]
 
 HEADS = {
-    "seed-mismatch-A": (["model.activation=sigmoid", "model.loss=sparse_categorical_crossentropy",
-                         "model.mismatch_path=A"], PATH_A),
-    "seed-mismatch-B": (["model.activation=sigmoid", "model.loss=sparse_categorical_crossentropy",
-                         "model.mismatch_path=B"], PATH_B),
+    "seed-mismatch-A": (
+        ["model.activation=sigmoid", "model.loss=sparse_categorical_crossentropy", "model.mismatch_path=A"],
+        PATH_A,
+    ),
+    "seed-mismatch-B": (
+        ["model.activation=sigmoid", "model.loss=sparse_categorical_crossentropy", "model.mismatch_path=B"],
+        PATH_B,
+    ),
     "softmax+sparse": (["model.activation=softmax", "model.loss=sparse_categorical_crossentropy"], PATH_A),
-    "softmax+categorical": (["model.activation=softmax", "model.loss=categorical_crossentropy",
-                             "model.label_smoothing=0.1"], PATH_A),
-    "sigmoid+binary": (["model.activation=sigmoid", "model.loss=binary_crossentropy",
-                        "model.label_smoothing=0.05"], PATH_A),
+    "softmax+categorical": (
+        ["model.activation=softmax", "model.loss=categorical_crossentropy", "model.label_smoothing=0.1"],
+        PATH_A,
+    ),
+    "sigmoid+binary": (
+        ["model.activation=sigmoid", "model.loss=binary_crossentropy", "model.label_smoothing=0.05"],
+        PATH_A,
+    ),
     "logits+sparse": (["model.activation=linear", "model.loss=sparse_categorical_crossentropy"], PATH_LOGITS),
 }
 
@@ -63,8 +72,9 @@ def test_single_pass_val_loss_equals_keras_val_loss_for_each_head(tiny, name):
     in_scope = data.y_val >= 0
     y = encode_targets(data.y_val[in_scope], data.n_classes, Head.of(cfg.model))
     keras_scores = trained.model.evaluate(data.x_val[in_scope], y, batch_size=len(y), verbose=0, return_dict=True)
-    scorer = ValidationScorer(trained.model, trained.loss, data.y_val[in_scope], Head.of(cfg.model), data.n_classes,
-                              jit_compile=False)
+    scorer = ValidationScorer(
+        trained.model, trained.loss, data.y_val[in_scope], Head.of(cfg.model), data.n_classes, jit_compile=False
+    )
     raw, scores = scorer(data.x_val, in_scope)
     assert scores["val_loss"] == pytest.approx(keras_scores["loss"], abs=1e-5)
     assert scores["val_accuracy"] == pytest.approx(keras_scores["accuracy"], abs=1e-6)
@@ -74,7 +84,8 @@ def test_single_pass_val_loss_equals_keras_val_loss_for_each_head(tiny, name):
     if name in ("seed-mismatch-A", "seed-mismatch-B"):
         single, _, _ = _train(tiny, *ON, *overrides, "train.epochs=1")
         assert single.monitor.history["val_loss"].iloc[0] == pytest.approx(
-            trained.monitor.history["val_loss"].iloc[0], abs=1e-5)
+            trained.monitor.history["val_loss"].iloc[0], abs=1e-5
+        )
 
 
 def test_paths_a_and_b_give_different_val_losses_from_the_same_pass(tiny):
@@ -90,7 +101,10 @@ def test_paths_a_and_b_give_different_val_losses_from_the_same_pass(tiny):
     model = build_model(cfg_a.model, data.vocab_size, data.n_classes, data.x_train.shape[1], data.embedding_matrix)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        losses = [ValidationScorer(model, make_loss(c.model), data.y_val, Head.of(c.model), data.n_classes,
-                                   jit_compile=False)(data.x_val, data.y_val >= 0)[1]["val_loss"]
-                  for c in (cfg_a, cfg_b)]
+        losses = [
+            ValidationScorer(
+                model, make_loss(c.model), data.y_val, Head.of(c.model), data.n_classes, jit_compile=False
+            )(data.x_val, data.y_val >= 0)[1]["val_loss"]
+            for c in (cfg_a, cfg_b)
+        ]
     assert abs(losses[0] - losses[1]) > 1e-3

@@ -1,4 +1,5 @@
 """Tests for probsweep.synthetic: determinism, the exact vocabulary, group structure, where the noise goes."""
+
 from collections import Counter
 from dataclasses import replace
 
@@ -10,8 +11,17 @@ import pytest
 from probsweep.config import SyntheticConfig
 from probsweep.data import synthetic
 
-SMALL = SyntheticConfig(n_classes=12, n_groups=3, train_per_class=8, val_per_class=3, test_per_class=2,
-                        min_len=10, max_len=40, vocab_words=150, label_noise=0.1)
+SMALL = SyntheticConfig(
+    n_classes=12,
+    n_groups=3,
+    train_per_class=8,
+    val_per_class=3,
+    test_per_class=2,
+    min_len=10,
+    max_len=40,
+    vocab_words=150,
+    label_noise=0.1,
+)
 
 
 @pytest.fixture(scope="module")
@@ -121,9 +131,20 @@ def test_impossible_configs_raise(bad):
         synthetic.generate(replace(SMALL, **bad), 8, seed=0)
 
 
-INTENTS = SyntheticConfig(profile="intents", n_classes=30, n_groups=3, train_per_class=20, val_per_class=5,
-                          test_per_class=5, min_len=3, max_len=15, vocab_words=1500, label_noise=0.0,
-                          oos_per_split=20, oos_test=40)
+INTENTS = SyntheticConfig(
+    profile="intents",
+    n_classes=30,
+    n_groups=3,
+    train_per_class=20,
+    val_per_class=5,
+    test_per_class=5,
+    min_len=3,
+    max_len=15,
+    vocab_words=1500,
+    label_noise=0.0,
+    oos_per_split=20,
+    oos_test=40,
+)
 
 
 def test_intents_profile_short_queries_many_classes_no_vectors_and_out_of_scope():
@@ -148,8 +169,10 @@ def test_intents_profile_short_queries_many_classes_no_vectors_and_out_of_scope(
     # most have their own.
     words, domain = frame.attrs["words"]["intent"], frame.attrs["domain_of"]
     own = [bool(set(t.split()) & set(words[lab])) for t, lab in train[["text", "label"]].itertuples(index=False)]
-    in_domain = [bool(set(t.split()) & {w for c, ws in words.items() if domain[c] == domain[lab] for w in ws})
-                 for t, lab in train[["text", "label"]].itertuples(index=False)]
+    in_domain = [
+        bool(set(t.split()) & {w for c, ws in words.items() if domain[c] == domain[lab] for w in ws})
+        for t, lab in train[["text", "label"]].itertuples(index=False)
+    ]
     assert all(in_domain) and 0.85 < np.mean(own) < 1.0
     unseen = set(frame.attrs["words"]["unseen"])
     assert not unseen & set(" ".join(train.text).split())  # out-of-scope words never occur in training

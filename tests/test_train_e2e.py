@@ -1,4 +1,5 @@
 """One tiny training end to end: what lands in MLflow, and how runs end."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,2 +1,3 @@
 """probsweep: experiment-tracked sweeps that explain a text classifier's probabilities."""
+
 __version__ = "0.1.0"

@@ -8,6 +8,7 @@ space); they never restate a default. Hydra composes
 wrong type fails before any training starts, with the key named. Tests may build the dataclasses
 directly (DataConfig(), ModelConfig()) and get the same values as `make train`.
 """
+
 from __future__ import annotations
 
 import math
@@ -214,8 +215,10 @@ def locate_sweep(name: str, sweeps_dir: str | None = None) -> tuple[Path, str]:
     folder = sweep_dir(SimpleNamespace(name=name, dir=sweeps_dir))
     id_file = folder / "parent_run_id"
     if not id_file.is_file():
-        raise ConfigError(f"no sweep '{name}' in {folder.parent}: {id_file} does not exist; run "
-                          f"`make sweep ARGS=\"sweep.name={name}\"` first, or pass --sweeps-dir")
+        raise ConfigError(
+            f"no sweep '{name}' in {folder.parent}: {id_file} does not exist; run "
+            f'`make sweep ARGS="sweep.name={name}"` first, or pass --sweeps-dir'
+        )
     found = parent_run_id(folder)
     if not found:
         raise ConfigError(f"{id_file} is empty: the sweep '{name}' never started; run `make sweep` again")
@@ -275,22 +278,37 @@ def _fraction(low_open: bool = False, high_closed: bool = False) -> tuple:
 # message names the key that is wrong rather than a rule it happens to break.
 RANGES = {
     "seed": _at_least(0),
-    "data.val_size": _fraction(), "data.test_size": _fraction(),
+    "data.val_size": _fraction(),
+    "data.test_size": _fraction(),
     "data.max_tokens": _at_least(3),  # padding + OOV + one word
     "data.max_len": _at_least(1),
-    "data.synthetic.n_classes": _at_least(2), "data.synthetic.n_groups": _at_least(1),
-    "data.synthetic.train_per_class": _at_least(1), "data.synthetic.val_per_class": _at_least(1),
-    "data.synthetic.test_per_class": _at_least(0), "data.synthetic.min_len": _at_least(1),
-    "data.synthetic.max_len": _at_least(1), "data.synthetic.vocab_words": _at_least(1),
-    "data.synthetic.label_noise": _fraction(), "data.synthetic.oos_per_split": _at_least(0),
-    "model.embed_dim": _at_least(1), "model.gru_units": _at_least(1), "model.conv_filters": _at_least(1),
-    "model.kernel_size": _at_least(1), "model.dropout": _fraction(), "model.recurrent_dropout": _fraction(),
+    "data.synthetic.n_classes": _at_least(2),
+    "data.synthetic.n_groups": _at_least(1),
+    "data.synthetic.train_per_class": _at_least(1),
+    "data.synthetic.val_per_class": _at_least(1),
+    "data.synthetic.test_per_class": _at_least(0),
+    "data.synthetic.min_len": _at_least(1),
+    "data.synthetic.max_len": _at_least(1),
+    "data.synthetic.vocab_words": _at_least(1),
+    "data.synthetic.label_noise": _fraction(),
+    "data.synthetic.oos_per_split": _at_least(0),
+    "model.embed_dim": _at_least(1),
+    "model.gru_units": _at_least(1),
+    "model.conv_filters": _at_least(1),
+    "model.kernel_size": _at_least(1),
+    "model.dropout": _fraction(),
+    "model.recurrent_dropout": _fraction(),
     "model.label_smoothing": _fraction(),
-    "train.epochs": _at_least(1), "train.batch_size": _at_least(1), "train.steps_per_execution": _at_least(1),
+    "train.epochs": _at_least(1),
+    "train.batch_size": _at_least(1),
+    "train.steps_per_execution": _at_least(1),
     "train.learning_rate": ((lambda v: v > 0), "greater than 0"),
-    "train.probe_examples": _at_least(0), "train.target_precision": _fraction(low_open=True, high_closed=True),
+    "train.probe_examples": _at_least(0),
+    "train.target_precision": _fraction(low_open=True, high_closed=True),
     "train.verbose": ((lambda v: v in (0, 1, 2)), "0, 1 or 2"),
-    "tuner.max_trials": _at_least(1), "tuner.seed": _at_least(0), "tuner.max_epochs": _at_least(1),
+    "tuner.max_trials": _at_least(1),
+    "tuner.seed": _at_least(0),
+    "tuner.max_epochs": _at_least(1),
     "tuner.factor": _at_least(2),
 }
 SEPARATORS = {"comma": ",", "semicolon": ";", "pipe": "|", "tab": "\t"}  # names that need no shell quoting
@@ -299,8 +317,10 @@ PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
 def check_sweep_name(name: Any) -> None:
     if not PLAIN_NAME.fullmatch(str(name)):
-        raise ConfigError(f"sweep.name={name!r} must be a plain name (letters, digits, -, _ and ., not starting "
-                          "with .): it becomes the folder sweeps/<name>/; use e.g. sweep.name=my-sweep")
+        raise ConfigError(
+            f"sweep.name={name!r} must be a plain name (letters, digits, -, _ and ., not starting "
+            "with .): it becomes the folder sweeps/<name>/; use e.g. sweep.name=my-sweep"
+        )
 
 
 def check_ranges(cfg: DictConfig) -> None:
@@ -337,19 +357,24 @@ def check_combinations(cfg: DictConfig) -> None:
     if m.trainable_embedding not in ("auto", True, False):
         raise ConfigError(f"model.trainable_embedding={m.trainable_embedding!r} must be auto, true or false")
     if d.max_len != "auto" and m.kernel_size > d.max_len:
-        raise ConfigError(f"model.kernel_size={m.kernel_size} is longer than data.max_len={d.max_len}: "
-                          f"set model.kernel_size<={d.max_len} or a larger data.max_len")
+        raise ConfigError(
+            f"model.kernel_size={m.kernel_size} is longer than data.max_len={d.max_len}: "
+            f"set model.kernel_size<={d.max_len} or a larger data.max_len"
+        )
     if d.val_size + d.test_size >= 1:
-        raise ConfigError(f"data.val_size={d.val_size} + data.test_size={d.test_size} must be below 1 "
-                          "(some rows must be left to train on)")
+        raise ConfigError(
+            f"data.val_size={d.val_size} + data.test_size={d.test_size} must be below 1 "
+            "(some rows must be left to train on)"
+        )
     if d.synthetic.min_len > d.synthetic.max_len:
         raise ConfigError(
             f"data.synthetic.min_len={d.synthetic.min_len} is above data.synthetic.max_len={d.synthetic.max_len}"
         )
     es = cfg.train.early_stopping
     if es.direction not in (None, "min", "max") or es.patience < 0:
-        raise ConfigError(f"train.early_stopping: direction={es.direction!r} must be min or max and "
-                          f"patience={es.patience} at least 0")
+        raise ConfigError(
+            f"train.early_stopping: direction={es.direction!r} must be min or max and patience={es.patience} at least 0"
+        )
     sw = cfg.sweep
     if sw.workers < 0 or sw.max_restarts < 0 or sw.trial_lease < 0:
         raise ConfigError("sweep.workers, sweep.max_restarts and sweep.trial_lease must be 0 or more")

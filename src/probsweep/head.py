@@ -4,6 +4,7 @@ One value answers every question asked about a head (is it a mismatch, is its lo
 what is it called, why do its outputs fail), so training, the analysis and the report agree.
 Plain Python: no Keras, so probs/ and report/ use it without loading TensorFlow.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,23 +14,28 @@ from probsweep.config import Activation, Loss, MismatchPath
 
 CATEGORICAL_LOSSES = frozenset({Loss.sparse_categorical_crossentropy, Loss.categorical_crossentropy})
 
-FIX_PAIRING = ("use softmax with a categorical loss (or a linear head with from_logits=True), "
-               "or sigmoid with binary_crossentropy on one-hot labels")
+FIX_PAIRING = (
+    "use softmax with a categorical loss (or a linear head with from_logits=True), "
+    "or sigmoid with binary_crossentropy on one-hot labels"
+)
 
 # Why a mismatched head's outputs fail, per loss path (see train.model.HeadLoss for the mechanics).
 PATH_HOW = {
     "A": "path A (Keras 3 on TensorFlow): the loss reads the logits cached before the sigmoid and computes "
-         "softmax cross-entropy on them, which only fixes their differences; nothing pins the sigmoid's "
-         "level, so the outputs drift and saturate",
+    "softmax cross-entropy on them, which only fixes their differences; nothing pins the sigmoid's "
+    "level, so the outputs drift and saturate",
     "B": "path B (older Keras, JAX, torch): the loss clips the outputs and renormalises them, "
-         "-log(p_y / sum p), which only asks p_y to be large relative to the others; once accuracy is "
-         "high every output drifts towards 0",
+    "-log(p_y / sum p), which only asks p_y to be large relative to the others; once accuracy is "
+    "high every output drifts towards 0",
 }
 # The same two mechanisms as the report's verdict names them, beside the symptom they cause.
-SATURATION_WHY = ("the loss reads the logits before the sigmoid and only fixes their differences; "
-                  "nothing pins their level")
-COLLAPSE_WHY = ("the loss renormalises them and only asks the true class to be large relative to the "
-                "others, so once the ranking is right every output drifts down")
+SATURATION_WHY = (
+    "the loss reads the logits before the sigmoid and only fixes their differences; nothing pins their level"
+)
+COLLAPSE_WHY = (
+    "the loss renormalises them and only asks the true class to be large relative to the "
+    "others, so once the ranking is right every output drifts down"
+)
 
 
 def _value(x: Any) -> str:
@@ -96,9 +102,11 @@ class Head:
             return f"The head's {self.activation.value} activation matches the loss {self.loss.value}."
         letter = self.mismatch_path.value if path == "config" else path_letter(path)
         how = PATH_HOW.get(letter) or f"either {PATH_HOW['A']}; or {PATH_HOW['B']}"
-        return (f"The head's {self.activation.value} activation does not match the loss {self.loss.value}. "
-                f"The loss took {how}. The raw outputs are not probabilities you can threshold. "
-                f"Fix: {FIX_PAIRING}.")
+        return (
+            f"The head's {self.activation.value} activation does not match the loss {self.loss.value}. "
+            f"The loss took {how}. The raw outputs are not probabilities you can threshold. "
+            f"Fix: {FIX_PAIRING}."
+        )
 
 
 SEED_HEAD = Head(Activation.sigmoid, Loss.sparse_categorical_crossentropy)  # the seed's mismatched pair

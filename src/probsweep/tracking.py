@@ -199,8 +199,12 @@ def log_params(run_id: str, params: dict[str, Any]) -> None:
 
 def running_sweep(experiment_id: str) -> str | None:
     """The newest RUNNING sweep (parent) run of an experiment: what a worker on another host joins."""
-    found = MlflowClient().search_runs([experiment_id], "tags.kind = 'sweep' and attributes.status = 'RUNNING'",
-                                       order_by=["attributes.start_time DESC"], max_results=1)
+    found = MlflowClient().search_runs(
+        [experiment_id],
+        "tags.kind = 'sweep' and attributes.status = 'RUNNING'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
     return found[0].info.run_id if found else None
 
 
@@ -335,8 +339,9 @@ def free_port(host: str = LOCAL) -> int:
         return s.getsockname()[1]
 
 
-def server_command(port: int, uri: str, host: str = LOCAL, artifacts: str | None = None,
-                   app_name: str | None = None) -> list:
+def server_command(
+    port: int, uri: str, host: str = LOCAL, artifacts: str | None = None, app_name: str | None = None
+) -> list:
     """`mlflow server` over `uri` (`make ui`, `make server`, a distributed sweep's own server).
 
     One worker process: over SQLite it is then the only writer. Artifacts are served through it
@@ -346,8 +351,20 @@ def server_command(port: int, uri: str, host: str = LOCAL, artifacts: str | None
     db = sqlite_path(uri)
     if db is not None:
         artifacts = artifacts or str(db.parent / "artifacts")
-    cmd = [sys.executable, "-m", "mlflow", "server", "--host", host, "--port", str(port),
-           "--backend-store-uri", uri, "--workers", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        uri,
+        "--workers",
+        "1",
+    ]
     if artifacts:
         cmd += ["--artifacts-destination", artifacts]
     if app_name:
@@ -360,8 +377,9 @@ def server_env() -> dict[str, str]:
     return {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
-def start_server(uri: str, log_path: Path, host: str = LOCAL, artifacts: str | None = None,
-                 timeout: float = 120.0) -> tuple:
+def start_server(
+    uri: str, log_path: Path, host: str = LOCAL, artifacts: str | None = None, timeout: float = 120.0
+) -> tuple:
     """Start `mlflow server` over `uri` in its own session (Ctrl-C in the terminal does not reach it, so
     runs can still be marked KILLED); returns (process, http url) once it answers /health."""
     import urllib.request
@@ -369,8 +387,13 @@ def start_server(uri: str, log_path: Path, host: str = LOCAL, artifacts: str | N
     port = free_port(host)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as out:
-        proc = subprocess.Popen(server_command(port, uri, host, artifacts), stdout=out, stderr=subprocess.STDOUT,
-                                env=server_env(), start_new_session=True)
+        proc = subprocess.Popen(
+            server_command(port, uri, host, artifacts),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=server_env(),
+            start_new_session=True,
+        )
     url = f"http://{host}:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

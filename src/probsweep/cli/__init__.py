@@ -112,8 +112,10 @@ def main() -> None:
     command_name = sys.argv.pop(1)
     module = f"probsweep.cli.{command_name}"
     if importlib.util.find_spec(module) is None:
-        print(f"error: `probsweep {command_name}` is not in this version of probsweep (no module {module})",
-              file=sys.stderr)
+        print(
+            f"error: `probsweep {command_name}` is not in this version of probsweep (no module {module})",
+            file=sys.stderr,
+        )
         sys.exit(2)
     sys.argv[0] = f"probsweep {command_name}"
     runpy.run_module(module, run_name="__main__", alter_sys=True)

@@ -5,6 +5,7 @@
 
 Reads MLflow only (no training); the page is also logged to the parent run as report/index.html.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,10 @@ def report(sweep_name: str, sweeps_dir: str | None = None) -> Path:
 
     tracking.setup(None, sweep_name)
     if not tracking.run_exists(parent_run_id):
-        raise ConfigError(f"parent run {parent_run_id} of sweep '{sweep_name}' is not in the MLflow store "
-                          f"{tracking.resolve_uri(None)}: set MLFLOW_TRACKING_URI to the store the sweep used")
+        raise ConfigError(
+            f"parent run {parent_run_id} of sweep '{sweep_name}' is not in the MLflow store "
+            f"{tracking.resolve_uri(None)}: set MLFLOW_TRACKING_URI to the store the sweep used"
+        )
     experiment_id = tracking.get_run(parent_run_id).info.experiment_id  # the run's own, whatever its name
     path = build_report(experiment_id, parent_run_id, folder / "report")
     tracking.log_artifacts(parent_run_id, {"report/index.html": path})

@@ -6,6 +6,7 @@
 
 It is the single writer of its store: workers talk to it over HTTP (MLFLOW_TRACKING_URI=http://HOST:PORT).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,14 +24,20 @@ def serve(args: argparse.Namespace, banner: str = "MLflow tracking server") -> N
     port = args.port or free_port(args.host)
     uri = args.backend_store_uri or resolve_uri(None)
     if uri.startswith(("http://", "https://")):
-        raise ConfigError(f"MLFLOW_TRACKING_URI={uri} is a server already: pass --backend-store-uri "
-                          "(sqlite:///... or postgresql+psycopg://...)")
+        raise ConfigError(
+            f"MLFLOW_TRACKING_URI={uri} is a server already: pass --backend-store-uri "
+            "(sqlite:///... or postgresql+psycopg://...)"
+        )
     shown = uri.split("@")[-1] if "@" in uri else uri  # no password on the terminal
     print(f"{banner}: http://{args.host}:{port}   (store: {shown}; Ctrl-C stops it)", flush=True)
-    print("  a sweep: open its experiment (named after sweep.name), then 'Training runs'; expand the parent "
-          "run for its trials", flush=True)
-    os.execve(sys.executable, server_command(port, uri, args.host, args.artifacts_destination, args.app_name),
-              server_env())
+    print(
+        "  a sweep: open its experiment (named after sweep.name), then 'Training runs'; expand the parent "
+        "run for its trials",
+        flush=True,
+    )
+    os.execve(
+        sys.executable, server_command(port, uri, args.host, args.artifacts_destination, args.app_name), server_env()
+    )
 
 
 def make_parser(prog: str, description: str, store_options: bool = True) -> argparse.ArgumentParser:
@@ -39,8 +46,9 @@ def make_parser(prog: str, description: str, store_options: bool = True) -> argp
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 5000)), help="0 picks a free port")
     parser.set_defaults(host=LOCAL, backend_store_uri=None, artifacts_destination=None, app_name=None)
     if store_options:
-        parser.add_argument("--host", default=LOCAL,
-                            help="address to listen on (default 127.0.0.1; another one exposes the store)")
+        parser.add_argument(
+            "--host", default=LOCAL, help="address to listen on (default 127.0.0.1; another one exposes the store)"
+        )
         parser.add_argument("--backend-store-uri", help="default: the SQLite store under mlruns/")
         parser.add_argument("--artifacts-destination", help="default: mlruns/artifacts beside SQLite")
         parser.add_argument("--app-name", choices=["basic-auth"], help="basic-auth: users and passwords")

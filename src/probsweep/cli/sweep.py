@@ -1,10 +1,11 @@
 """`make sweep`: Keras Tuner over the configured space, every trial a nested MLflow run.
 
-    make sweep                               # the seed's question on the embedded data
-    make sweep ARGS="search=quick"           # a 2-minute try
-    make sweep ARGS="sweep.restart=true"     # forget sweeps/<name>/ and start over
-    make sweep WORKERS=2                     # a chief and 2 worker processes (sweep/launch.py)
+make sweep                               # the seed's question on the embedded data
+make sweep ARGS="search=quick"           # a 2-minute try
+make sweep ARGS="sweep.restart=true"     # forget sweeps/<name>/ and start over
+make sweep WORKERS=2                     # a chief and 2 worker processes (sweep/launch.py)
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,7 +1,8 @@
 """`make train`: one training of the composed config, tracked in MLflow.
 
-    make train ARGS="model.activation=softmax train.epochs=3"
+make train ARGS="model.activation=softmax train.epochs=3"
 """
+
 from __future__ import annotations
 
 from omegaconf import DictConfig
@@ -24,8 +25,10 @@ def train(cfg: DictConfig) -> str:
     with tracking.run(experiment_id, name=f"train-{Head.of(cfg.model).label}", tags={"kind": "train"}) as run_id:
         outcome = tracked_fit(cfg, data, run_id)
     f = outcome.final
-    print(f"run {run_id} finished: val_accuracy {f['val_accuracy']:.4f}  val_max_prob {f['val_max_prob']:.4f}  "
-          f"val_prob_sum {f['val_prob_sum']:.4f}  val_ece {f['val_ece']:.4f}  (loss path {outcome.trained.loss.path})")
+    print(
+        f"run {run_id} finished: val_accuracy {f['val_accuracy']:.4f}  val_max_prob {f['val_max_prob']:.4f}  "
+        f"val_prob_sum {f['val_prob_sum']:.4f}  val_ece {f['val_ece']:.4f}  (loss path {outcome.trained.loss.path})"
+    )
     print(f"compare runs in the MLflow UI: make ui   (store: {tracking.resolve_uri(cfg.tracking.uri)})")
     return run_id
 

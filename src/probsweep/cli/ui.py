@@ -2,6 +2,7 @@
 
 The same server as `make server` (cli/server.py), over the store the other commands use.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -4,6 +4,7 @@
 
 Give it the same overrides (data, sweep.name, search) as the chief; KERASTUNER_TUNER_ID names it.
 """
+
 from __future__ import annotations
 
 from omegaconf import DictConfig

@@ -16,6 +16,7 @@ behaves as it did for the user if the words carry structure, so
 `generate` returns the frame and the vectors; `frame.attrs` records the structure (groups, each role's
 words, the rows whose label was moved) for tests and curious readers. Same seed, same output.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -4,6 +4,7 @@ Everything is fitted on one labelled set (validation) and then applied, unchange
 (test): `fit_temperature` -> `apply_temperature`, `threshold_for_precision` ->
 `evaluate_threshold`, `choose_rejection_threshold` -> `oos_metrics`.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -51,8 +52,9 @@ def fit_temperature(logits, y) -> float:
     """
     logits = np.asarray(logits, dtype=np.float64)
     y = np.asarray(y, dtype=np.int64)
-    res = minimize_scalar(lambda s: _nll_at(logits, y, np.exp(s)), bounds=LOG_T_BOUNDS,
-                          method="bounded", options={"xatol": 1e-6})
+    res = minimize_scalar(
+        lambda s: _nll_at(logits, y, np.exp(s)), bounds=LOG_T_BOUNDS, method="bounded", options={"xatol": 1e-6}
+    )
     return float(np.exp(res.x))
 
 
@@ -77,8 +79,7 @@ def coverage_curve(conf, correct) -> pd.DataFrame:
     """
     thr, kept, hits = _counts(conf, correct)
     n = np.asarray(conf).shape[0]
-    return pd.DataFrame({"threshold": thr, "coverage": kept / n,
-                         "selective_accuracy": hits / kept})
+    return pd.DataFrame({"threshold": thr, "coverage": kept / n, "selective_accuracy": hits / kept})
 
 
 def threshold_for_precision(conf, correct, target: float = 0.95) -> dict[str, Any]:
@@ -97,8 +98,12 @@ def threshold_for_precision(conf, correct, target: float = 0.95) -> dict[str, An
     else:
         best = curve["selective_accuracy"].max()
         row = curve[curve["selective_accuracy"] == best].iloc[-1]
-    return {"threshold": float(row["threshold"]), "coverage": float(row["coverage"]),
-            "precision": float(row["selective_accuracy"]), "reached": bool(reached)}
+    return {
+        "threshold": float(row["threshold"]),
+        "coverage": float(row["coverage"]),
+        "precision": float(row["selective_accuracy"]),
+        "reached": bool(reached),
+    }
 
 
 def evaluate_threshold(conf, correct, t: float) -> dict[str, float]:

@@ -5,6 +5,7 @@ Input is what a run records: a per-epoch history of the metrics in `probsweep.pr
 may be missing), the head (`probsweep.head.Head`) and which code path its loss took, and
 optionally the final raw outputs. Each flag carries the numbers behind it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ NLL_RISE, ECE_RISE, ACC_FLAT = 0.10, 0.02, 0.02  # growing_overconfidence, see b
 @dataclass
 class Flag:
     """One finding: a tag-friendly name, a sentence for humans, and the numbers behind it."""
+
     name: str
     message: str
     numbers: dict[str, float] = field(default_factory=dict)
@@ -32,22 +34,36 @@ def _distribution_flags(total: float | None, top: float | None, head: Head) -> l
     """The level checks shared by `diagnose` and `flags_for_outputs` (None = not measured)."""
     flags = []
     if total is not None and head.categorical and abs(total - 1.0) > SUM_TOLERANCE:
-        flags.append(Flag("not_a_distribution",
-            f"The loss {head.loss.value} treats each output row as a probability distribution, but "
-            f"the rows sum to {total:.4g} on average, not 1, so they cannot be read as class "
-            f"probabilities. Fix: {FIX_PAIRING}; only threshold outputs that form a "
-            f"distribution.", {"prob_sum": total}))
+        flags.append(
+            Flag(
+                "not_a_distribution",
+                f"The loss {head.loss.value} treats each output row as a probability distribution, but "
+                f"the rows sum to {total:.4g} on average, not 1, so they cannot be read as class "
+                f"probabilities. Fix: {FIX_PAIRING}; only threshold outputs that form a "
+                f"distribution.",
+                {"prob_sum": total},
+            )
+        )
     if top is not None and top < COLLAPSE_MAX:
-        flags.append(Flag("collapse",
-            f"Outputs have collapsed towards 0: the largest output averages {top:.4g} (below "
-            f"{COLLAPSE_MAX}); the ranking may still be right but no output is a usable "
-            f"confidence. Fix: {FIX_PAIRING}.", {"max_prob": top}))
-    elif (top is not None and total is not None
-          and total > SATURATION_SUM and top > SATURATION_MAX):
-        flags.append(Flag("saturation",
-            f"Many outputs are near 1 at once: rows sum to {total:.4g} on average with a "
-            f"largest output of {top:.4g}, so a high output says little about the class. "
-            f"Fix: {FIX_PAIRING}.", {"max_prob": top, "prob_sum": total}))
+        flags.append(
+            Flag(
+                "collapse",
+                f"Outputs have collapsed towards 0: the largest output averages {top:.4g} (below "
+                f"{COLLAPSE_MAX}); the ranking may still be right but no output is a usable "
+                f"confidence. Fix: {FIX_PAIRING}.",
+                {"max_prob": top},
+            )
+        )
+    elif top is not None and total is not None and total > SATURATION_SUM and top > SATURATION_MAX:
+        flags.append(
+            Flag(
+                "saturation",
+                f"Many outputs are near 1 at once: rows sum to {total:.4g} on average with a "
+                f"largest output of {top:.4g}, so a high output says little about the class. "
+                f"Fix: {FIX_PAIRING}.",
+                {"max_prob": top, "prob_sum": total},
+            )
+        )
     return flags
 
 
@@ -69,8 +85,9 @@ def _last(history: pd.DataFrame, col: str) -> float | None:
 
 def _mismatch_flag(head: Head, loss_path: str | None) -> Flag:
     path = path_letter(loss_path)
-    return Flag("head_loss_mismatch", head.explain(path or None),
-                {"path_A": float(path == "A"), "path_B": float(path == "B")})
+    return Flag(
+        "head_loss_mismatch", head.explain(path or None), {"path_A": float(path == "A"), "path_B": float(path == "B")}
+    )
 
 
 def _overconfidence_flag(history: pd.DataFrame) -> Flag | None:
@@ -94,13 +111,14 @@ def _overconfidence_flag(history: pd.DataFrame) -> Flag | None:
     acc_change = last["val_accuracy"] - best["val_accuracy"]
     if not (nll_up > NLL_RISE and ece_up > ECE_RISE and abs(acc_change) < ACC_FLAT):
         return None
-    return Flag("growing_overconfidence",
+    return Flag(
+        "growing_overconfidence",
         f"After its best epoch the model grew over-confident: validation NLL rose by "
         f"{nll_up:.0%} and ECE by {ece_up:.3f} while accuracy moved only {acc_change:+.3f}. "
         f"Fix: train fewer epochs (early stopping on val NLL), label smoothing, or "
         f"temperature scaling on validation data.",
-        {"nll_rise": float(nll_up), "ece_rise": float(ece_up),
-         "accuracy_change": float(acc_change)})
+        {"nll_rise": float(nll_up), "ece_rise": float(ece_up), "accuracy_change": float(acc_change)},
+    )
 
 
 def diagnose(history: pd.DataFrame, head: Head, loss_path: str | None = None, outputs=None) -> list[Flag]:
@@ -116,8 +134,7 @@ def diagnose(history: pd.DataFrame, head: Head, loss_path: str | None = None, ou
     if outputs is not None:
         flags += flags_for_outputs(to_probabilities(outputs, head), head)
     else:
-        flags += _distribution_flags(_last(history, "val_prob_sum"),
-                                     _last(history, "val_max_prob"), head)
+        flags += _distribution_flags(_last(history, "val_prob_sum"), _last(history, "val_max_prob"), head)
     over = _overconfidence_flag(history)
     if over is not None:
         flags.append(over)
@@ -127,8 +144,9 @@ def diagnose(history: pd.DataFrame, head: Head, loss_path: str | None = None, ou
 def to_text(flags: list[Flag]) -> str:
     """A short report: one numbered paragraph per flag, or a 'healthy' sentence."""
     if not flags:
-        return ("No problems found: the outputs behave like calibrated class probabilities "
-                "and nothing grew over-confident.")
+        return (
+            "No problems found: the outputs behave like calibrated class probabilities and nothing grew over-confident."
+        )
     lines = [f"{len(flags)} problem(s) found:"]
     lines += [f"{i}. [{f.name}] {f.message}" for i, f in enumerate(flags, 1)]
     return "\n".join(lines)

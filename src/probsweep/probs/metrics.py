@@ -6,6 +6,7 @@ single (K,) vector is read as one example) and ``y``, the true class indices (sh
 sum to 1, and the point of this module is to measure exactly that, so nothing here quietly
 renormalises unless the metric's definition requires a distribution (entropy, NLL).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from probsweep.head import Head
 
 EPS = 1e-12  # floor for sums and probabilities: keeps all-zero rows and log(0) finite
 N_BINS = 15  # equal-width confidence bins of ECE and the reliability diagram
+
 
 def _as_2d(p) -> np.ndarray:
     """Float (n, K) view of the outputs; a (K,) vector becomes one example."""
@@ -114,8 +116,15 @@ def reliability_bins(p, y, n_bins: int = N_BINS) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         confidence = np.bincount(idx, weights=conf, minlength=n_bins) / count
         acc = np.bincount(idx, weights=correct, minlength=n_bins) / count
-    return pd.DataFrame({"bin_lower": edges[:-1], "bin_upper": edges[1:], "count": count.astype(int),
-                         "confidence": confidence, "accuracy": acc})
+    return pd.DataFrame(
+        {
+            "bin_lower": edges[:-1],
+            "bin_upper": edges[1:],
+            "count": count.astype(int),
+            "confidence": confidence,
+            "accuracy": acc,
+        }
+    )
 
 
 def ece_of_bins(bins: pd.DataFrame) -> float:
@@ -163,12 +172,21 @@ def probability_metrics(p, y, prefix: str = "val_") -> dict[str, float]:
 
     The loss itself is not here: Keras already reports it as val_loss.
     """
-    scores = {"accuracy": accuracy(p, y), "max_prob": max_prob(p), "prob_sum": prob_sum(p), "entropy": entropy(p),
-              "entropy_norm": entropy_norm(p), "ece": ece(p, y), "brier": brier(p, y), "nll": nll(p, y)}
+    scores = {
+        "accuracy": accuracy(p, y),
+        "max_prob": max_prob(p),
+        "prob_sum": prob_sum(p),
+        "entropy": entropy(p),
+        "entropy_norm": entropy_norm(p),
+        "ece": ece(p, y),
+        "brier": brier(p, y),
+        "nll": nll(p, y),
+    }
     return {f"{prefix}{k}": float(v) for k, v in scores.items()}
 
 
 # --- The one list of metrics a run records -------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -224,12 +242,39 @@ METRICS: dict[str, Metric] = {m.name: m for m in _EPOCH + _AFTER}
 OBJECTIVES = tuple(sorted(m.name for m in _EPOCH))  # every per-epoch metric: each is a valid search.objective
 
 # Which of them each view shows, in order.
-PROGRESS = ("accuracy", "val_accuracy", "val_loss", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece",
-            "val_brier")  # the per-epoch progress line
-FINAL = ("val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece", "val_brier", "val_nll",
-         "val_loss")  # the sweep's comparison table; the best rerun is checked against its trial on these
+PROGRESS = (
+    "accuracy",
+    "val_accuracy",
+    "val_loss",
+    "val_max_prob",
+    "val_prob_sum",
+    "val_entropy_norm",
+    "val_ece",
+    "val_brier",
+)  # the per-epoch progress line
+FINAL = (
+    "val_accuracy",
+    "val_max_prob",
+    "val_prob_sum",
+    "val_entropy_norm",
+    "val_ece",
+    "val_brier",
+    "val_nll",
+    "val_loss",
+)  # the sweep's comparison table; the best rerun is checked against its trial on these
 CURVES = ("val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece")  # the report's epoch curves
 CALIBRATION = tuple(m.name for m in _AFTER)  # the report's trial table adds these
-REPORT = ("val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy_norm", "val_ece", "val_ece_calibrated",
-          "temperature", "threshold", "threshold_val_coverage", "test_accuracy", "oos_recall",
-    "oos_auroc")  # the columns of the report page's trial table
+REPORT = (
+    "val_accuracy",
+    "val_max_prob",
+    "val_prob_sum",
+    "val_entropy_norm",
+    "val_ece",
+    "val_ece_calibrated",
+    "temperature",
+    "threshold",
+    "threshold_val_coverage",
+    "test_accuracy",
+    "oos_recall",
+    "oos_auroc",
+)  # the columns of the report page's trial table

@@ -7,6 +7,7 @@ Every function takes plain pandas frames (what the runs logged as CSV), draws wi
 Agg backend (no display needed), closes its figure and tolerates gaps: empty bins, NaN metrics,
 missing columns or no data at all give a figure that says so rather than an exception.
 """
+
 from __future__ import annotations
 
 import io
@@ -62,8 +63,7 @@ def reliability_figure(bins: pd.DataFrame, title: str = "", split: str = "val") 
     groups = [(flag, g.sort_values("bin_lower")) for flag, g in b.groupby("calibrated")]
     if b["count"].fillna(0).sum() <= 0:
         return _empty_figure(title, "all bins empty")
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(5.2, 5.6), sharex=True,
-                                      gridspec_kw={"height_ratios": [3, 1.2]})
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(5.2, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 1.2]})
     top.plot([0, 1], [0, 1], ls="--", color="0.5", lw=1, label="perfect calibration")
     colors = {False: "#d62728", True: "#1f77b4"}
     for i, (calibrated, g) in enumerate(groups):
@@ -73,8 +73,16 @@ def reliability_figure(bins: pd.DataFrame, title: str = "", split: str = "val") 
         ok = g["accuracy"].notna() & (n > 0)
         ece = ece_of_bins(g)
         name = "calibrated (temperature)" if calibrated else "raw max output"
-        top.bar(left[ok], g["accuracy"][ok], width=width[ok], align="edge", color=colors[calibrated],
-                alpha=0.75, edgecolor="white", label=f"{name}, ECE {ece:.3f}")
+        top.bar(
+            left[ok],
+            g["accuracy"][ok],
+            width=width[ok],
+            align="edge",
+            color=colors[calibrated],
+            alpha=0.75,
+            edgecolor="white",
+            label=f"{name}, ECE {ece:.3f}",
+        )
         bottom.bar(left, n, width=width, align="edge", color=colors[calibrated], alpha=0.75)
     top.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy in bin", title=title)
     top.legend(loc="upper left", fontsize=8)
@@ -101,8 +109,12 @@ def probe_figure(probes: pd.DataFrame, top: int = 5, title: str = "", max_probes
     ids = list(dict.fromkeys(probes["probe"]))[:max_probes]
     fig, axes = plt.subplots(1, len(ids), figsize=(3.6 * len(ids), 3.4), sharey=True, squeeze=False)
     for ax, pid in zip(axes[0], ids, strict=True):
-        wide = (probes[probes["probe"] == pid].pivot_table(index="epoch", columns="class", values="output")
-                .sort_index().apply(pd.to_numeric, errors="coerce"))
+        wide = (
+            probes[probes["probe"] == pid]
+            .pivot_table(index="epoch", columns="class", values="output")
+            .sort_index()
+            .apply(pd.to_numeric, errors="coerce")
+        )
         epochs = wide.index.to_numpy()
         marker = "o" if len(epochs) < 3 else None
         clipped = wide.clip(lower=FLOOR)

@@ -2,6 +2,7 @@
 
 Each `*_figure` function returns the matplotlib Figure; its twin renders it to PNG bytes for the page.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -22,12 +23,14 @@ from probsweep.probs.plots import _empty_figure, _png
 def head_colors(heads: Iterable[str]) -> dict[str, str]:
     """One colour per head, in sorted order, so every figure of a report agrees on them."""
     palette = plt.get_cmap("tab10").colors  # type: ignore[attr-defined]  # a ListedColormap
-    return {h: matplotlib.colors.to_hex(palette[i % len(palette)])
-            for i, h in enumerate(sorted({str(h) for h in heads}))}
+    return {
+        h: matplotlib.colors.to_hex(palette[i % len(palette)]) for i, h in enumerate(sorted({str(h) for h in heads}))
+    }
 
 
-def epoch_curves_figure(histories: dict[str, pd.DataFrame], heads: dict[str, str],
-                        metrics: Sequence[str] = CURVE_METRICS) -> Figure:
+def epoch_curves_figure(
+    histories: dict[str, pd.DataFrame], heads: dict[str, str], metrics: Sequence[str] = CURVE_METRICS
+) -> Figure:
     """One panel per metric, one line per trial, coloured by head, legend by head.
 
     The output sum is drawn on a log axis (when positive) with the line y=1 a distribution
@@ -48,25 +51,39 @@ def epoch_curves_figure(histories: dict[str, pd.DataFrame], heads: dict[str, str
             y = pd.to_numeric(h[metric], errors="coerce")
             x = h["epoch"] if "epoch" in h.columns else np.arange(1, len(h) + 1)
             positive &= bool((y.dropna() > 0).all())
-            ax.plot(x, y, color=colors[heads.get(label, "unknown")], lw=1.3, alpha=0.85,
-                    marker="o" if len(h) < 3 else None, ms=4)
+            ax.plot(
+                x,
+                y,
+                color=colors[heads.get(label, "unknown")],
+                lw=1.3,
+                alpha=0.85,
+                marker="o" if len(h) < 3 else None,
+                ms=4,
+            )
         if metric == "val_prob_sum":
             ax.axhline(1.0, color="0.4", ls="--", lw=0.9)
             if positive:
                 ax.set_yscale("log")
         ax.set(title=METRICS[metric].label if metric in METRICS else metric, xlabel="epoch")
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(metrics):]:
+    for ax in list(axes.flat)[len(metrics) :]:
         ax.set_axis_off()
     handles = [plt.Line2D([], [], color=c, lw=2) for c in colors.values()]
-    fig.legend(handles, list(colors), loc="lower center", ncol=min(3, len(colors)), fontsize=8,
-               bbox_to_anchor=(0.5, -0.02 - 0.03 * (len(colors) // 3)))
+    fig.legend(
+        handles,
+        list(colors),
+        loc="lower center",
+        ncol=min(3, len(colors)),
+        fontsize=8,
+        bbox_to_anchor=(0.5, -0.02 - 0.03 * (len(colors) // 3)),
+    )
     fig.tight_layout(rect=(0, 0.04 + 0.03 * (len(colors) // 3), 1, 1))
     return fig
 
 
-def epoch_curves(histories: dict[str, pd.DataFrame], heads: dict[str, str],
-                 metrics: Sequence[str] = CURVE_METRICS) -> bytes:
+def epoch_curves(
+    histories: dict[str, pd.DataFrame], heads: dict[str, str], metrics: Sequence[str] = CURVE_METRICS
+) -> bytes:
     """`epoch_curves_figure` as PNG bytes, for the report."""
     return _png(epoch_curves_figure(histories, heads=heads, metrics=metrics))
 

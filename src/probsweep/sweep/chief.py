@@ -7,6 +7,7 @@ back to Keras Tuner's own retry queue, as `Oracle.reload` does for a restarted c
 trial is out, a worker asking for more gets IDLE instead of STOPPED, so it can still pick that
 trial up if its lease expires.
 """
+
 from __future__ import annotations
 
 import time
@@ -104,7 +105,9 @@ def serve(oracle: Any, host: str, port: int) -> tuple[Any, Any, int]:
     if not bound:
         from probsweep.config import ConfigError
 
-        raise ConfigError(f"cannot listen on {host}:{port} for the chief's oracle: set sweep.oracle_port to a "
-                          "free port (0 picks one) and sweep.oracle_host to an address of this machine")
+        raise ConfigError(
+            f"cannot listen on {host}:{port} for the chief's oracle: set sweep.oracle_port to a "
+            "free port (0 picks one) and sweep.oracle_host to an address of this machine"
+        )
     server.start()
     return server, servicer, bound

@@ -10,6 +10,7 @@ and its open runs are marked KILLED; after `sweep.max_restarts` it is named and 
 trial goes back to the queue when its lease expires. Ctrl-C or SIGTERM stops the workers and the
 chief and marks the open runs KILLED; the same command resumes (the oracle reloads from sweeps/<name>/).
 """
+
 from __future__ import annotations
 
 import os
@@ -64,8 +65,11 @@ def launch(cfg: DictConfig, overrides: Sequence[str] = ()) -> str:
         if uri.startswith("sqlite:///"):  # no two processes ever write one SQLite file
             server, uri = tracking.start_server(uri, sweep_dir / "mlflow-server.log")
             stack.callback(tracking.stop_server, server)
-            print(f"[launcher] tracking server {uri} (the single writer of the SQLite store; log in "
-                  f"{sweep_dir / 'mlflow-server.log'})", flush=True)
+            print(
+                f"[launcher] tracking server {uri} (the single writer of the SQLite store; log in "
+                f"{sweep_dir / 'mlflow-server.log'})",
+                flush=True,
+            )
         experiment_id = tracking.setup(uri, sw.name)
         parent = stack.enter_context(parent_run(cfg, entries, data, experiment_id, sweep_dir))
         children = f"tags.`mlflow.parentRunId` = '{parent}'"
@@ -76,12 +80,20 @@ def launch(cfg: DictConfig, overrides: Sequence[str] = ()) -> str:
         stack.callback(grpc_server.stop, None)
         tuner.save()
         connect = "127.0.0.1" if sw.oracle_host in ("0.0.0.0", "::") else sw.oracle_host
-        print(f"[chief] oracle on {connect}:{port}; {sw.workers} local worker(s). Another host joins with:\n"
-              f"  MLFLOW_TRACKING_URI={uri} make worker ARGS=\"sweep.oracle_host={connect} sweep.oracle_port={port} "
-              f"{' '.join(worker_args(overrides)[:-1])}\"", flush=True)
-        env = {**os.environ, "KERASTUNER_ORACLE_IP": connect, "KERASTUNER_ORACLE_PORT": str(port),
-               "MLFLOW_TRACKING_URI": uri, "PROBSWEEP_PARENT_RUN_ID": parent,
-               "PROBSWEEP_THREADS": str(threads_per_worker(max(sw.workers, 1)))}
+        print(
+            f"[chief] oracle on {connect}:{port}; {sw.workers} local worker(s). Another host joins with:\n"
+            f'  MLFLOW_TRACKING_URI={uri} make worker ARGS="sweep.oracle_host={connect} sweep.oracle_port={port} '
+            f'{" ".join(worker_args(overrides)[:-1])}"',
+            flush=True,
+        )
+        env = {
+            **os.environ,
+            "KERASTUNER_ORACLE_IP": connect,
+            "KERASTUNER_ORACLE_PORT": str(port),
+            "MLFLOW_TRACKING_URI": uri,
+            "PROBSWEEP_PARENT_RUN_ID": parent,
+            "PROBSWEEP_THREADS": str(threads_per_worker(max(sw.workers, 1))),
+        }
         cmd = [sys.executable, "-m", "probsweep.cli.worker", *worker_args(overrides)]
 
         def start(tuner_id: str) -> subprocess.Popen:
@@ -96,8 +108,14 @@ def launch(cfg: DictConfig, overrides: Sequence[str] = ()) -> str:
                 w.proc = start(w.tuner_id)
             if cfg.search.baseline:  # here, while the workers start up
                 baseline_run(cfg, data, experiment_id, parent)
-            supervise(workers, start, tuner.oracle, servicer, sw,
-                      lambda w: tracking.end_stale_runs(experiment_id, f"tags.worker = '{w}' and {children}"))
+            supervise(
+                workers,
+                start,
+                tuner.oracle,
+                servicer,
+                sw,
+                lambda w: tracking.end_stale_runs(experiment_id, f"tags.worker = '{w}' and {children}"),
+            )
         finally:
             stop(workers)
             if tracking.end_stale_runs(experiment_id, children):
@@ -106,8 +124,15 @@ def launch(cfg: DictConfig, overrides: Sequence[str] = ()) -> str:
     return parent
 
 
-def supervise(workers: list[Worker], start: Callable[[str], subprocess.Popen], oracle, servicer, sw: DictConfig,
-              end_runs_of: Callable[[str], int], poll: float = 0.5) -> None:
+def supervise(
+    workers: list[Worker],
+    start: Callable[[str], subprocess.Popen],
+    oracle,
+    servicer,
+    sw: DictConfig,
+    end_runs_of: Callable[[str], int],
+    poll: float = 0.5,
+) -> None:
     """Until every trial has ended: restart dead workers (capped), expire leases. Never spins."""
     while True:
         for w in workers:
@@ -118,23 +143,33 @@ def supervise(workers: list[Worker], start: Callable[[str], subprocess.Popen], o
                 w.state = "done"
                 continue
             if code == 2:  # a config or data error: restarting cannot help
-                raise ConfigError(f"{w.tuner_id} stopped on the error above; the sweep stops "
-                                  "(the same command resumes)")
+                raise ConfigError(
+                    f"{w.tuner_id} stopped on the error above; the sweep stops (the same command resumes)"
+                )
             killed = end_runs_of(w.tuner_id)
             w.crashes += 1
             if w.crashes <= sw.max_restarts:
-                print(f"[launcher] {w.tuner_id} died (exit code {code}); {killed} open run(s) marked KILLED; "
-                      f"restart {w.crashes}/{sw.max_restarts} with the same tuner ID", flush=True)
+                print(
+                    f"[launcher] {w.tuner_id} died (exit code {code}); {killed} open run(s) marked KILLED; "
+                    f"restart {w.crashes}/{sw.max_restarts} with the same tuner ID",
+                    flush=True,
+                )
                 time.sleep(min(w.crashes, 5))  # a crash loop slows down instead of spinning
                 w.proc = start(w.tuner_id)
                 continue
             w.state = "dead"
-            print(f"[launcher] {w.tuner_id} died (exit code {code}, {w.crashes} time(s)); {killed} open run(s) marked "
-                  f"KILLED; not restarted (sweep.max_restarts={sw.max_restarts})", flush=True)
+            print(
+                f"[launcher] {w.tuner_id} died (exit code {code}, {w.crashes} time(s)); {killed} open run(s) marked "
+                f"KILLED; not restarted (sweep.max_restarts={sw.max_restarts})",
+                flush=True,
+            )
             if sw.trial_lease:  # as for a worker on another host that died with its host
                 oracle.forget(w.tuner_id)
-                print(f"[launcher] its trial, if any, goes back to the queue when its lease expires "
-                      f"({sw.trial_lease:g}s)", flush=True)
+                print(
+                    f"[launcher] its trial, if any, goes back to the queue when its lease expires "
+                    f"({sw.trial_lease:g}s)",
+                    flush=True,
+                )
             else:
                 oracle.release(w.tuner_id, "its worker is dead")
         if sw.trial_lease:
@@ -144,8 +179,10 @@ def supervise(workers: list[Worker], start: Callable[[str], subprocess.Popen], o
                 return
             if workers and not oracle.tuner_ids:
                 dead = ", ".join(w.tuner_id for w in workers if w.state == "dead")
-                raise RuntimeError(f"no worker left to run the remaining trials ({dead} kept crashing: see their "
-                                   "output above); fix the cause and run the same command to resume")
+                raise RuntimeError(
+                    f"no worker left to run the remaining trials ({dead} kept crashing: see their "
+                    "output above); fix the cause and run the same command to resume"
+                )
         time.sleep(poll)
 
 

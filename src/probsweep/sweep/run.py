@@ -68,8 +68,9 @@ def prepare_dir(cfg: DictConfig) -> Path:
 
 
 @contextmanager
-def parent_run(cfg: DictConfig, entries: list[search.Entry], data: Dataset, experiment_id: str,
-               sweep_dir: Path) -> Iterator[str]:
+def parent_run(
+    cfg: DictConfig, entries: list[search.Entry], data: Dataset, experiment_id: str, sweep_dir: Path
+) -> Iterator[str]:
     """The sweep's one parent run, reopened on resume (its id lives in sweeps/<name>/parent_run_id)."""
     resume_id = parent_run_id(sweep_dir)
     resume_id = resume_id if resume_id and tracking.run_exists(resume_id) else None
@@ -94,11 +95,14 @@ def parent_run(cfg: DictConfig, entries: list[search.Entry], data: Dataset, expe
         yield parent
 
 
-def finish(cfg: DictConfig, entries: list[search.Entry], tuner: SweepTuner, experiment_id: str, parent: str,
-           sweep_dir: Path) -> None:
+def finish(
+    cfg: DictConfig, entries: list[search.Entry], tuner: SweepTuner, experiment_id: str, parent: str, sweep_dir: Path
+) -> None:
     """After the last trial: comparison table, best.yaml, the report, all on the parent run; then print them."""
     table = reporting.comparison_table(
-        tracking.child_runs(experiment_id, parent), [e.name for e in entries], cfg.search.objective,
+        tracking.child_runs(experiment_id, parent),
+        [e.name for e in entries],
+        cfg.search.objective,
         cfg.search.direction,
     )
     tracking.log_artifacts(parent, {"comparison.csv": table})

@@ -7,6 +7,7 @@ head and its loss), `float: [min, max]`, `int: [min, max]`, `boolean: true`. `wh
 makes the entry conditional (a Keras Tuner conditional scope): it only exists in trials where that
 other hyperparameter takes one of those values, which keeps invalid pairings out of the sweep.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -55,19 +56,30 @@ def parse(space: Any) -> list[Entry]:
         kinds = [k for k in KINDS if k in spec]
         unknown = sorted(set(spec) - set(KINDS) - set(OPTIONS))
         if len(kinds) != 1 or unknown:
-            raise ConfigError(f"search.space.{name} needs exactly one of {', '.join(KINDS)}"
-                              + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+            raise ConfigError(
+                f"search.space.{name} needs exactly one of {', '.join(KINDS)}"
+                + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+            )
         kind = kinds[0]
         body = spec[kind]
         if kind in ("float", "int") and not (isinstance(body, list) and len(body) == 2):
             raise ConfigError(f"search.space.{name}.{kind} must be [min, max]")
         if kind == "choice" and not (isinstance(body, (list, dict)) and len(body) > 0):
             raise ConfigError(f"search.space.{name}.choice must be a non-empty list or mapping")
-        entries.append(Entry(name, kind, body, spec.get("step"), spec.get("sampling", "linear"),
-                             spec.get("when"), spec.get("default")))
+        entries.append(
+            Entry(
+                name,
+                kind,
+                body,
+                spec.get("step"),
+                spec.get("sampling", "linear"),
+                spec.get("when"),
+                spec.get("default"),
+            )
+        )
     names = {e.name for e in entries}
     for e in entries:
-        for parent in (e.when or {}):
+        for parent in e.when or {}:
             if parent not in names:
                 raise ConfigError(f"search.space.{e.name}.when refers to '{parent}', which is not in the space")
     return entries
@@ -77,7 +89,7 @@ def declare(hp: Any, entries: list[Entry]) -> None:
     """Register every entry on a Keras Tuner HyperParameters object (idempotent)."""
     for e in entries:
         if e.when:
-            (parent, values), = e.when.items()
+            ((parent, values),) = e.when.items()
             with hp.conditional_scope(parent, list(values)):
                 _declare_one(hp, e)
         else:
@@ -103,8 +115,10 @@ def _set(cfg: DictConfig, name: str, key: str, value: Any) -> None:
         with free:
             OmegaConf.update(cfg, key, value, merge=False)
     except OmegaConfBaseException as exc:
-        raise ConfigError(f"search.space.{name}: cannot set {key}={value!r} ({one_line(exc)}); "
-                          "fix the key or value in the search config") from None
+        raise ConfigError(
+            f"search.space.{name}: cannot set {key}={value!r} ({one_line(exc)}); "
+            "fix the key or value in the search config"
+        ) from None
 
 
 def apply(base: DictConfig, values: dict[str, Any], entries: list[Entry], check: bool = True) -> DictConfig:
@@ -150,8 +164,10 @@ def check_unchanged(search_cfg: Any, stored: Path, sweep_name: str) -> None:
     for key, old, new in pairs:
         if old != new:
             show = lambda v: "absent" if v is None else json.dumps(v)[:80]  # noqa: E731
-            raise ConfigError(f"sweep '{sweep_name}' was started with {key}={show(old)} and is now given {show(new)}: "
-                              f"restore it to resume, or start over with sweep.restart=true, or use a new sweep.name")
+            raise ConfigError(
+                f"sweep '{sweep_name}' was started with {key}={show(old)} and is now given {show(new)}: "
+                f"restore it to resume, or start over with sweep.restart=true, or use a new sweep.name"
+            )
 
 
 def store(search_cfg: Any, stored: Path) -> None:

@@ -4,6 +4,7 @@ The only module that imports keras_tuner. A trial is the base config with the sa
 overridden (probsweep.search.apply); the trial hook (SweepTuner.run_trial) opens the trial's
 MLflow run, trains through probsweep.runner, and returns the final-epoch metrics to the oracle.
 """
+
 from __future__ import annotations
 
 import logging
@@ -91,8 +92,10 @@ def make_oracle(tuner_cfg: DictConfig, objective: str, direction: str, chief: bo
     elif kind == "hyperband":
         # Each Hyperband trial here trains from scratch for its `tuner/epochs` (no weight reuse),
         # so its per-epoch curves in MLflow always start at epoch 1.
-        cls, budget = kt.oracles.HyperbandOracle, dict(max_epochs=tuner_cfg.max_epochs, factor=tuner_cfg.factor,
-                                                       hyperband_iterations=1)
+        cls, budget = (
+            kt.oracles.HyperbandOracle,
+            dict(max_epochs=tuner_cfg.max_epochs, factor=tuner_cfg.factor, hyperband_iterations=1),
+        )
     else:
         raise ConfigError(f"tuner.kind={kind!r} must be random, grid, bayesian or hyperband (use tuner=<name>)")
     oracle = (leased(cls) if chief else cls)(**budget, **common)
@@ -115,6 +118,7 @@ class EpochReport(keras.callbacks.Callback):
 def patient(create_trial):
     """Keras Tuner's worker loop asks again at once on IDLE (Hyperband waiting on a bracket, or trials
     still out): wait between asks instead, up to 5 s, so an idle worker does not spin."""
+
     def ask(tuner_id: str) -> kt.engine.trial.Trial:
         wait = 0.2
         while True:
@@ -123,12 +127,22 @@ def patient(create_trial):
                 return trial
             time.sleep(wait)
             wait = min(wait * 2, 5.0)
+
     return ask
 
 
 class SweepTuner(BaseTuner):
-    def __init__(self, base: DictConfig, entries: list[search.Entry], data: Dataset, experiment_id: str,
-                 parent_run_id: str, directory: Path, overwrite: bool, chief: bool = False):
+    def __init__(
+        self,
+        base: DictConfig,
+        entries: list[search.Entry],
+        data: Dataset,
+        experiment_id: str,
+        parent_run_id: str,
+        directory: Path,
+        overwrite: bool,
+        chief: bool = False,
+    ):
         """`chief`: the oracle is served to workers (sweep/launch.py). On a worker (KERASTUNER_* set),
         Keras Tuner proxies the oracle to the chief; trials then name the worker and report epochs."""
         self.base, self.entries, self.data = base, entries, data
@@ -136,7 +150,9 @@ class SweepTuner(BaseTuner):
         super().__init__(
             oracle=make_oracle(base.tuner, base.search.objective, base.search.direction, chief=chief),
             hypermodel=SpaceHyperModel(entries),
-            directory=str(directory.parent), project_name=directory.name, overwrite=overwrite,
+            directory=str(directory.parent),
+            project_name=directory.name,
+            overwrite=overwrite,
         )
         self.worker = self.tuner_id if self._is_worker() else None
         if self.worker:
@@ -160,10 +176,15 @@ class SweepTuner(BaseTuner):
             return {k: v for k, v in done.items() if not math.isnan(v)}
         # A run left RUNNING by an earlier, killed attempt at this trial is ended first.
         tracking.end_stale_runs(self.experiment_id, this_trial)
-        tags = {"trial_id": trial.trial_id, "sweep": self.base.sweep.name, "kind": "trial",
-                **({"worker": self.worker} if self.worker else {})}
-        with tracking.run(self.experiment_id, name=f"trial-{trial.trial_id}", tags=tags,
-                          parent_run_id=self.parent_run_id) as run_id:
+        tags = {
+            "trial_id": trial.trial_id,
+            "sweep": self.base.sweep.name,
+            "kind": "trial",
+            **({"worker": self.worker} if self.worker else {}),
+        }
+        with tracking.run(
+            self.experiment_id, name=f"trial-{trial.trial_id}", tags=tags, parent_run_id=self.parent_run_id
+        ) as run_id:
             tracking.log_params(run_id, {k: v for k, v in shown.items() if "." not in k})  # bundle picks, e.g. head
             try:
                 cfg = self.trial_config(values)

@@ -5,6 +5,7 @@ the chief's address (KERASTUNER_ORACLE_IP/PORT, or sweep.oracle_host/oracle_port
 server (MLFLOW_TRACKING_URI). It loads the data itself and refuses to run on data that differs
 from the sweep's (the parent run's data fingerprint).
 """
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,10 @@ def chief_address(sw: DictConfig) -> None:
     os.environ.setdefault("KERASTUNER_ORACLE_IP", sw.oracle_host)
     if "KERASTUNER_ORACLE_PORT" not in os.environ:
         if not sw.oracle_port:
-            raise ConfigError("a worker needs the chief's port: pass sweep.oracle_port=<port> (the chief prints it) "
-                              "and sweep.oracle_host=<its address>")
+            raise ConfigError(
+                "a worker needs the chief's port: pass sweep.oracle_port=<port> (the chief prints it) "
+                "and sweep.oracle_host=<its address>"
+            )
         os.environ["KERASTUNER_ORACLE_PORT"] = str(sw.oracle_port)
     os.environ.setdefault("KERASTUNER_TUNER_ID", f"worker-{socket.gethostname()}-{os.getpid()}")
     if "chief" in os.environ["KERASTUNER_TUNER_ID"]:
@@ -49,22 +52,31 @@ def run_worker(cfg: DictConfig) -> None:
     threads = set_threads()  # before TensorFlow runs its first op
     uri = tracking.resolve_uri(cfg.tracking.uri)
     if uri.startswith("sqlite:"):
-        raise ConfigError("a worker writes through the tracking server, never to a SQLite file: set "
-                          "MLFLOW_TRACKING_URI=http://<server host>:<port> (make server)")
+        raise ConfigError(
+            "a worker writes through the tracking server, never to a SQLite file: set "
+            "MLFLOW_TRACKING_URI=http://<server host>:<port> (make server)"
+        )
     data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
     entries = fit_space(entries, data, cfg)
     experiment_id = tracking.setup(uri, cfg.sweep.name)
     parent = os.environ.get("PROBSWEEP_PARENT_RUN_ID") or tracking.running_sweep(experiment_id)
     if not parent:
-        raise ConfigError(f"no running sweep '{cfg.sweep.name}' at {uri}: start the chief first, with the same "
-                          "sweep.name and MLFLOW_TRACKING_URI")
+        raise ConfigError(
+            f"no running sweep '{cfg.sweep.name}' at {uri}: start the chief first, with the same "
+            "sweep.name and MLFLOW_TRACKING_URI"
+        )
     theirs = tracking.get_run(parent).data.tags.get("data_fingerprint")
     if theirs != data.fingerprint:
-        raise ConfigError(f"{me}: this worker's data (fingerprint {data.fingerprint[:12]}) is not the sweep's "
-                          f"({str(theirs)[:12]}, parent run {parent}): give every worker the same data file at "
-                          "data.path and the same data.* and seed overrides as the chief")
+        raise ConfigError(
+            f"{me}: this worker's data (fingerprint {data.fingerprint[:12]}) is not the sweep's "
+            f"({str(theirs)[:12]}, parent run {parent}): give every worker the same data file at "
+            "data.path and the same data.* and seed overrides as the chief"
+        )
     tuner = SweepTuner(cfg, entries, data, experiment_id, parent, sweep_dir(cfg.sweep), overwrite=False)
-    print(f"[{me}] joined sweep '{cfg.sweep.name}' (chief {os.environ['KERASTUNER_ORACLE_IP']}:"
-          f"{os.environ['KERASTUNER_ORACLE_PORT']}, {threads} TF threads)", flush=True)
+    print(
+        f"[{me}] joined sweep '{cfg.sweep.name}' (chief {os.environ['KERASTUNER_ORACLE_IP']}:"
+        f"{os.environ['KERASTUNER_ORACLE_PORT']}, {threads} TF threads)",
+        flush=True,
+    )
     tuner.search(verbose=1)
     print(f"[{me}] no trials left: done", flush=True)

@@ -4,6 +4,7 @@ It adds `val_max_prob`, `val_prob_sum`, `val_entropy`, ... to the epoch's `logs`
 callback (the MLflow logger, the tuner's objective, the progress line) sees them. It also keeps
 the raw outputs of a few fixed validation examples at every epoch: the probes.
 """
+
 from __future__ import annotations
 
 import time
@@ -23,8 +24,15 @@ class ProbabilityMonitor(keras.callbacks.Callback):
     `val_accuracy` come from the same predict as the probability metrics, through `scorer`
     (probsweep.train.fit.ValidationScorer), instead of from a second, Keras evaluate pass."""
 
-    def __init__(self, x_val: np.ndarray, y_val: np.ndarray, head: Head,
-                 n_probes: int = 5, batch_size: int = 256, scorer: Any | None = None):
+    def __init__(
+        self,
+        x_val: np.ndarray,
+        y_val: np.ndarray,
+        head: Head,
+        n_probes: int = 5,
+        batch_size: int = 256,
+        scorer: Any | None = None,
+    ):
         super().__init__()
         self.scorer = scorer
         self.x_val, self.y_val = x_val, y_val
@@ -65,7 +73,9 @@ class ProbabilityMonitor(keras.callbacks.Callback):
         """Long format: epoch, probe (example index in val), class, output."""
         recs = [
             {"epoch": e + 1, "probe": int(self.probe_index[i]), "class": k, "output": float(v)}
-            for e, arr in enumerate(self.probes) for i, row in enumerate(arr) for k, v in enumerate(row)
+            for e, arr in enumerate(self.probes)
+            for i, row in enumerate(arr)
+            for k, v in enumerate(row)
         ]
         return pd.DataFrame(recs)
 

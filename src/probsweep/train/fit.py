@@ -2,6 +2,7 @@
 
 Callers (the `train` command, the tuner's trial hook) add their own callbacks.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -35,14 +36,16 @@ class ValidationScorer:
     would (tests/test_speed.py checks it within 1e-5).
     """
 
-    def __init__(self, model: keras.Model, loss: HeadLoss, y_in_scope: np.ndarray, head: Head, n_classes: int,
-                 jit_compile: bool):
+    def __init__(
+        self, model: keras.Model, loss: HeadLoss, y_in_scope: np.ndarray, head: Head, n_classes: int, jit_compile: bool
+    ):
         self.inference = inference_model(model)
         self.inference.compile(jit_compile=jit_compile)  # XLA for the predict, as model.predict had
         self.loss = loss
         self.y = encode_targets(y_in_scope, n_classes, head)
-        self.accuracy = (keras.metrics.sparse_categorical_accuracy if self.y.ndim == 1
-                         else keras.metrics.categorical_accuracy)  # as compile_model's metric
+        self.accuracy = (
+            keras.metrics.sparse_categorical_accuracy if self.y.ndim == 1 else keras.metrics.categorical_accuracy
+        )  # as compile_model's metric
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         logits, raw = self.inference.predict(x, batch_size=eval_batch(len(x)), verbose=0)
@@ -81,6 +84,7 @@ class Trained:
     def restored(self) -> bool:
         """True when early stopping put back the weights of an epoch before the last."""
         return self.best_epoch < self.epochs_trained
+
     scorer: ValidationScorer | None = None
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -103,8 +107,13 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def fit(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Dataset, seed: int,
-        callbacks: Sequence[keras.callbacks.Callback] = ()) -> Trained:
+def fit(
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    data: Dataset,
+    seed: int,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> Trained:
     """Build, compile and train; the monitor runs first so later callbacks see its metrics.
 
     The speed switches in `train_cfg` (single_validation_pass, steps_per_execution, clear_session)
@@ -114,24 +123,43 @@ def fit(model_cfg: ModelConfig, train_cfg: TrainConfig, data: Dataset, seed: int
         free_memory()
     seed_everything(seed, train_cfg.deterministic)
     model = build_model(model_cfg, data.vocab_size, data.n_classes, data.x_train.shape[1], data.embedding_matrix)
-    loss = compile_model(model, model_cfg, train_cfg.learning_rate, train_cfg.jit_compile,
-                         steps_per_execution=train_cfg.steps_per_execution)
+    loss = compile_model(
+        model,
+        model_cfg,
+        train_cfg.learning_rate,
+        train_cfg.jit_compile,
+        steps_per_execution=train_cfg.steps_per_execution,
+    )
     n = data.n_classes
     val_in_scope = data.y_val >= 0
     head = Head.of(model_cfg)
     val_batch = eval_batch(len(data.y_val))
-    scorer = (ValidationScorer(model, loss, data.y_val[val_in_scope], head, n, train_cfg.jit_compile)
-              if train_cfg.single_validation_pass else None)
-    monitor = ProbabilityMonitor(data.x_val, data.y_val, head, n_probes=train_cfg.probe_examples,
-                                 batch_size=val_batch, scorer=scorer)
+    scorer = (
+        ValidationScorer(model, loss, data.y_val[val_in_scope], head, n, train_cfg.jit_compile)
+        if train_cfg.single_validation_pass
+        else None
+    )
+    monitor = ProbabilityMonitor(
+        data.x_val, data.y_val, head, n_probes=train_cfg.probe_examples, batch_size=val_batch, scorer=scorer
+    )
     es = train_cfg.early_stopping
     # After the monitor, which puts the probability metrics in the epoch's logs. Keras restores the
     # best epoch's weights at the end of training, stopped early or not.
-    stopper = keras.callbacks.EarlyStopping(monitor=es.monitor, mode=stopping_direction(es), patience=es.patience,
-                                            min_delta=es.min_delta, restore_best_weights=True) if es.enabled else None
+    stopper = (
+        keras.callbacks.EarlyStopping(
+            monitor=es.monitor,
+            mode=stopping_direction(es),
+            patience=es.patience,
+            min_delta=es.min_delta,
+            restore_best_weights=True,
+        )
+        if es.enabled
+        else None
+    )
     model.fit(
-        batches(data.x_train, encode_targets(data.y_train, n, head), train_cfg.batch_size, seed,
-                train_cfg.drop_remainder),
+        batches(
+            data.x_train, encode_targets(data.y_train, n, head), train_cfg.batch_size, seed, train_cfg.drop_remainder
+        ),
         # Off (single_validation_pass=false): Keras's own evaluate pass, then the monitor predicts again.
         validation_data=None
         if scorer
@@ -156,8 +184,10 @@ def stopping_direction(es) -> str:
             f"train.early_stopping.monitor={monitor!r} must be a per-epoch metric: {', '.join(OBJECTIVES)}"
         )
     if direction is None:
-        raise ConfigError(f"train.early_stopping.monitor={monitor!r} has no better side: it needs "
-                          "train.early_stopping.direction=min or max")
+        raise ConfigError(
+            f"train.early_stopping.monitor={monitor!r} has no better side: it needs "
+            "train.early_stopping.direction=min or max"
+        )
     return direction
 
 

@@ -5,6 +5,7 @@ Plain Keras: knows nothing of MLflow or tuners. The body is built by `model._tar
 max)); `build_model` always adds the head, Dense(n_classes, activation), so the loss, its mismatch
 path and the whole diagnosis are the same on any body.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -55,8 +56,9 @@ def build_model(
         has_vectors = embedding_matrix is not None
         builder["trainable_embedding"] = resolve_trainable_embedding(builder["trainable_embedding"], has_vectors)
     try:
-        body = instantiate(builder, vocab_size=vocab_size, n_classes=n_classes, max_len=max_len,
-                           embedding_matrix=embedding_matrix)
+        body = instantiate(
+            builder, vocab_size=vocab_size, n_classes=n_classes, max_len=max_len, embedding_matrix=embedding_matrix
+        )
     except InstantiationException as exc:  # the builder's own error, not Hydra's wrapper around it
         raise (exc.__cause__ or exc) from None
     features = body_features(body, cfg._target_)
@@ -74,42 +76,55 @@ def body_arguments(cfg: ModelConfig) -> dict[str, Any]:
     try:
         builder = get_method(target)
     except Exception as exc:  # Hydra wraps the import error; its first line names the module
-        raise ConfigError(f"model._target_={target!r} is not an importable function ({str(exc).splitlines()[0]}): "
-                          "give a dotted path, package.module.function, on the Python path") from None
+        raise ConfigError(
+            f"model._target_={target!r} is not an importable function ({str(exc).splitlines()[0]}): "
+            "give a dotted path, package.module.function, on the Python path"
+        ) from None
     params = inspect.signature(builder).parameters
     any_keyword = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     kwargs = dict(cfg.kwargs or {})
     for key in kwargs:
         if key in BODY_KEYS or key in DATA_ARGUMENTS:
-            raise ConfigError(f"model.kwargs.{key}: {key} is given by "
-                              f"{'model.' + key if key in BODY_KEYS else 'the data'}; remove it from model.kwargs")
+            raise ConfigError(
+                f"model.kwargs.{key}: {key} is given by "
+                f"{'model.' + key if key in BODY_KEYS else 'the data'}; remove it from model.kwargs"
+            )
         if key not in params and not any_keyword:
-            raise ConfigError(f"model.kwargs.{key}: {target} takes no argument '{key}' "
-                              f"(it takes {', '.join(params)})")
+            raise ConfigError(f"model.kwargs.{key}: {target} takes no argument '{key}' (it takes {', '.join(params)})")
     missing = [name for name in DATA_ARGUMENTS if name not in params and not any_keyword]
     if missing:
-        raise ConfigError(f"model._target_={target} must accept {', '.join(DATA_ARGUMENTS)} "
-                          f"(it lacks {', '.join(missing)}): see the README, 'Bring your own model'")
+        raise ConfigError(
+            f"model._target_={target} must accept {', '.join(DATA_ARGUMENTS)} "
+            f"(it lacks {', '.join(missing)}): see the README, 'Bring your own model'"
+        )
     typed = {key: getattr(cfg, key) for key in BODY_KEYS if key in params}
     arguments = {**typed, **kwargs}
-    unset = [name for name, p in params.items() if p.default is inspect.Parameter.empty
-             and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-             and name not in DATA_ARGUMENTS and name not in arguments]
+    unset = [
+        name
+        for name, p in params.items()
+        if p.default is inspect.Parameter.empty
+        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        and name not in DATA_ARGUMENTS
+        and name not in arguments
+    ]
     if unset:
         raise ConfigError(f"model._target_={target} needs {', '.join(unset)}: set model.kwargs.{unset[0]}=...")
     return arguments
 
 
-
 def body_features(body: Any, target: str) -> Any:
     """The builder's result must be a Keras model from token ids to one feature vector per text."""
     if not isinstance(body, keras.Model) or not getattr(body, "inputs", None):
-        raise ConfigError(f"model._target_={target} returned {type(body).__name__}: return a keras.Model "
-                          "(functional, or Sequential starting with keras.Input) from token ids to features")
+        raise ConfigError(
+            f"model._target_={target} returned {type(body).__name__}: return a keras.Model "
+            "(functional, or Sequential starting with keras.Input) from token ids to features"
+        )
     if len(body.outputs) != 1 or len(body.outputs[0].shape) != 2:
         shapes = [tuple(o.shape) for o in body.outputs]
-        raise ConfigError(f"model._target_={target} returned outputs of shape {shapes}: return one output of "
-                          "shape (batch, features), e.g. end with GlobalAveragePooling1D, and no Dense head")
+        raise ConfigError(
+            f"model._target_={target} returned outputs of shape {shapes}: return one output of "
+            "shape (batch, features), e.g. end with GlobalAveragePooling1D, and no Dense head"
+        )
     return body.outputs[0]
 
 
@@ -224,8 +239,9 @@ def make_loss(cfg: ModelConfig) -> HeadLoss:
     )
 
 
-def compile_model(model: keras.Model, cfg: ModelConfig, learning_rate: float, jit_compile: bool,
-                  steps_per_execution: int = 1) -> HeadLoss:
+def compile_model(
+    model: keras.Model, cfg: ModelConfig, learning_rate: float, jit_compile: bool, steps_per_execution: int = 1
+) -> HeadLoss:
     """Compile with the configured head/loss; returns the loss so callers can read `loss.path`."""
     loss = make_loss(cfg)
     model.compile(

@@ -59,8 +59,13 @@ def log_inputs(cfg: DictConfig, data: Dataset, run_id: str) -> None:
     tracking.set_tags(run_id, {"head": head.label, "head_loss_mismatch": str(head.mismatch).lower()})
     # Rows dropped, split sizes, vector coverage: what the data became, beside what was asked for;
     # and what `auto` became for the embedding.
-    tracking.log_params(run_id, {**{f"data_report.{k}": v for k, v in data.report.items()},
-                                 "resolved.trainable_embedding": trains_embedding(cfg, data)})
+    tracking.log_params(
+        run_id,
+        {
+            **{f"data_report.{k}": v for k, v in data.report.items()},
+            "resolved.trainable_embedding": trains_embedding(cfg, data),
+        },
+    )
 
 
 def trains_embedding(cfg: DictConfig, data: Dataset) -> bool:
@@ -77,9 +82,12 @@ def tracked_fit(
     """Log config, data and head tags; train with per-epoch MLflow logging; log the artifacts."""
     log_inputs(cfg, data, run_id)
     trainable = trains_embedding(cfg, data)
-    print(f"{prefix}embedding {'trained' if trainable else 'frozen'} (model.trainable_embedding="
-          f"{str(cfg.model.trainable_embedding).lower()}, {'with' if data.embedding_matrix is not None else 'no'} "
-          f"pretrained vectors); max_len {data.x_train.shape[1]}", flush=True)
+    print(
+        f"{prefix}embedding {'trained' if trainable else 'frozen'} (model.trainable_embedding="
+        f"{str(cfg.model.trainable_embedding).lower()}, {'with' if data.embedding_matrix is not None else 'no'} "
+        f"pretrained vectors); max_len {data.x_train.shape[1]}",
+        flush=True,
+    )
     head = Head.of(cfg.model)
     if head.mismatch:  # say it before training, not after
         message = head.explain()
@@ -113,8 +121,11 @@ def tracked_fit(
     if cfg.train.early_stopping.enabled:
         epochs = {"best_epoch": float(trained.best_epoch), "stopped_epoch": float(trained.epochs_trained)}
         tracking.log_metrics(run_id, epochs, step=step)
-        print(f"{prefix}early stopping on {cfg.train.early_stopping.monitor}: kept epoch {trained.best_epoch} "
-              f"of {trained.epochs_trained}", flush=True)
+        print(
+            f"{prefix}early stopping on {cfg.train.early_stopping.monitor}: kept epoch {trained.best_epoch} "
+            f"of {trained.epochs_trained}",
+            flush=True,
+        )
     if trained.restored:
         tracking.log_metrics(run_id, {k: float(v) for k, v in best.items() if k != "epoch"}, step=step)
     has_test = len(data.y_test) > 0
