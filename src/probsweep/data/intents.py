@@ -27,6 +27,21 @@ import pandas as pd
 from probsweep.config import SyntheticConfig
 
 OOS_LABEL = "oos"
+
+
+def shuffled_frame(rows, labels, names, rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
+    """text/label/split rows (label -1 is out of scope) in one seeded random order, and that order."""
+    frame = pd.DataFrame(
+        {
+            "text": [" ".join(t) for t, _, _ in rows],
+            "label": [names[c] if c >= 0 else OOS_LABEL for c in labels],
+            "split": [s for _, _, s in rows],
+        }
+    )
+    order = rng.permutation(len(frame))
+    return frame.iloc[order].reset_index(drop=True), order
+
+
 SPLITS = ("train", "val", "test")
 
 # Vocabulary roles, as shares of vocab_words (6,000 -> 12 words per intent, 60 per domain, 480 function words,
@@ -122,15 +137,7 @@ def generate(cfg: SyntheticConfig, seed: int, words) -> tuple[pd.DataFrame, None
     for i in noisy:
         if len(siblings[labels[i]]):
             labels[i] = rng.choice(siblings[labels[i]])
-    frame = pd.DataFrame(
-        {
-            "text": [" ".join(t) for t, _, _ in rows],
-            "label": [names[c] if c >= 0 else OOS_LABEL for c in labels],
-            "split": [s for _, _, s in rows],
-        }
-    )
-    order = rng.permutation(len(frame))
-    frame = frame.iloc[order].reset_index(drop=True)
+    frame, _ = shuffled_frame(rows, labels, names, rng)
     frame.attrs = {
         "domain_of": {names[c]: domain_names[domain_of[c]] for c in range(cfg.n_classes)},
         "words": {

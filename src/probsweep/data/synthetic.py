@@ -25,7 +25,7 @@ import pandas as pd
 from probsweep.config import SPLITS, SyntheticConfig
 from probsweep.data import intents
 
-OOS_LABEL = "oos"
+OOS_LABEL = intents.OOS_LABEL
 
 # Vocabulary roles, as shares of vocab_words (882 -> 5 words per class, 11 per group, 185 filler).
 CLASS_VOCAB_SHARE, GROUP_VOCAB_SHARE = 0.58, 0.23
@@ -152,15 +152,7 @@ def generate(cfg: SyntheticConfig, embed_dim: int, seed: int) -> tuple[pd.DataFr
     for i in noisy:
         labels[i] = rng.choice(siblings[labels[i]])
 
-    frame = pd.DataFrame(
-        {
-            "text": [" ".join(t) for t, _, _ in rows],
-            "label": [names[c] if c >= 0 else OOS_LABEL for c in labels],
-            "split": [s for _, _, s in rows],
-        }
-    )
-    order = rng.permutation(len(frame))
-    frame = frame.iloc[order].reset_index(drop=True)
+    frame, order = intents.shuffled_frame(rows, labels, names, rng)
     frame.attrs = {
         "group_of": {names[c]: group_names[group_of[c]] for c in range(cfg.n_classes)},
         "words": {
