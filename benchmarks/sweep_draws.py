@@ -18,10 +18,10 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras_tuner as kt  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
-from probsweep.config import CONF_DIR  # noqa: E402
+from probsweep.config import CONF_DIR, register  # noqa: E402
 from probsweep.sweep import space as search  # noqa: E402
 
 
@@ -62,8 +62,10 @@ def main() -> None:
     parser.add_argument("--tuner", default="random")
     parser.add_argument("--scan", type=int, default=0, help="scan tuner seeds 0..N-1 for covering draws")
     args = parser.parse_args()
-    entries = search.parse(OmegaConf.load(CONF_DIR / "search" / f"{args.search}.yaml").space)
-    tuner = OmegaConf.load(CONF_DIR / "tuner" / f"{args.tuner}.yaml")
+    register()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):  # the composed config, defaults included
+        cfg = compose(config_name="config", overrides=[f"search={args.search}", f"tuner={args.tuner}"])
+    entries, tuner = search.parse(cfg.search.space), cfg.tuner
     if args.scan:
         for seed in range(args.scan):
             rows = draws(entries, seed, tuner.max_trials)

@@ -1,115 +1,93 @@
-"""Memory over a long sweep: RSS after each trial of a 20-trial quick sweep, with
-`train.clear_session` on and off, each in its own process.
+"""Memory over a long sweep: the resident memory after each trial of a 20-trial sweep, three ways.
 
-    .venv/bin/python benchmarks/sweep_memory.py             # 20 trials, on then off (~15-20 min idle)
-    .venv/bin/python benchmarks/sweep_memory.py -n 8        # fewer trials
-    .venv/bin/python benchmarks/sweep_memory.py --only on   # one setting
+    .venv/bin/python benchmarks/sweep_memory.py                  # 20 trials per mode (~20 min idle on 2 cores)
+    .venv/bin/python benchmarks/sweep_memory.py -n 6             # fewer trials
+    .venv/bin/python benchmarks/sweep_memory.py --only workers   # one mode
 
-The quick search space (conf/search/quick.yaml: three heads) with its epochs cut to 1-2 and two
-dropouts added, so that 20 random-search draws are 20 distinct trials, and short ones: memory
-grows per trial (per model built), not per epoch. Printed: RSS (VmRSS) after each trial, its growth
-from trial 2 to the last trial, and the process's peak RSS. Target (issue 11): growth from trial 2
-to trial 20 under 100 MB with the switches on.
+Each mode is `python -m probsweep.cli.sweep` on the embedded data with the seed's model, `search=smoke`
+(a continuous dropout: every draw is a new model, hence new compiled functions) and 1 epoch per
+trial, in a throwaway MLflow store:
+- `on`: one process, the speed switches on (`train.clear_session`: Keras's state freed before each trial);
+- `off`: one process, the switches off (the previous approach);
+- `workers`: `sweep.trials_per_worker=1`, each trial in a fresh worker process started by the launcher.
+
+Every trial's run logs `process_rss_mb` (the resident memory of the process that ran it, after the
+trial) and `process_peak_rss_mb`; they are read back from MLflow. Printed per mode: the RSS after each
+trial, its growth from trial 2 to the last, the largest peak of a trial's process and the wall time.
+Target (issue 11): growth from trial 2 to trial 20 under 100 MB.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "src"))
-sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+MODES = {
+    "on": [],
+    "off": ["train.clear_session=false", "train.single_validation_pass=false", "train.steps_per_execution=1"],
+    "workers": ["sweep.trials_per_worker=1"],
+}
 
 
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def child(mode: str, n: int) -> None:
-    """One sweep in this process; prints a JSON line with RSS after each trial."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+def run_mode(mode: str, trials: int) -> dict:
+    """One sweep in a child process; the RSS after each trial from its MLflow runs."""
     root = tempfile.mkdtemp()
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root}/mlflow.db"
-    import contextlib
-    import io
-    import warnings
-
-    from conftest import compose_config
-    from probsweep.config import register
-    from probsweep.sweep import tuner as tuner_module
-    from probsweep.sweep.run import run_sweep
-
-    register()
-    warnings.simplefilter("ignore")
-    after = []
-    original = tuner_module.SweepTuner.on_trial_end
-
-    def on_trial_end(self, trial):
-        original(self, trial)
-        after.append(rss_mb())
-        print(f"  [{mode}] trial {len(after)}: RSS {after[-1]:.0f} MB", file=sys.stderr, flush=True)
-
-    tuner_module.SweepTuner.on_trial_end = on_trial_end
-    cfg = compose_config(
-        [
-            "search=quick",
-            f"tuner.max_trials={n}",
-            "train.verbose=0",
-            f"sweep.name=memory-{mode}",
-            f"sweep.dir={root}/sweeps",
-            *(
-                []
-                if mode == "on"
-                else ["train.clear_session=false", "train.single_validation_pass=false", "train.steps_per_execution=1"]
-            ),
-        ]
+    uri = f"sqlite:///{root}/mlflow.db"
+    args = [
+        "search=smoke",
+        f"tuner.max_trials={trials}",
+        "train.epochs=1",
+        "train.verbose=0",
+        "search.baseline=false",
+        f"sweep.name=memory-{mode}",
+        f"sweep.dir={root}/sweeps",
+        *MODES[mode],
+    ]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "probsweep.cli.sweep", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    from omegaconf import OmegaConf
+    _, stderr = proc.communicate()
+    seconds = time.perf_counter() - start
+    if proc.returncode:
+        sys.exit(f"mode {mode}: the sweep failed (exit {proc.returncode}):\n{stderr.decode()[-2000:]}")
+    from mlflow.tracking import MlflowClient
 
-    space = OmegaConf.to_container(cfg.search.space)
-    space["train.epochs"] = {"int": [1, 2]}
-    space["model.dropout"] = {"choice": [0.1, 0.2, 0.3, 0.4]}
-    cfg.search.space = space
-    with contextlib.redirect_stdout(io.StringIO()):
-        run_sweep(cfg)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"mode": mode, "after": after, "peak": peak}), flush=True)
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(f"memory-{mode}")
+    runs = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("kind") == "trial"]
+    runs.sort(key=lambda r: int(r.data.tags["trial_id"]))
+    after = [r.data.metrics["process_rss_mb"] for r in runs if r.info.status == "FINISHED"]
+    peak = max(r.data.metrics["process_peak_rss_mb"] for r in runs)
+    return {"after": after, "trial_peak": peak, "seconds": seconds}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--trials", type=int, default=20)
-    parser.add_argument("--only", choices=["on", "off"])
-    parser.add_argument("--child", choices=["on", "off"], help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=list(MODES))
     args = parser.parse_args()
-    if args.child:
-        return child(args.child, args.trials)
-    print(f"{os.cpu_count()} cores; quick sweep of {args.trials} trials (epochs 1-2), RSS after each trial", flush=True)
-    for mode in [args.only] if args.only else ["on", "off"]:
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", mode, "-n", str(args.trials)],
-            stdout=subprocess.PIPE,
-            text=True,
-            check=True,
-        ).stdout
-        res = json.loads(out.strip().splitlines()[-1])
+    sys.path.insert(0, os.path.join(HERE, "..", "src"))
+    print(
+        f"{os.cpu_count()} cores; {args.trials}-trial sweeps (search=smoke, 1 epoch each, the seed's model on the "
+        "embedded data); RSS of the trial's process after each trial",
+        flush=True,
+    )
+    for mode in [args.only] if args.only else list(MODES):
+        res = run_mode(mode, args.trials)
         after = res["after"]
         growth = after[-1] - after[1] if len(after) >= 2 else float("nan")
-        print(f"clear_session {mode}: RSS after each trial (MB): {' '.join(f'{x:.0f}' for x in after)}")
+        print(f"{mode:8s} RSS after each trial (MB): {' '.join(f'{x:.0f}' for x in after)}")
         print(
-            f"clear_session {mode}: growth trial 2 -> {len(after)}: {growth:+.0f} MB "
-            f"({growth / max(1, len(after) - 2):+.1f} MB per trial), peak RSS {res['peak']:.0f} MB"
-            f"{'   (target < 100 MB)' if mode == 'on' else ''}",
+            f"{mode:8s} growth trial 2 -> {len(after)}: {growth:+.0f} MB ({growth / max(1, len(after) - 2):+.1f} MB "
+            f"per trial); largest trial-process peak {res['trial_peak']:.0f} MB; {res['seconds']:.0f} s for the sweep"
+            f"{'   (target < 100 MB)' if len(after) >= 20 else ''}",
             flush=True,
         )
 

@@ -28,7 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
 sys.path.insert(0, os.path.join(ROOT, "src"))
 OFF = ["train.single_validation_pass=false", "train.steps_per_execution=1", "train.clear_session=false"]
-TIMING = ("epoch_seconds",)
+TIMING = ("epoch_seconds", "process_rss_mb", "process_peak_rss_mb")  # differ between runs by nature
 SWITCHES = ("train.single_validation_pass", "train.steps_per_execution", "train.clear_session", "sweep.")
 
 
@@ -67,7 +67,8 @@ def trials(result: dict):
     parent = open(os.path.join(result["root"], "sweeps", result["name"], "parent_run_id")).read().strip()
     runs = tracking.child_runs(experiment, parent)
     out = {}
-    for _, row in runs[runs["status"] == "FINISHED"].iterrows():
+    trial_runs = runs[(runs["status"] == "FINISHED") & (runs["tags.kind"] == "trial")]  # not the baseline
+    for _, row in trial_runs.iterrows():
         metrics = {k[8:]: v for k, v in row.items() if k.startswith("metrics.") and k[8:] not in TIMING}
         params = {k[7:]: v for k, v in row.items() if k.startswith("params.") and not k[7:].startswith(SWITCHES)}
         history = tracking.read_artifact(row["run_id"], "history.csv")

@@ -11,30 +11,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 
-import keras  # noqa: E402
+from epoch_speed import clock as epoch_clock  # noqa: E402  (this folder is on sys.path: the script's own)
 
 from conftest import compose_config  # noqa: E402
 from probsweep.config import validate  # noqa: E402
 from probsweep.data.loading import load_dataset  # noqa: E402
 from probsweep.train.fit import fit  # noqa: E402
-
-
-class EpochClock(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._t = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._t)
 
 
 def main() -> None:
@@ -47,7 +34,7 @@ def main() -> None:
             compose_config(["model.activation=softmax", f"train.epochs={args.epochs}", f"train.jit_compile={jit}"])
         )
         data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
-        clock = EpochClock()
+        clock = epoch_clock()
         fit(cfg.model, cfg.train, data, cfg.seed, callbacks=[clock])
         later[jit] = sum(clock.seconds[1:]) / max(1, len(clock.seconds) - 1)
         print(

@@ -95,6 +95,7 @@ def test_label_smoothing_with_sparse_loss_is_refused_with_the_fix():
         ("data.max_len=long", "data.max_len='long' must be a positive number of tokens or auto"),
         ("data.max_len=0", "data.max_len=0"),
         ("train.early_stopping.direction=up", "train.early_stopping: direction='up'"),
+        ("sweep.trials_per_worker=-1", "sweep.trials_per_worker must be 0 or more"),
     ],
 )
 def test_auto_keys_and_early_stopping_refuse_bad_values_by_name(override, named):
@@ -145,3 +146,10 @@ def test_bad_command_line_override_ends_in_one_line(override, named, capsys):
         check_overrides([override])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and err.count("\n") == 1 and named in err
+
+
+def test_recycling_workers_runs_the_trials_in_worker_processes():
+    from probsweep.config import is_distributed
+
+    assert not is_distributed(compose_config([]).sweep)  # the default: one process
+    assert is_distributed(compose_config(["sweep.trials_per_worker=1"]).sweep)  # the launcher and a worker

@@ -108,3 +108,16 @@ def test_paths_a_and_b_give_different_val_losses_from_the_same_pass(tiny):
             for c in (cfg_a, cfg_b)
         ]
     assert abs(losses[0] - losses[1]) > 1e-3
+
+
+def test_process_memory_is_reported_and_a_large_one_process_sweep_is_told_how_to_stay_flat(capsys):
+    from probsweep.sweep.tuner import memory_hint
+    from probsweep.train.fit import process_memory
+
+    mem = process_memory()
+    assert 50 < mem["process_rss_mb"] <= mem["process_peak_rss_mb"]  # this test process, TF loaded
+    assert memory_hint(3, share=0.0)  # any process holds more than 0% of the memory
+    out = capsys.readouterr().out
+    assert "after 3 trials" in out and "sweep.trials_per_worker=1" in out and out.count("\n") == 1
+    assert not memory_hint(3, share=1.0)  # nobody holds all of it
+    assert capsys.readouterr().out == ""

@@ -161,7 +161,7 @@ class TrackingConfig:
 @dataclass
 class TunerConfig:
     kind: str = "random"  # random | grid | bayesian | hyperband (the config-group option tuner=...)
-    max_trials: int = 7  # the default sweep's budget: about 10 minutes on 2 cores
+    max_trials: int = 7  # the default sweep's budget: about 5 minutes on 2 idle cores
     seed: int = 553  # the sampling seed; its 7 random draws cover the default space (benchmarks/sweep_draws.py)
     max_epochs: int = 30  # hyperband only: the budget of its longest bracket
     factor: int = 3  # hyperband only
@@ -187,11 +187,15 @@ class SweepConfig:
     oracle_port: int = 0  # 0 = a free port; fix it when workers on other hosts connect
     trial_lease: float = 600.0  # seconds without an epoch reported before a trial goes back to the queue; 0 = never
     max_restarts: int = 3  # times a dead local worker is restarted (same tuner ID, same trial); 0 = never
+    # A local worker process ends after this many trials and a fresh one takes the next: TensorFlow keeps
+    # every trial's compiled XLA code until its process ends (~100 MB a trial, benchmarks/sweep_memory.py),
+    # so long sweeps stay flat with 1. 0 = never; any other value runs the trials in worker processes.
+    trials_per_worker: int = 0
 
 
 def is_distributed(sweep_cfg: Any) -> bool:
     """A chief and workers (Keras Tuner's gRPC oracle), rather than today's single process."""
-    return sweep_cfg.workers != 1 or sweep_cfg.oracle_port != 0
+    return sweep_cfg.workers != 1 or sweep_cfg.oracle_port != 0 or sweep_cfg.trials_per_worker > 0
 
 
 def sweep_dir(sweep_cfg: Any) -> Path:
@@ -376,8 +380,10 @@ def check_combinations(cfg: DictConfig) -> None:
             f"train.early_stopping: direction={es.direction!r} must be min or max and patience={es.patience} at least 0"
         )
     sw = cfg.sweep
-    if sw.workers < 0 or sw.max_restarts < 0 or sw.trial_lease < 0:
-        raise ConfigError("sweep.workers, sweep.max_restarts and sweep.trial_lease must be 0 or more")
+    if sw.workers < 0 or sw.max_restarts < 0 or sw.trial_lease < 0 or sw.trials_per_worker < 0:
+        raise ConfigError(
+            "sweep.workers, sweep.max_restarts, sweep.trial_lease and sweep.trials_per_worker must be 0 or more"
+        )
     if not 0 <= sw.oracle_port < 65536:
         raise ConfigError(f"sweep.oracle_port={sw.oracle_port} must be a TCP port (0 picks a free one)")
     if cfg.search.direction not in ("min", "max"):

@@ -16,7 +16,9 @@ from . import command
 def main(cfg: DictConfig) -> None:
     from probsweep.sweep.worker import run_worker  # TensorFlow loads once the command line is known good
 
-    run_worker(cfg)
+    code = run_worker(cfg)
+    if code:
+        raise SystemExit(code)  # RECYCLED: the launcher starts a fresh process in its place
 
 
 if __name__ == "__main__":

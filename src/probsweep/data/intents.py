@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from probsweep.config import SyntheticConfig
+from probsweep.config import SPLITS, SyntheticConfig
 
 OOS_LABEL = "oos"
 
@@ -41,8 +41,6 @@ def shuffled_frame(rows, labels, names, rng: np.random.Generator) -> tuple[pd.Da
     order = rng.permutation(len(frame))
     return frame.iloc[order].reset_index(drop=True), order
 
-
-SPLITS = ("train", "val", "test")
 
 # Vocabulary roles, as shares of vocab_words (6,000 -> 12 words per intent, 60 per domain, 480 function words,
 # 2,100 slot words and 420 out-of-scope words).

@@ -29,6 +29,7 @@ from probsweep.data.loading import load_dataset
 from probsweep.sweep.chief import serve
 from probsweep.sweep.run import baseline_run, checked, finish, fit_space, parent_run, prepare_dir
 from probsweep.sweep.tuner import SweepTuner
+from probsweep.sweep.worker import RECYCLED
 
 TERM_GRACE = 30.0  # seconds a worker gets to end its run as KILLED before SIGKILL
 
@@ -141,6 +142,9 @@ def supervise(
                 continue
             if code == 0:
                 w.state = "done"
+                continue
+            if code == RECYCLED:  # it ran its sweep.trials_per_worker trials: a fresh process, not a crash
+                w.proc = start(w.tuner_id)
                 continue
             if code == 2:  # a config or data error: restarting cannot help
                 raise ConfigError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from probsweep.config import ConfigError, one_line
 from probsweep.data.loading import Dataset
 from probsweep.sweep import space as search
 from probsweep.sweep.chief import LEASE_METRIC, leased
+from probsweep.train.fit import process_memory
 from probsweep.train.tracked import log_inputs, tracked_fit
 
 log = logging.getLogger(__name__)
@@ -131,6 +133,10 @@ def patient(create_trial):
     return ask
 
 
+class Recycle(Exception):
+    """A worker ran its sweep.trials_per_worker trials: it ends, and the launcher starts a fresh process."""
+
+
 class SweepTuner(BaseTuner):
     def __init__(
         self,
@@ -157,6 +163,16 @@ class SweepTuner(BaseTuner):
         self.worker = self.tuner_id if self._is_worker() else None
         if self.worker:
             self.oracle.create_trial = patient(self.oracle.create_trial)
+        self.trials_run = 0  # in this process
+        self.warned_memory = False
+
+    def pre_create_trial(self) -> None:
+        """Before asking for a trial: a worker that has run its sweep.trials_per_worker trials stops here,
+        between trials, so its process ends and gives back the memory TensorFlow never frees."""
+        limit = self.base.sweep.trials_per_worker
+        if self.worker and limit and self.trials_run >= limit:
+            raise Recycle(f"{self.trials_run} trial(s) run")
+        super().pre_create_trial()
 
     def trial_config(self, values: dict[str, Any], check: bool = True) -> DictConfig:
         cfg = search.apply(self.base, values, self.entries, check=check)
@@ -203,6 +219,26 @@ class SweepTuner(BaseTuner):
             who = f"{self.worker} " if self.worker else ""
             print(f"[{who}trial #{int(trial.trial_id) + 1}] FAILED, the sweep goes on: {trial.message}", flush=True)
         super().on_trial_end(trial)
+        self.trials_run += 1
+        if not self.worker and not self.warned_memory:
+            self.warned_memory = memory_hint(self.trials_run)
+
+
+def memory_hint(trials_run: int, share: float = 0.25) -> bool:
+    """Once a one-process sweep holds a quarter of the machine's memory, say how to keep it flat."""
+    rss = process_memory().get("process_rss_mb")
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (ValueError, OSError, AttributeError):
+        return False
+    if rss is None or rss < share * total:
+        return False
+    print(
+        f"note: this sweep's process holds {rss / 1024:.1f} GB after {trials_run} trials (TensorFlow keeps each "
+        "trial's compiled code): sweep.trials_per_worker=1 runs each trial in a fresh process (README, Long sweeps)",
+        flush=True,
+    )
+    return True
 
 
 def space_summary(entries: list[search.Entry]) -> dict[str, str]:

@@ -17,7 +17,9 @@ from probsweep import tracking
 from probsweep.config import ConfigError, sweep_dir
 from probsweep.data.loading import load_dataset
 from probsweep.sweep.run import checked, fit_space
-from probsweep.sweep.tuner import SweepTuner
+from probsweep.sweep.tuner import Recycle, SweepTuner
+
+RECYCLED = 3  # exit code of a worker that ran its sweep.trials_per_worker trials: the launcher starts a fresh one
 
 
 def chief_address(sw: DictConfig) -> None:
@@ -45,7 +47,8 @@ def set_threads() -> int:
     return n
 
 
-def run_worker(cfg: DictConfig) -> None:
+def run_worker(cfg: DictConfig) -> int:
+    """Run trials until the chief has none left (returns 0) or sweep.trials_per_worker are done (RECYCLED)."""
     cfg, entries = checked(cfg)
     chief_address(cfg.sweep)
     me = os.environ["KERASTUNER_TUNER_ID"]
@@ -78,5 +81,12 @@ def run_worker(cfg: DictConfig) -> None:
         f"{os.environ['KERASTUNER_ORACLE_PORT']}, {threads} TF threads)",
         flush=True,
     )
-    tuner.search(verbose=1)
+    try:
+        tuner.search(verbose=1)
+    except Recycle as done:
+        print(
+            f"[{me}] {done}: this process ends, a fresh one takes the next trial (sweep.trials_per_worker)", flush=True
+        )
+        return RECYCLED
     print(f"[{me}] no trials left: done", flush=True)
+    return 0

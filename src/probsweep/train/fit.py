@@ -98,6 +98,24 @@ def free_memory() -> None:
     keras.backend.clear_session(free_memory=True)
 
 
+def process_memory() -> dict[str, float]:
+    """This process's resident memory now and at its peak, in MB (Linux /proc; the OS's peak elsewhere).
+
+    Logged at the end of every run: over a sweep it shows whether each trial gave its memory back.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            fields = (line.partition(":") for line in status)
+            kb = {k: int(v.split()[0]) for k, _, v in fields if k in ("VmRSS", "VmHWM")}
+        return {"process_rss_mb": round(kb["VmRSS"] / 1024, 1), "process_peak_rss_mb": round(kb["VmHWM"] / 1024, 1)}
+    except (OSError, KeyError):
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
+        return {"process_peak_rss_mb": round(peak, 1)}
+
+
 def seed_everything(seed: int, deterministic: bool) -> None:
     """Python, NumPy and TF seeds; with `deterministic`, TF op determinism too (same seed, same numbers)."""
     import tensorflow as tf

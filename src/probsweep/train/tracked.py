@@ -26,7 +26,7 @@ from probsweep.probs import metrics as prob_metrics
 from probsweep.train import baseline
 from probsweep.train.baseline import Baseline
 from probsweep.train.callbacks import EpochLogger, ProgressLine
-from probsweep.train.fit import Trained, fit
+from probsweep.train.fit import Trained, fit, process_memory
 from probsweep.train.model import HeadLossMismatchWarning, resolve_trainable_embedding
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,7 @@ def tracked_fit(
             **found.files,
         },
     )
+    tracking.log_metrics(run_id, process_memory(), step=step)  # after the trial: is its memory given back?
     final = {k: float(v) for k, v in best.items() if k != "epoch"}
     if cfg.train.early_stopping.enabled:
         final.update(best_epoch=float(trained.best_epoch), stopped_epoch=float(trained.epochs_trained))
@@ -208,6 +209,7 @@ def tracked_baseline(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = 
     tracking.log_metrics(run_id, found.metrics, step=1)
     tracking.set_tags(run_id, found.tags)
     tracking.log_artifacts(run_id, {"history.csv": history, "model_summary.txt": repr(fitted.pipeline), **found.files})
+    tracking.log_metrics(run_id, process_memory(), step=1)  # as a trial's run: the process after the fit
     final = {k: float(v) for k, v in row.items() if k != "epoch"}
     test = f"  test_acc {found.metrics['test_accuracy']:.4g}" if "test_accuracy" in found.metrics else ""
     print(
