@@ -62,7 +62,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-epochs", type=int, default=9, help="Hyperband's longest trial (and random search's)")
     parser.add_argument("--factor", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=7, help="tuner.seed of both searches")
+    parser.add_argument("--seed", type=int, default=7, help="tuner.seed of Hyperband (and of random search)")
+    parser.add_argument(
+        "--random-seed",
+        type=int,
+        default=None,
+        help="tuner.seed of random search; default --seed, so both draw the same first points (recorded that way)",
+    )
     parser.add_argument("--png", default=os.path.join(tempfile.gettempdir(), "search_efficiency.png"))
     args = parser.parse_args()
     root = tempfile.mkdtemp()
@@ -92,7 +98,12 @@ def main() -> None:
     n_random = -(-3 * hb_epochs // args.max_epochs)
     print(f"hyperband: {len(hb)} trials, {hb_epochs} epochs, best {hb[-1][1]:.4f}", flush=True)
     rs = search(
-        ["tuner=random", f"tuner.max_trials={n_random}", f"train.epochs={args.max_epochs}", f"tuner.seed={args.seed}"],
+        [
+            "tuner=random",
+            f"tuner.max_trials={n_random}",
+            f"train.epochs={args.max_epochs}",
+            f"tuner.seed={args.seed if args.random_seed is None else args.random_seed}",
+        ],
         "random",
         root,
     )
