@@ -68,10 +68,34 @@ def run_mode(mode: str, trials: int) -> dict:
     return {"after": after, "trial_peak": peak, "seconds": seconds}
 
 
+def plot(after: dict[str, list[float]], path: str) -> None:
+    """RSS after each trial, one line per mode, to a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = {
+        "on": "one process, switches on",
+        "off": "one process, switches off",
+        "workers": "sweep.trials_per_worker=1",
+    }
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for mode, values in after.items():
+        ax.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=labels.get(mode, mode))
+    ax.set(xlabel="trial", ylabel="RSS after the trial (MB)", title="Memory over a sweep", ylim=(0, None))
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print(f"plot: {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--trials", type=int, default=20)
     parser.add_argument("--only", choices=list(MODES))
+    parser.add_argument("--png", default=os.path.join(tempfile.gettempdir(), "sweep_memory.png"))
     args = parser.parse_args()
     sys.path.insert(0, os.path.join(HERE, "..", "src"))
     print(
@@ -79,9 +103,10 @@ def main() -> None:
         "embedded data); RSS of the trial's process after each trial",
         flush=True,
     )
+    curves = {}
     for mode in [args.only] if args.only else list(MODES):
         res = run_mode(mode, args.trials)
-        after = res["after"]
+        after = curves[mode] = res["after"]
         growth = after[-1] - after[1] if len(after) >= 2 else float("nan")
         print(f"{mode:8s} RSS after each trial (MB): {' '.join(f'{x:.0f}' for x in after)}")
         print(
@@ -90,6 +115,8 @@ def main() -> None:
             f"{'   (target < 100 MB)' if len(after) >= 20 else ''}",
             flush=True,
         )
+
+    plot(curves, args.png)
 
 
 if __name__ == "__main__":
