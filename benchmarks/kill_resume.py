@@ -33,23 +33,12 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from conftest import TINY as TESTS_TINY  # noqa: E402
+
 # The tests' tiny set with 60 training texts per class instead of 12: epochs of ~20 batches, long enough
-# that a kill aimed inside one lands there.
-TINY = [
-    "data.synthetic.n_classes=6",
-    "data.synthetic.n_groups=2",
-    "data.synthetic.train_per_class=60",
-    "data.synthetic.val_per_class=6",
-    "data.synthetic.test_per_class=6",
-    "data.synthetic.min_len=8",
-    "data.synthetic.max_len=30",
-    "data.max_len=30",
-    "model.embed_dim=16",
-    "model.gru_units=8",
-    "model.conv_filters=8",
-    "train.jit_compile=false",
-    "train.batch_size=16",
-]
+# that a kill aimed inside one lands there (the later override wins).
+TINY = [*TESTS_TINY, "data.synthetic.train_per_class=60"]
 SEARCH = """objective: val_brier
 direction: min
 space:

@@ -21,51 +21,28 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
+
+from sweep_speed import OFF, run_sweep  # this folder is on sys.path: the script's own
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MODES = {
-    "on": [],
-    "off": ["train.clear_session=false", "train.single_validation_pass=false", "train.steps_per_execution=1"],
-    "workers": ["sweep.trials_per_worker=1"],
-}
+MODES = {"on": [], "off": OFF, "workers": ["sweep.trials_per_worker=1"]}
 
 
 def run_mode(mode: str, trials: int) -> dict:
-    """One sweep in a child process; the RSS after each trial from its MLflow runs."""
-    root = tempfile.mkdtemp()
-    uri = f"sqlite:///{root}/mlflow.db"
-    args = [
-        "search=smoke",
-        f"tuner.max_trials={trials}",
-        "train.epochs=1",
-        "train.verbose=0",
-        "search.baseline=false",
-        f"sweep.name=memory-{mode}",
-        f"sweep.dir={root}/sweeps",
-        *MODES[mode],
-    ]
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "probsweep.cli.sweep", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    _, stderr = proc.communicate()
-    seconds = time.perf_counter() - start
-    if proc.returncode:
-        sys.exit(f"mode {mode}: the sweep failed (exit {proc.returncode}):\n{stderr.decode()[-2000:]}")
+    """One sweep in a child process (sweep_speed's runner); the RSS after each trial from its MLflow runs."""
+    smoke = ["search=smoke", f"tuner.max_trials={trials}", "train.epochs=1", "search.baseline=false"]
+    res = run_sweep(f"memory-{mode}", [*smoke, *MODES[mode]], tempfile.mkdtemp())
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name(f"memory-{mode}")
+    client = MlflowClient(f"sqlite:///{res['root']}/mlflow.db")
+    exp = client.get_experiment_by_name(res["name"])
     runs = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("kind") == "trial"]
     runs.sort(key=lambda r: int(r.data.tags["trial_id"]))
     after = [r.data.metrics["process_rss_mb"] for r in runs if r.info.status == "FINISHED"]
     peak = max(r.data.metrics["process_peak_rss_mb"] for r in runs)
-    return {"after": after, "trial_peak": peak, "seconds": seconds}
+    return {"after": after, "trial_peak": peak, "seconds": res["seconds"]}
 
 
 def plot(after: dict[str, list[float]], path: str) -> None:
