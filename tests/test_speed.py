@@ -16,8 +16,18 @@ from probsweep.head import Head
 from probsweep.train.fit import ValidationScorer, fit
 from probsweep.train.model import PATH_A, PATH_B, PATH_LOGITS, encode_targets
 
-OFF = ["train.single_validation_pass=false", "train.steps_per_execution=1", "train.clear_session=false"]
-ON = ["train.single_validation_pass=true", "train.steps_per_execution=4", "train.clear_session=true"]
+OFF = [
+    "train.single_validation_pass=false",
+    "train.steps_per_execution=1",
+    "train.clear_session=false",
+    "train.one_loop_bidirectional=false",
+]
+ON = [
+    "train.single_validation_pass=true",
+    "train.steps_per_execution=4",
+    "train.clear_session=true",
+    "train.one_loop_bidirectional=true",
+]
 
 HEADS = {
     "seed-mismatch-A": (

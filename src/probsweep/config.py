@@ -145,6 +145,7 @@ class TrainConfig:
     single_validation_pass: bool = True  # val_loss/val_accuracy from the monitor's predict, not Keras's evaluate pass
     steps_per_execution: int = 1  # batches per compiled call (Keras); 8 measured no faster here (README)
     clear_session: bool = True  # keras.backend.clear_session() + gc before each training: memory over long sweeps
+    one_loop_bidirectional: bool = True  # Bidirectional RNNs step both directions in one loop (train/recurrent.py)
     probe_examples: int = 5  # validation examples whose raw outputs are kept at every epoch
     target_precision: float = 0.95  # the confidence threshold reported per run reaches this precision on val
     verbose: int = 2  # 0: silent; else one progress line per epoch

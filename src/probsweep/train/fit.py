@@ -24,6 +24,7 @@ from probsweep.train.model import (
     inference_model,
     with_cached_logits,
 )
+from probsweep.train.recurrent import fuse_bidirectional
 
 EVAL_BATCH_CAP = 4096  # rows per inference batch: bounds memory on users' larger data sets
 
@@ -134,13 +135,16 @@ def fit(
 ) -> Trained:
     """Build, compile and train; the monitor runs first so later callbacks see its metrics.
 
-    The speed switches in `train_cfg` (single_validation_pass, steps_per_execution, clear_session)
-    change how fast, never what is computed: same model, batches, order of updates and metrics.
+    The speed switches in `train_cfg` (single_validation_pass, steps_per_execution, clear_session,
+    one_loop_bidirectional) change how fast, never what is computed: same model, batches, order of
+    updates and metrics.
     """
     if train_cfg.clear_session:
         free_memory()
     seed_everything(seed, train_cfg.deterministic)
     model = build_model(model_cfg, data.vocab_size, data.n_classes, data.x_train.shape[1], data.embedding_matrix)
+    if train_cfg.one_loop_bidirectional:
+        fuse_bidirectional(model)
     loss = compile_model(
         model,
         model_cfg,
