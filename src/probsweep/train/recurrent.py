@@ -14,8 +14,8 @@ concatenation of the backward outputs. The outputs and gradients are bit for bit
 two loops, under XLA too (tests/test_speed.py), so a seeded training takes the same updates.
 
 Only the layer instance's `call` changes: the model saves and loads as plain Keras. A layer called
-with a mask or an initial state, a stateful, unrolled or state-returning one, or one Keras could run
-on cuDNN (a visible GPU) keeps Keras's own call.
+with a mask, an initial state or sequences of no fixed length, a stateful, unrolled or
+state-returning one, or one Keras could run on cuDNN (a visible GPU) keeps Keras's own call.
 
 Plain Keras and TensorFlow: knows nothing of MLflow or tuners.
 """
@@ -72,7 +72,7 @@ def _gpu_visible() -> bool:
 def _one_loop_call(self, sequences, initial_state=None, mask=None, training=None):
     """Bidirectional.call with the two RNN.call loops merged: what each does before and after its
     loop is kept, step by step, so that the numbers are the same."""
-    if initial_state is not None or mask is not None:
+    if initial_state is not None or mask is not None or sequences.shape[1] is None:
         return type(self).call(self, sequences, initial_state=initial_state, mask=mask, training=training)
     import tensorflow as tf
     from keras import ops, tree
