@@ -21,14 +21,12 @@ OFF = [
     "train.steps_per_execution=1",
     "train.clear_session=false",
     "train.one_loop_bidirectional=false",
-    "train.jit_validation=true",
 ]
 ON = [
     "train.single_validation_pass=true",
     "train.steps_per_execution=4",
     "train.clear_session=true",
     "train.one_loop_bidirectional=true",
-    "train.jit_validation=false",
 ]
 
 HEADS = {

@@ -41,7 +41,7 @@ class ValidationScorer:
         self, model: keras.Model, loss: HeadLoss, y_in_scope: np.ndarray, head: Head, n_classes: int, jit_compile: bool
     ):
         self.inference = inference_model(model)
-        self.inference.compile(jit_compile=jit_compile)
+        self.inference.compile(jit_compile=jit_compile)  # XLA for the predict, as model.predict had
         self.loss = loss
         self.y = encode_targets(y_in_scope, n_classes, head)
         self.accuracy = (
@@ -136,8 +136,8 @@ def fit(
     """Build, compile and train; the monitor runs first so later callbacks see its metrics.
 
     The speed switches in `train_cfg` (single_validation_pass, steps_per_execution, clear_session,
-    one_loop_bidirectional, jit_validation) change how fast, never what is computed: same model,
-    batches, order of updates and metrics (validation outputs without XLA within ~2e-7 of XLA's).
+    one_loop_bidirectional) change how fast, never what is computed: same model, batches, order of
+    updates and metrics.
     """
     if train_cfg.clear_session:
         free_memory()
@@ -157,9 +157,7 @@ def fit(
     head = Head.of(model_cfg)
     val_batch = eval_batch(len(data.y_val))
     scorer = (
-        ValidationScorer(
-            model, loss, data.y_val[val_in_scope], head, n, train_cfg.jit_compile and train_cfg.jit_validation
-        )
+        ValidationScorer(model, loss, data.y_val[val_in_scope], head, n, train_cfg.jit_compile)
         if train_cfg.single_validation_pass
         else None
     )
