@@ -6,8 +6,8 @@ the first-epoch overhead of every trial after the first, and whether the trial t
     .venv/bin/python benchmarks/sweep_speed.py -t 3         # only the first 3 trials (tuner.max_trials=3)
 
 Each sweep is `python -m probsweep.cli.sweep` (the `make sweep` command) in its own process, on the
-default config, with a throwaway MLflow store and sweeps folder; "off" adds OFF below
-(`train.single_validation_pass=false train.steps_per_execution=1 train.clear_session=false
+default config, with a throwaway MLflow store and sweeps folder; "off" adds the tests'
+SPEED_SWITCHES_OFF (`train.single_validation_pass=false train.steps_per_execution=1 train.clear_session=false
 train.one_loop_bidirectional=false`), the previous approach. Peak RSS is the sweep process's own (wait4's ru_maxrss). First-epoch overhead:
 epoch 1's time minus the median of the trial's later epochs (trials of 2 or more epochs, from the
 second trial on: the first trial also pays TensorFlow's start-up). Targets (issue 11): on <= 240 s,
@@ -27,12 +27,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
 sys.path.insert(0, os.path.join(ROOT, "src"))
-OFF = [
-    "train.single_validation_pass=false",
-    "train.steps_per_execution=1",
-    "train.clear_session=false",
-    "train.one_loop_bidirectional=false",
-]
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+from conftest import SPEED_SWITCHES_OFF as OFF  # noqa: E402  (one list, also the tests')
+
 TIMING = ("epoch_seconds", "process_rss_mb", "process_peak_rss_mb")  # differ between runs by nature
 SWITCHES = (*(o.split("=")[0] for o in OFF), "sweep.")
 

@@ -31,6 +31,15 @@ TINY = [
     "train.batch_size=16",
 ]
 
+# The speed switches (issue 11) at the previous approach's values: tests/test_speed.py checks these give
+# the same numbers as the defaults, and benchmarks/sweep_speed.py, epoch_speed.py, sweep_memory.py time them.
+SPEED_SWITCHES_OFF = [
+    "train.single_validation_pass=false",
+    "train.steps_per_execution=1",
+    "train.clear_session=false",
+    "train.one_loop_bidirectional=false",
+]
+
 
 def compose_config(overrides=()):
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

@@ -10,18 +10,13 @@ import warnings
 import numpy as np
 import pytest
 
+from conftest import SPEED_SWITCHES_OFF as OFF
 from probsweep.config import validate
 from probsweep.data.loading import load_dataset
 from probsweep.head import Head
 from probsweep.train.fit import ValidationScorer, fit
 from probsweep.train.model import PATH_A, PATH_B, PATH_LOGITS, encode_targets
 
-OFF = [
-    "train.single_validation_pass=false",
-    "train.steps_per_execution=1",
-    "train.clear_session=false",
-    "train.one_loop_bidirectional=false",
-]
 ON = [
     "train.single_validation_pass=true",
     "train.steps_per_execution=4",
