@@ -81,6 +81,10 @@ def test_layers_it_does_not_cover_keep_keras_call():
     ):
         assert fuse_bidirectional(_model(lambda rnn=rnn: rnn(), one_loop=False)) == 0
     summed = layers.Bidirectional(layers.GRU(4, return_sequences=True), merge_mode="sum")
+    wider_backward = layers.Bidirectional(
+        layers.GRU(4, return_sequences=True), backward_layer=layers.GRU(6, return_sequences=True, go_backwards=True)
+    )
+    assert not fusable(wider_backward)  # the two directions' outputs cannot be stacked
     assert not fusable(summed) and not fusable(layers.GRU(4)) and not fusable(layers.Dense(3))
 
 

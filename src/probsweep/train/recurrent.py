@@ -41,6 +41,9 @@ def fusable(layer: keras.layers.Layer) -> bool:
         and not forward.go_backwards
         and backward.go_backwards
         and forward.return_sequences == backward.return_sequences
+        # one TensorArray holds both directions' outputs, stacked
+        and forward.cell.output_size == backward.cell.output_size
+        and forward.cell.compute_dtype == backward.cell.compute_dtype
         and not any(g.stateful or g.unroll or g.return_state for g in (forward, backward))
         and not _gpu_visible()  # there, GRU and LSTM may take cuDNN's fused kernel instead
     )
@@ -104,13 +107,12 @@ def _one_loop_call(self, sequences, initial_state=None, mask=None, training=None
         (f_out, f_state), (b_out, b_state) = new
         return t + 1, f_state, b_state, both_out.write(t, ops.stack([f_out, b_out]))
 
-    def output_array(rnn):
-        return tf.TensorArray(rnn.cell.compute_dtype, size=steps, element_shape=(2, None, rnn.cell.output_size))
-
-    _, f_state, b_state, both_out = tf.while_loop(
+    cell = directions[0].cell
+    both_out = tf.TensorArray(cell.compute_dtype, size=steps, element_shape=(2, None, cell.output_size))
+    _, _, _, both_out = tf.while_loop(
         lambda t, *_: t < steps,
         step,
-        (tf.constant(0), states[0], states[1], output_array(directions[0])),
+        (tf.constant(0), states[0], states[1], both_out),
         maximum_iterations=steps,
         parallel_iterations=32,  # as Keras's TensorFlow rnn loop
         swap_memory=True,
