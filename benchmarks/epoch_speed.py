@@ -5,9 +5,8 @@
 
 In one process, each repeat runs, in turn: the seed's script (benchmarks/seed_script.py: its model
 and fit call, Keras 3 defaults, no XLA), our tracked training with the speed switches on (the
-defaults), and with them off (sweep_speed.OFF: `train.single_validation_pass=false
-train.steps_per_execution=1 train.clear_session=false train.one_loop_bidirectional=false`, the
-previous approach). Our trainings log to MLflow (a throwaway store),
+defaults), and with them off (sweep_speed.OFF, the tests' SPEED_SWITCHES_OFF in tests/conftest.py:
+the previous approach). Our trainings log to MLflow (a throwaway store),
 with the seed's head and loss, as `make train` does. An epoch is timed from its start to the end of
 its last callback (validation, the probability metrics and the MLflow logging included). Printed:
 the median of the later epochs (epoch 1 left out: compilation), per run, and the ratios within each

@@ -7,8 +7,8 @@ the first-epoch overhead of every trial after the first, and whether the trial t
 
 Each sweep is `python -m probsweep.cli.sweep` (the `make sweep` command) in its own process, on the
 default config, with a throwaway MLflow store and sweeps folder; "off" adds the tests'
-SPEED_SWITCHES_OFF (`train.single_validation_pass=false train.steps_per_execution=1 train.clear_session=false
-train.one_loop_bidirectional=false`), the previous approach. Peak RSS is the sweep process's own (wait4's ru_maxrss). First-epoch overhead:
+SPEED_SWITCHES_OFF (tests/conftest.py: every `train.*` speed switch at its previous value), the
+previous approach. Peak RSS is the sweep process's own (wait4's ru_maxrss). First-epoch overhead:
 epoch 1's time minus the median of the trial's later epochs (trials of 2 or more epochs, from the
 second trial on: the first trial also pays TensorFlow's start-up). Targets (issue 11): on <= 240 s,
 overhead <= 5 s; the trial tables equal except timings (every logged metric within 1e-4).

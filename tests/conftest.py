@@ -38,6 +38,7 @@ SPEED_SWITCHES_OFF = [
     "train.steps_per_execution=1",
     "train.clear_session=false",
     "train.one_loop_bidirectional=false",
+    "train.trace_once=false",
 ]
 
 

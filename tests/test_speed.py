@@ -22,6 +22,7 @@ ON = [
     "train.steps_per_execution=4",
     "train.clear_session=true",
     "train.one_loop_bidirectional=true",
+    "train.trace_once=true",
 ]
 
 HEADS = {
@@ -91,6 +92,28 @@ def test_single_pass_val_loss_equals_keras_val_loss_for_each_head(tiny, name):
         assert single.monitor.history["val_loss"].iloc[0] == pytest.approx(
             trained.monitor.history["val_loss"].iloc[0], abs=1e-5
         )
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_trace_once_traces_the_train_step_once_instead_of_twice(tiny, monkeypatch, jit):
+    """Keras creates Adam's slots inside the first trace, so TF traces the step again; built first, once."""
+    import keras
+
+    traces = []
+    keras_train_step = keras.Model.train_step
+
+    def counted(self, data):
+        traces.append(self)  # runs once per trace: the compiled step never calls back into Python
+        return keras_train_step(self, data)
+
+    monkeypatch.setattr(keras.Model, "train_step", counted)
+    counts = {}
+    for on in (False, True):
+        traces.clear()
+        trained, _, _ = _train(tiny, f"train.trace_once={on}", f"train.jit_compile={jit}")
+        assert trained.epochs_trained == 2 and all(t is trained.model for t in traces)
+        counts[on] = len(traces)
+    assert counts == {False: 2, True: 1}
 
 
 def test_paths_a_and_b_give_different_val_losses_from_the_same_pass(tiny):
