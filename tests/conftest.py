@@ -39,6 +39,7 @@ SPEED_SWITCHES_OFF = [
     "train.clear_session=false",
     "train.one_loop_bidirectional=false",
     "train.trace_once=false",
+    "train.fixed_prefetch=false",
 ]
 
 

@@ -23,6 +23,7 @@ ON = [
     "train.clear_session=true",
     "train.one_loop_bidirectional=true",
     "train.trace_once=true",
+    "train.fixed_prefetch=true",
 ]
 
 HEADS = {
@@ -114,6 +115,23 @@ def test_trace_once_traces_the_train_step_once_instead_of_twice(tiny, monkeypatc
         assert trained.epochs_trained == 2 and all(t is trained.model for t in traces)
         counts[on] = len(traces)
     assert counts == {False: 2, True: 1}
+
+
+def test_fixed_prefetch_gives_the_same_batches_in_the_same_order():
+    from probsweep.train.fit import batches
+
+    x = np.arange(300, dtype="int32").reshape(100, 3)
+    y = np.arange(100, dtype="int32")
+
+    def epochs(fixed_prefetch):
+        ds = batches(x, y, 8, 7, True, fixed_prefetch)
+        return [np.concatenate([b.numpy() for b, _ in ds]) for _ in range(3)]  # one new iterator per epoch
+
+    autotuned, fixed = epochs(False), epochs(True)
+    assert [len(e) for e in fixed] == [96] * 3  # 12 full batches, the partial one dropped
+    assert not np.array_equal(fixed[0], fixed[1])  # reshuffled every epoch
+    for a, f in zip(autotuned, fixed, strict=True):
+        np.testing.assert_array_equal(a, f)
 
 
 def test_paths_a_and_b_give_different_val_losses_from_the_same_pass(tiny):

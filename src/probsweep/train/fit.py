@@ -136,8 +136,8 @@ def fit(
     """Build, compile and train; the monitor runs first so later callbacks see its metrics.
 
     The speed switches in `train_cfg` (single_validation_pass, steps_per_execution, clear_session,
-    one_loop_bidirectional, trace_once) change how fast, never what is computed: same model, batches, order of
-    updates and metrics.
+    one_loop_bidirectional, trace_once, fixed_prefetch) change how fast, never what is computed: same
+    model, batches, order of updates and metrics.
     """
     if train_cfg.clear_session:
         free_memory()
@@ -185,7 +185,12 @@ def fit(
     )
     model.fit(
         batches(
-            data.x_train, encode_targets(data.y_train, n, head), train_cfg.batch_size, seed, train_cfg.drop_remainder
+            data.x_train,
+            encode_targets(data.y_train, n, head),
+            train_cfg.batch_size,
+            seed,
+            train_cfg.drop_remainder,
+            train_cfg.fixed_prefetch,
         ),
         # Off (single_validation_pass=false): Keras's own evaluate pass, then the monitor predicts again.
         validation_data=None
@@ -218,15 +223,25 @@ def stopping_direction(es) -> str:
     return direction
 
 
-def batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, drop_remainder: bool):
+def batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, drop_remainder: bool, fixed_prefetch: bool):
     """Reshuffled every epoch, like `fit(x, y, shuffle=True)`. With `drop_remainder`, each epoch leaves
     out the last partial batch (different rows each time): one batch shape is one XLA compilation
-    instead of three (the partial batch, then a relaxed retrace at epoch 3), about 10 s per training."""
+    instead of three (the partial batch, then a relaxed retrace at epoch 3), about 10 s per training.
+
+    With `fixed_prefetch`, two batches are prefetched and tf.data's autotuning is off. Keras makes a new
+    iterator at each epoch's end and again at the next one's start, and tearing down an autotuned
+    iterator stalled for 0.1-2.6 s in about one epoch in five (benchmarks/input_stall.py). The batches,
+    their order and the shuffle's seeds are the same: prefetching only buffers them."""
     import tensorflow as tf
 
     drop = drop_remainder and len(x) >= batch_size
     ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size, drop_remainder=drop).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=drop)
+    if not fixed_prefetch:
+        return ds.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.prefetch(2).with_options(options)
 
 
 def eval_batch(n: int) -> int:
