@@ -11,7 +11,7 @@ through time t and the backward cell through time T-1-t in the same iteration. E
 Keras's own: the cells' `call` (so any GRU, LSTM or SimpleRNN configuration), their dropout masks,
 drawn by Keras's RNN code in its order before the loop, the zero initial state, and the flip and
 concatenation of the backward outputs. The outputs and gradients are bit for bit those of Keras's
-two loops, under XLA too (tests/test_speed.py), so a seeded training takes the same updates.
+two loops, under XLA too (tests/test_recurrent.py), so a seeded training takes the same updates.
 
 Only the layer instance's `call` changes: the model saves and loads as plain Keras. A layer called
 with a mask, an initial state or sequences of no fixed length, a stateful, unrolled or
