@@ -4,11 +4,12 @@ the first-epoch overhead of every trial after the first, and whether the trial t
     .venv/bin/python benchmarks/sweep_speed.py              # the default sweep, on then off (~12-16 min idle)
     .venv/bin/python benchmarks/sweep_speed.py -r 2         # on, off, off, on: drift hits both alike
     .venv/bin/python benchmarks/sweep_speed.py -t 3         # only the first 3 trials (tuner.max_trials=3)
+    .venv/bin/python benchmarks/sweep_speed.py --off train.overlap_compile=false   # one switch alone
 
 Each sweep is `python -m probsweep.cli.sweep` (the `make sweep` command) in its own process, on the
 default config, with a throwaway MLflow store and sweeps folder; "off" adds the tests'
 SPEED_SWITCHES_OFF (tests/conftest.py: every `train.*` speed switch at its previous value), the
-previous approach. Peak RSS is the sweep process's own (wait4's ru_maxrss). First-epoch overhead:
+previous approach, or the overrides given with --off (one switch off, the others on). Peak RSS is the sweep process's own (wait4's ru_maxrss). First-epoch overhead:
 epoch 1's time minus the median of the trial's later epochs (trials of 2 or more epochs, from the
 second trial on: the first trial also pays TensorFlow's start-up). Targets (issue 11): on <= 240 s,
 overhead <= 5 s; the trial tables equal except timings (every logged metric within 1e-4).
@@ -106,17 +107,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-r", "--repeats", type=int, default=1, help="pairs of sweeps (on, off), order alternating")
     parser.add_argument("-t", "--trials", type=int, default=None, help="tuner.max_trials (default: the sweep's 7)")
+    parser.add_argument(
+        "--off", nargs="+", default=OFF, metavar="OVERRIDE", help="the off sweeps' overrides (default: every switch off)"
+    )
     args = parser.parse_args()
     extra = [f"tuner.max_trials={args.trials}"] if args.trials else []
     print(
         f"{os.cpu_count()} cores; the default sweep{' of ' + str(args.trials) + ' trials' if args.trials else ''}, "
-        f"switches on and off, {args.repeats} pair(s)",
+        f"switches on and off ({' '.join(args.off)}), {args.repeats} pair(s)",
         flush=True,
     )
     results = {"on": [], "off": []}
     for r in range(args.repeats):
         for mode in ("on", "off") if r % 2 == 0 else ("off", "on"):
-            res = run_sweep(f"bench-{mode}-{r}", extra + (OFF if mode == "off" else []), tempfile.mkdtemp())
+            res = run_sweep(f"bench-{mode}-{r}", extra + (args.off if mode == "off" else []), tempfile.mkdtemp())
             res["trials"] = trials(res)
             results[mode].append(res)
             print(

@@ -40,6 +40,7 @@ SPEED_SWITCHES_OFF = [
     "train.one_loop_bidirectional=false",
     "train.trace_once=false",
     "train.fixed_prefetch=false",
+    "train.overlap_compile=false",
 ]
 
 

@@ -87,7 +87,9 @@ def check_each_trial_finished_once(client, parent, children, trials):
     finished = [r for r in children if r.info.status == "FINISHED"]
     assert Counter(r.data.tags["trial_id"] for r in finished) == {str(i): 1 for i in range(trials)}
     assert parent.info.status == "FINISHED"
-    assert all(r.info.status in ("FINISHED", "KILLED") for r in children)
+    assert all(r.info.status in ("FINISHED", "KILLED") for r in children), [
+        (r.data.tags["trial_id"], r.data.tags.get("worker"), r.info.status) for r in children
+    ]
     keys = {frozenset(r.data.params) for r in finished}
     assert len(keys) == 1 and {"model.dropout", "train.epochs", "data_report.n_train"} <= set(next(iter(keys)))
     epochs = int(finished[0].data.params["train.epochs"])
@@ -209,6 +211,85 @@ def test_interrupted_launcher_resumes_without_duplicate_runs(tmp_path):
     assert "resuming sweep 'resume'" in second.output
     client, parent, children = trial_runs(uri, "resume")
     check_each_trial_finished_once(client, parent, children, trials=2)
+
+
+def alive(pid: int) -> bool:
+    """Running: neither gone nor a zombie (an orphan's zombie waits for init to reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def group(pgid: int) -> list[int]:
+    """The live processes of a process group (a server's: the supervisor, `mlflow server`, uvicorn)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                pids.append(int(entry))
+    return pids
+
+
+@pytest.mark.slow
+def test_a_launcher_killed_outright_takes_its_workers_and_server_with_it_and_the_sweep_resumes(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    first = Launch(tmp_path, "orphans", uri=uri, trials=3, epochs=2)
+    first.wait_for(r"\[worker-\d trial #\d\] epoch 1/2")
+    server = int(first.wait_for(r"\[launcher\] tracking server http://\S+ \(pid (\d+)").group(1))
+    workers = [int(p) for p in re.findall(r"\[launcher\] worker-\d started \(pid (\d+)\)", first.output)]
+    assert len(workers) == 2 and all(map(alive, workers)) and len(group(server)) >= 3
+    first.proc.kill()  # SIGKILL: the launcher runs no cleanup of its own
+    assert first.finish() == -signal.SIGKILL
+    deadline = time.monotonic() + 90
+    while (any(map(alive, workers)) or group(server)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [p for p in workers if alive(p)] + group(server)
+    assert not left, f"still running after the launcher's SIGKILL: {left}\n{first.output[-3000:]}"
+    assert first.output.count("the launcher is gone: this worker stops") == 2
+    client = MlflowClient(uri)  # the server is gone: read the SQLite file itself
+    runs = client.search_runs([client.get_experiment_by_name("orphans").experiment_id])
+    statuses = {r.data.tags.get("kind"): set() for r in runs}
+    for r in runs:
+        statuses[r.data.tags.get("kind")].add(r.info.status)
+    assert statuses["sweep"] == {"KILLED"} and "KILLED" in statuses["trial"], statuses
+    assert "RUNNING" not in set().union(*statuses.values()), statuses  # every interrupted run ended KILLED
+    second = Launch(tmp_path, "orphans", uri=uri, trials=3, epochs=2)
+    assert second.finish() == 0, second.output[-3000:]
+    assert "resuming sweep 'orphans'" in second.output
+    client, parent, children = trial_runs(uri, "orphans")
+    try:
+        check_each_trial_finished_once(client, parent, children, trials=3)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nfirst launch:\n{first.output[-4000:]}\nsecond:\n{second.output[-6000:]}") from exc
+
+
+def test_a_watched_parent_that_is_gone_calls_on_gone_and_a_live_one_does_not():
+    from probsweep import lifeline
+
+    gone, here = threading.Event(), threading.Event()
+    lifeline.watch_parent(os.getppid(), poll=0.05, on_gone=here.set)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # a pid that is not our parent: as if ours had died and we had been re-parented
+    lifeline.watch_parent(child.pid, poll=0.05, on_gone=gone.set)
+    assert gone.wait(5) and not here.wait(0.5)
+    assert lifeline.watch_parent(0) is None and lifeline.tethered(["x"])[-3:] == [str(os.getpid()), "--", "x"]
+
+
+def test_the_lifeline_supervisor_returns_its_commands_exit_code_and_refuses_a_bad_command_line():
+    ok = subprocess.run(
+        [sys.executable, "-m", "probsweep.lifeline", str(os.getpid()), "--", sys.executable, "-c", "exit(7)"],
+        timeout=60,
+    )
+    assert ok.returncode == 7
+    bad = subprocess.run([sys.executable, "-m", "probsweep.lifeline", "x"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.startswith("usage: python -m probsweep.lifeline PARENT_PID --")
 
 
 def test_the_oracle_listens_on_loopback_unless_a_host_is_configured():

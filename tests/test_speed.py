@@ -24,6 +24,7 @@ ON = [
     "train.one_loop_bidirectional=true",
     "train.trace_once=true",
     "train.fixed_prefetch=true",
+    "train.overlap_compile=true",
 ]
 
 HEADS = {
@@ -115,6 +116,51 @@ def test_trace_once_traces_the_train_step_once_instead_of_twice(tiny, monkeypatc
         assert trained.epochs_trained == 2 and all(t is trained.model for t in traces)
         counts[on] = len(traces)
     assert counts == {False: 2, True: 1}
+
+
+def test_overlap_compile_traces_each_function_once_and_gives_the_same_weights_bit_for_bit(tiny, monkeypatch):
+    """The warm-up runs the validation pass once before fit, to compile it, and puts the dropout seed
+    states back: the training that follows is the same, to the last bit, as without the warm-up."""
+    import keras
+
+    from probsweep.train import fit as fitting
+
+    traces = {"train": 0, "predict": 0}
+    keras_train_step, keras_predict_step = keras.Model.train_step, keras.Model.predict_step
+
+    def train_step(self, data):
+        traces["train"] += 1
+        return keras_train_step(self, data)
+
+    def predict_step(self, data):
+        traces["predict"] += 1
+        return keras_predict_step(self, data)
+
+    warmed = []
+    keras_warm_up = fitting.ValidationScorer.warm_up
+
+    def warm_up(self, x, model, train_batches):
+        states = self.seed_states()
+        before = [v.numpy() for v in states]
+        keras_warm_up(self, x, model, train_batches)
+        warmed.append([np.array_equal(v.numpy(), b) for v, b in zip(states, before, strict=True)])
+
+    monkeypatch.setattr(keras.Model, "train_step", train_step)
+    monkeypatch.setattr(keras.Model, "predict_step", predict_step)
+    monkeypatch.setattr(fitting.ValidationScorer, "warm_up", warm_up)
+    runs = {}
+    for on in (True, False):
+        traces.update(train=0, predict=0)
+        trained, _, _ = _train(tiny, f"train.overlap_compile={on}", "train.jit_compile=true", "train.epochs=3")
+        runs[on] = (trained, dict(traces))
+    (on, on_traces), (off, off_traces) = runs[True], runs[False]
+    assert len(warmed) == 1 and warmed[0] and all(warmed[0])  # the GRU's seed states, put back as they were
+    assert on_traces == off_traces == {"train": 1, "predict": 1}  # the epoch-end predict reuses the warm-up's trace
+    for a, b in zip(on.model.get_weights(), off.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    columns = [c for c in off.monitor.history.columns if c != "epoch_seconds"]
+    np.testing.assert_array_equal(on.monitor.history[columns].to_numpy(), off.monitor.history[columns].to_numpy())
+    assert on.monitor.history["epoch_seconds"].iloc[0] > 0
 
 
 def test_fixed_prefetch_gives_the_same_batches_in_the_same_order():

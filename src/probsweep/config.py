@@ -148,6 +148,7 @@ class TrainConfig:
     one_loop_bidirectional: bool = True  # Bidirectional RNNs step both directions in one loop (train/recurrent.py)
     trace_once: bool = True  # build Adam's slots before fit, so Keras traces the train step once, not twice
     fixed_prefetch: bool = True  # 2 batches prefetched, tf.data autotuning off (its teardown stalled epochs 0.1-2.6 s)
+    overlap_compile: bool = True  # XLA compiles the validation pass on the other core while the train step is traced
     probe_examples: int = 5  # validation examples whose raw outputs are kept at every epoch
     target_precision: float = 0.95  # the confidence threshold reported per run reaches this precision on val
     verbose: int = 2  # 0: silent; else one progress line per epoch

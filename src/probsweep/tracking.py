@@ -27,6 +27,7 @@ from mlflow.pyfunc import PythonModel
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
+from probsweep import lifeline
 from probsweep.config import PROJECT_ROOT, ConfigError, flatten
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,15 @@ def end_stale_runs(experiment_id: str, filter_string: str) -> int:
     for r in stale:
         client.set_terminated(r.info.run_id, status="KILLED")
     return len(stale)
+
+
+def kill_run(run_id: str) -> bool:
+    """Mark one run KILLED if it is still RUNNING (its process is gone); True if it was."""
+    client = MlflowClient()
+    if client.get_run(run_id).info.status != "RUNNING":
+        return False
+    client.set_terminated(run_id, status="KILLED")
+    return True
 
 
 def finished_metrics(experiment_id: str, filter_string: str) -> dict[str, float] | None:
@@ -381,14 +391,15 @@ def start_server(
     uri: str, log_path: Path, host: str = LOCAL, artifacts: str | None = None, timeout: float = 120.0
 ) -> tuple:
     """Start `mlflow server` over `uri` in its own session (Ctrl-C in the terminal does not reach it, so
-    runs can still be marked KILLED); returns (process, http url) once it answers /health."""
+    runs can still be marked KILLED), tethered to this process (lifeline: it stops once this process is
+    gone, even by SIGKILL); returns (process, http url) once it answers /health."""
     import urllib.request
 
     port = free_port(host)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(
-            server_command(port, uri, host, artifacts),
+            lifeline.tethered(server_command(port, uri, host, artifacts)),
             stdout=out,
             stderr=subprocess.STDOUT,
             env=server_env(),

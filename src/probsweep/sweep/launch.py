@@ -9,6 +9,8 @@ Faults: a worker that dies is restarted with the same tuner ID, so the chief han
 and its open runs are marked KILLED; after `sweep.max_restarts` it is named and left dead, and its
 trial goes back to the queue when its lease expires. Ctrl-C or SIGTERM stops the workers and the
 chief and marks the open runs KILLED; the same command resumes (the oracle reloads from sweeps/<name>/).
+A launcher killed outright (SIGKILL, out of memory) takes its workers and server with it (lifeline.py):
+the workers end their runs as KILLED, then the server stops.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig
 
-from probsweep import tracking
+from probsweep import lifeline, tracking
 from probsweep.config import ConfigError
 from probsweep.data.loading import load_dataset
 from probsweep.sweep.chief import serve
@@ -67,7 +69,7 @@ def launch(cfg: DictConfig, overrides: Sequence[str] = ()) -> str:
             server, uri = tracking.start_server(uri, sweep_dir / "mlflow-server.log")
             stack.callback(tracking.stop_server, server)
             print(
-                f"[launcher] tracking server {uri} (the single writer of the SQLite store; log in "
+                f"[launcher] tracking server {uri} (pid {server.pid}; the single writer of the SQLite store; log in "
                 f"{sweep_dir / 'mlflow-server.log'})",
                 flush=True,
             )
@@ -94,6 +96,7 @@ def launch(cfg: DictConfig, overrides: Sequence[str] = ()) -> str:
             "MLFLOW_TRACKING_URI": uri,
             "PROBSWEEP_PARENT_RUN_ID": parent,
             "PROBSWEEP_THREADS": str(threads_per_worker(max(sw.workers, 1))),
+            lifeline.PARENT_ENV: str(os.getpid()),  # a worker ends its run and exits once this process is gone
         }
         cmd = [sys.executable, "-m", "probsweep.cli.worker", *worker_args(overrides)]
 

@@ -45,9 +45,15 @@ class ProbabilityMonitor(keras.callbacks.Callback):
         self.probes: list[np.ndarray] = []  # one (n_probes, K) array per epoch
         self.last_raw: np.ndarray | None = None  # the final epoch's raw outputs on all of x_val
         self._t0 = 0.0
+        self._early: float | None = None
+
+    def start_clock(self) -> None:
+        """Start the next epoch's clock now: work done for it before fit (ValidationScorer.warm_up)
+        counts in its epoch_seconds, as it did when it ran inside the epoch."""
+        self._early = time.perf_counter()
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._t0 = time.perf_counter()
+        self._t0, self._early = self._early or time.perf_counter(), None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs if logs is not None else {}
