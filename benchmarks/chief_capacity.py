@@ -32,7 +32,7 @@ def fake_worker(port: int, tuner_id: str, seconds: float, barrier, out: mp.Queue
     from keras_tuner.src.distribute.oracle_client import OracleClient
     from keras_tuner.src.engine.trial import TrialStatus
 
-    from probsweep.sweep.chief import LEASE_METRIC
+    from probsweep.sweep.chief import lease_report
 
     client = OracleClient(None)
     client.get_space()  # connected
@@ -49,7 +49,7 @@ def fake_worker(port: int, tuner_id: str, seconds: float, barrier, out: mp.Queue
             time.sleep(0.05)
             continue
         for e in range(1, EPOCHS + 1):
-            client.update_trial(trial.trial_id, {LEASE_METRIC: float(e)}, step=e)
+            client.update_trial(trial.trial_id, lease_report(tuner_id, e), step=e)
         client.update_trial(trial.trial_id, {"val_brier": 0.5 + 0.001 * trials}, step=EPOCHS)
         trial.status = TrialStatus.COMPLETED
         client.end_trial(trial)

@@ -196,6 +196,30 @@ def test_without_restarts_an_expired_lease_sends_the_trial_to_another_worker(tmp
 
 
 @pytest.mark.slow
+def test_a_worker_paused_past_its_lease_stops_its_attempt_when_another_worker_runs_the_trial(tmp_path):
+    db = tmp_path / "mlflow.db"
+    run = Launch(tmp_path, "late", "sweep.trial_lease=10", uri=f"sqlite:///{db}", trials=2, epochs=30)
+    worker, trial = run.wait_for(r"\[(worker-\d) trial #(\d+)\] epoch 1/30").groups()
+    pid = int(run.wait_for(rf"\[launcher\] {worker} started \(pid (\d+)\)").group(1))
+    os.kill(pid, signal.SIGSTOP)  # paused, not dead: no epoch is reported, and the launcher sees no exit
+    other = {"worker-0": "worker-1", "worker-1": "worker-0"}[worker]
+    try:
+        run.wait_for(rf"\[chief\] trial #{trial} \({worker}\) reported no epoch for 10s")
+        run.wait_for(rf"\[{other} trial #{trial}\] epoch 1/30")  # the other worker runs it now
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert run.finish() == 0, run.output[-3000:]
+    assert f"[chief] trial #{trial}: {worker}'s lease had expired: told to stop" in run.output
+    assert f"[{worker} trial #{trial}] {worker}'s lease on trial #{trial} expired" in run.output
+    client, parent, children = trial_runs(f"sqlite:///{db}", "late")
+    check_each_trial_finished_once(client, parent, children, trials=2)
+    again = [r for r in children if r.data.tags["trial_id"] == str(int(trial) - 1)]
+    assert {r.info.status: r.data.tags["worker"] for r in again} == {"KILLED": worker, "FINISHED": other}
+    killed = next(r for r in again if r.info.status == "KILLED")
+    assert "another worker runs it now" in killed.data.tags["killed_because"]
+
+
+@pytest.mark.slow
 def test_interrupted_launcher_resumes_without_duplicate_runs(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     first = Launch(tmp_path, "resume", uri=uri, trials=2, epochs=2)
@@ -354,15 +378,16 @@ def complete(oracle, trial, score):
 def test_an_expired_lease_requeues_the_trial_once_and_a_late_result_is_ignored(tmp_path):
     from keras_tuner.src.engine.trial import TrialStatus
 
-    from probsweep.sweep.chief import LEASE_METRIC
+    from probsweep.sweep.chief import lease_report
 
     oracle = chief_oracle(tmp_path, trials=2)
     a = oracle.create_trial("w-a")
     b = oracle.create_trial("w-b")
     time.sleep(0.05)
-    oracle.update_trial(b.trial_id, {LEASE_METRIC: 1.0}, step=1)  # b reports an epoch, a does not
+    report = lease_report("w-b", 1)
+    oracle.update_trial(b.trial_id, report, step=1)  # b reports an epoch, a does not
     assert oracle.expire_leases(0.04) == [a.trial_id]  # only a's lease expired
-    assert oracle.trials[b.trial_id].metrics.exists(LEASE_METRIC) is False  # a report is never a metric
+    assert not any(oracle.trials[b.trial_id].metrics.exists(k) for k in report)  # a report is never a metric
     assert oracle.create_trial("w-b").trial_id == b.trial_id  # b still holds its own trial
     complete(oracle, b, 0.3)
     again = oracle.create_trial("w-b")
@@ -373,6 +398,58 @@ def test_an_expired_lease_requeues_the_trial_once_and_a_late_result_is_ignored(t
     assert oracle.trials[a.trial_id].score == 0.2 and oracle.end_order.count(a.trial_id) == 1
     assert oracle.create_trial("w-c").status == TrialStatus.STOPPED
     assert oracle.create_trial("w-b").status == TrialStatus.STOPPED and oracle.finished()
+
+
+def test_a_worker_late_after_its_lease_expired_keeps_its_trial_if_free_and_is_stopped_if_taken(tmp_path):
+    from keras_tuner.src.engine.trial import TrialStatus
+
+    from probsweep.sweep.chief import lease_report
+
+    oracle = chief_oracle(tmp_path, trials=3)
+    a, b = oracle.create_trial("w-a"), oracle.create_trial("w-b")
+    time.sleep(0.05)
+    assert sorted(oracle.expire_leases(0.04)) == sorted([a.trial_id, b.trial_id])
+    # a reports before anyone took its trial from the queue: it keeps it, and nobody else gets it
+    assert oracle.update_trial(a.trial_id, lease_report("w-a", 2), step=2).status == TrialStatus.RUNNING
+    assert oracle.ongoing_trials["w-a"].trial_id == a.trial_id and a.trial_id not in oracle._retry_queue
+    c = oracle.create_trial("w-c")
+    assert c.trial_id == b.trial_id  # the trial still in the queue goes to c
+    before = oracle.seen[b.trial_id]
+    # b reports late: c runs its trial now, so b is told to stop, and c's lease is not renewed by b
+    assert oracle.update_trial(b.trial_id, lease_report("w-b", 2), step=2).status == TrialStatus.STOPPED
+    assert oracle.seen[b.trial_id] == before and oracle.ongoing_trials["w-c"].trial_id == b.trial_id
+    assert oracle.update_trial(b.trial_id, lease_report("w-c", 1), step=1).status == TrialStatus.RUNNING
+    assert oracle.seen[b.trial_id] > before
+    complete(oracle, a, 0.5)
+    complete(oracle, c, 0.4)
+    assert oracle.trials[b.trial_id].score == 0.4 and oracle.trials[a.trial_id].score == 0.5
+
+
+def test_a_stopped_answer_ends_the_attempt_and_its_run_killed(tmp_path, monkeypatch):
+    from keras_tuner.src.engine.trial import Trial, TrialStatus
+    from mlflow.tracking import MlflowClient
+
+    from probsweep import tracking
+    from probsweep.sweep.tuner import EpochReport
+
+    class Chief:
+        def __init__(self, status):
+            self.status, self.calls = status, []
+
+        def update_trial(self, trial_id, metrics, step=0):
+            self.calls.append((trial_id, metrics, step))
+            return Trial(None, trial_id=trial_id, status=self.status)
+
+    running = Chief(TrialStatus.RUNNING)
+    EpochReport(running, "3", "worker-1").on_epoch_end(1)
+    assert running.calls == [("3", {"probsweep/epoch@worker-1": 2.0}, 2)]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = tracking.setup(None, "late")
+    with pytest.raises(tracking.Stopped, match="worker-1's lease on trial #4 expired"):
+        with tracking.run(experiment, name="trial-3", tags={"kind": "trial"}) as run_id:
+            EpochReport(Chief(TrialStatus.STOPPED), "3", "worker-1").on_epoch_end(2)
+    run = MlflowClient().get_run(run_id)
+    assert run.info.status == "KILLED" and "another worker runs it now" in run.data.tags["killed_because"]
 
 
 def test_an_idle_worker_waits_between_asks_instead_of_spinning():

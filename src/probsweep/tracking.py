@@ -94,6 +94,11 @@ def git_commit() -> str:
         return "unknown"
 
 
+class Stopped(Exception):
+    """Raised inside `run` when the run is stopped from outside, not by an error of its own (its trial
+    was taken over by another worker): the run ends KILLED, with the reason in its `killed_because` tag."""
+
+
 @contextmanager
 def run(
     experiment_id: str, name: str, tags: dict[str, str], parent_run_id: str | None = None, run_id: str | None = None
@@ -112,6 +117,10 @@ def run(
     try:
         yield run_id
     except KeyboardInterrupt:
+        client.set_terminated(run_id, status="KILLED")
+        raise
+    except Stopped as exc:
+        client.set_tag(run_id, "killed_because", str(exc))
         client.set_terminated(run_id, status="KILLED")
         raise
     except BaseException as exc:

@@ -1,11 +1,16 @@
 """The chief of a distributed sweep: Keras Tuner's own oracle and gRPC servicer, plus trial leases.
 
 Keras Tuner 1.4.8 has no heartbeat: a worker that dies mid-trial leaves its trial "ongoing" for ever.
-Here each epoch end reports to the chief (an UpdateTrial call carrying LEASE_METRIC only, which never
-reaches the trial's metrics or score), and a trial silent for longer than `sweep.trial_lease` goes
-back to Keras Tuner's own retry queue, as `Oracle.reload` does for a restarted chief. While any
-trial is out, a worker asking for more gets IDLE instead of STOPPED, so it can still pick that
-trial up if its lease expires.
+Here each epoch end reports to the chief (an UpdateTrial call whose one "metric" names the worker,
+`lease_report`: it never reaches the trial's metrics or score), and a trial silent for longer than
+`sweep.trial_lease` goes back to Keras Tuner's own retry queue, as `Oracle.reload` does for a
+restarted chief. While any trial is out, a worker asking for more gets IDLE instead of STOPPED, so
+it can still pick that trial up if its lease expires.
+
+A worker that was only slow (paused, swapping) reports again after its lease expired. If nobody has
+taken the trial from the queue yet, it gets it back; if another worker runs it now, the late one is
+answered STOPPED and ends its attempt (its run KILLED, sweep/tuner.py), so a trial never ends up
+with two finished runs.
 """
 
 from __future__ import annotations
@@ -19,7 +24,17 @@ import keras_tuner as kt
 from keras_tuner.src.distribute import oracle_chief
 from keras_tuner.src.engine.trial import Trial, TrialStatus
 
-LEASE_METRIC = "probsweep/epoch"  # the epoch-end report; never a metric of the trial
+LEASE_METRIC = "probsweep/epoch"  # the epoch-end report's key, "probsweep/epoch@<tuner id>"; never a metric
+
+
+def lease_report(tuner_id: str, epoch: int) -> dict[str, float]:
+    """The UpdateTrial metrics a worker sends at an epoch end: the only place a worker's ID can travel."""
+    return {f"{LEASE_METRIC}@{tuner_id}": float(epoch)}
+
+
+def lease_holder(metrics: dict) -> str | None:
+    """The worker that sent a lease report, or None for an ordinary metrics update."""
+    return next((k.split("@", 1)[1] for k in metrics if k.startswith(f"{LEASE_METRIC}@")), None)
 
 
 class LeaseMixin(kt.Oracle):
@@ -41,10 +56,22 @@ class LeaseMixin(kt.Oracle):
 
     @kt.synchronized
     def update_trial(self, trial_id: str, metrics: dict, step: int = 0) -> Trial:
-        if LEASE_METRIC in metrics:  # an epoch ended on the worker: the lease is renewed
-            self.seen[trial_id] = time.monotonic()
-            return self.trials[trial_id]
-        return super().update_trial(trial_id, metrics, step=step)
+        holder = lease_holder(metrics)
+        if holder is None:
+            return super().update_trial(trial_id, metrics, step=step)
+        held = self.ongoing_trials.get(holder)
+        if held is None and trial_id in self._retry_queue:  # late, but nobody took it over: it is its again
+            self._retry_queue.remove(trial_id)
+            held = self.ongoing_trials[holder] = self.trials[trial_id]
+            held.status = TrialStatus.RUNNING
+            self.tuner_ids.add(holder)
+            self.save()
+            self.announce(f"[chief] trial #{int(trial_id) + 1}: {holder} reported again in time, it keeps it")
+        if held is None or held.trial_id != trial_id:  # another worker runs it now
+            self.announce(f"[chief] trial #{int(trial_id) + 1}: {holder}'s lease had expired: told to stop")
+            return Trial(self.get_space(), trial_id=trial_id, status=TrialStatus.STOPPED)
+        self.seen[trial_id] = time.monotonic()  # an epoch ended on its worker: the lease is renewed
+        return self.trials[trial_id]
 
     @kt.synchronized
     def end_trial(self, trial: Trial) -> None:

@@ -24,7 +24,7 @@ from probsweep import tracking
 from probsweep.config import ConfigError, one_line
 from probsweep.data.loading import Dataset
 from probsweep.sweep import space as search
-from probsweep.sweep.chief import LEASE_METRIC, leased
+from probsweep.sweep.chief import lease_report, leased
 from probsweep.train.fit import process_memory
 from probsweep.train.tracked import log_inputs, tracked_fit
 
@@ -107,14 +107,22 @@ def make_oracle(tuner_cfg: DictConfig, objective: str, direction: str, chief: bo
 
 
 class EpochReport(keras.callbacks.Callback):
-    """On a worker: every epoch end renews the trial's lease with the chief (Keras Tuner's UpdateTrial)."""
+    """On a worker: every epoch end renews the trial's lease with the chief (Keras Tuner's UpdateTrial).
 
-    def __init__(self, oracle: Any, trial_id: str):
+    A chief that answers STOPPED gave the trial to another worker after this one's lease expired:
+    the attempt ends here, its run KILLED (tracking.Stopped), and the chief is not told of an end."""
+
+    def __init__(self, oracle: Any, trial_id: str, tuner_id: str):
         super().__init__()
-        self.oracle, self.trial_id = oracle, trial_id
+        self.oracle, self.trial_id, self.tuner_id = oracle, trial_id, tuner_id
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.oracle.update_trial(self.trial_id, {LEASE_METRIC: float(epoch + 1)}, step=epoch + 1)
+        answer = self.oracle.update_trial(self.trial_id, lease_report(self.tuner_id, epoch + 1), step=epoch + 1)
+        if answer.status == kt.engine.trial.TrialStatus.STOPPED:
+            raise tracking.Stopped(
+                f"{self.tuner_id}'s lease on trial #{int(self.trial_id) + 1} expired (sweep.trial_lease) and "
+                "another worker runs it now"
+            )
 
 
 def patient(create_trial):
@@ -164,6 +172,7 @@ class SweepTuner(BaseTuner):
         if self.worker:
             self.oracle.create_trial = patient(self.oracle.create_trial)
         self.trials_run = 0  # in this process
+        self.taken_over: set[str] = set()  # trials whose lease expired here and that another worker runs
         self.warned_memory = False
 
     def pre_create_trial(self) -> None:
@@ -208,12 +217,20 @@ class SweepTuner(BaseTuner):
                 log_inputs(self.trial_config(values, check=False), self.data, run_id)  # same param keys as the others
                 raise kt.errors.FailedTrialError(str(exc)) from None
             print(f"{prefix}{', '.join(f'{k}={v}' for k, v in shown.items())}", flush=True)
-            report = [EpochReport(self.oracle, trial.trial_id)] if self.worker else []
-            outcome = tracked_fit(cfg, self.data, run_id, prefix=prefix, extra_callbacks=report)
+            report = [EpochReport(self.oracle, trial.trial_id, self.worker)] if self.worker else []
+            try:
+                outcome = tracked_fit(cfg, self.data, run_id, prefix=prefix, extra_callbacks=report)
+            except tracking.Stopped as stopped:
+                self.taken_over.add(trial.trial_id)
+                print(f"{prefix}{stopped}: this attempt stops, its run is KILLED", flush=True)
+                raise
         # NaN (e.g. a test precision when no example passes the threshold) is no score for the oracle.
         return {k: v for k, v in outcome.final.items() if isinstance(v, float) and not math.isnan(v)}
 
     def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:
+        if trial.trial_id in self.taken_over:  # another worker runs it: the chief hears its end from there
+            self.trials_run += 1
+            return
         if trial.message:  # the traceback's last line says it all; the whole of it is in MLflow
             trial.message = trial.message.strip().splitlines()[-1].split("FailedTrialError: ", 1)[-1]
             who = f"{self.worker} " if self.worker else ""
