@@ -425,7 +425,8 @@ def test_a_worker_late_after_its_lease_expired_keeps_its_trial_if_free_and_is_st
     assert oracle.trials[b.trial_id].score == 0.4 and oracle.trials[a.trial_id].score == 0.5
 
 
-def test_a_stopped_answer_ends_the_attempt_and_its_run_killed(tmp_path, monkeypatch):
+def test_a_stopped_answer_ends_the_attempt_killed_and_an_unreachable_chief_does_not(tmp_path, monkeypatch, capsys):
+    import grpc
     from keras_tuner.src.engine.trial import Trial, TrialStatus
     from mlflow.tracking import MlflowClient
 
@@ -443,6 +444,17 @@ def test_a_stopped_answer_ends_the_attempt_and_its_run_killed(tmp_path, monkeypa
     running = Chief(TrialStatus.RUNNING)
     EpochReport(running, "3", "worker-1").on_epoch_end(1)
     assert running.calls == [("3", {"probsweep/epoch@worker-1": 2.0}, 2)]
+
+    class Gone(grpc.RpcError):  # what a blocking call raises when the chief dies during it
+        def code(self):
+            return grpc.StatusCode.UNAVAILABLE
+
+    class DeadChief:
+        def update_trial(self, trial_id, metrics, step=0):
+            raise Gone()
+
+    EpochReport(DeadChief(), "3", "worker-1").on_epoch_end(2)  # a missed renewal, not a failed trial
+    assert "the chief did not take the epoch's report (UNAVAILABLE): training goes on" in capsys.readouterr().out
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = tracking.setup(None, "late")
     with pytest.raises(tracking.Stopped, match="worker-1's lease on trial #4 expired"):

@@ -110,14 +110,27 @@ class EpochReport(keras.callbacks.Callback):
     """On a worker: every epoch end renews the trial's lease with the chief (Keras Tuner's UpdateTrial).
 
     A chief that answers STOPPED gave the trial to another worker after this one's lease expired:
-    the attempt ends here, its run KILLED (tracking.Stopped), and the chief is not told of an end."""
+    the attempt ends here, its run KILLED (tracking.Stopped), and the chief is not told of an end.
+    A report that does not get through (the chief died during the call, a network fault) is only a
+    missed renewal: training goes on, as it would have had the report been sent a moment earlier."""
 
     def __init__(self, oracle: Any, trial_id: str, tuner_id: str):
         super().__init__()
         self.oracle, self.trial_id, self.tuner_id = oracle, trial_id, tuner_id
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        answer = self.oracle.update_trial(self.trial_id, lease_report(self.tuner_id, epoch + 1), step=epoch + 1)
+        import grpc
+
+        try:
+            answer = self.oracle.update_trial(self.trial_id, lease_report(self.tuner_id, epoch + 1), step=epoch + 1)
+        except grpc.RpcError as exc:
+            code = getattr(exc, "code", lambda: None)()
+            print(
+                f"[{self.tuner_id} trial #{int(self.trial_id) + 1}] the chief did not take the epoch's report "
+                f"({code.name if code else type(exc).__name__}): training goes on",
+                flush=True,
+            )
+            return
         if answer.status == kt.engine.trial.TrialStatus.STOPPED:
             raise tracking.Stopped(
                 f"{self.tuner_id}'s lease on trial #{int(self.trial_id) + 1} expired (sweep.trial_lease) and "
