@@ -55,10 +55,10 @@ ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over mlruns/
 test: $(STAMP) lint ## Lint, then run the test suite (offline, about 12 minutes on 2 cores)
 	$(PY) -m pytest $(ARGS)
 
-lint: $(STAMP) ## ruff check and ruff format --check (src, tests) and mypy (src), as configured in pyproject.toml
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+lint: $(STAMP) ## ruff check and ruff format --check (src, tests, benchmarks) and mypy (src), as configured in pyproject.toml
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy src
 
 format-check: $(STAMP) ## ruff format --check (src, tests): does the code keep ruff's format?
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff format --check src tests benchmarks

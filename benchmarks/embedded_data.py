@@ -60,7 +60,10 @@ def run(epochs: int, head: str, seed: int, synthetic: SyntheticConfig) -> list:
                 "val_loss": logs["val_loss"],
                 "seconds": time.time() - self.t,
             }
-            line = f"{epoch + 1:5d}  {row['train_acc']:9.4f}  {row['val_acc']:7.4f}  {row['val_loss']:8.4f}  {row['seconds']:7.1f}"
+            line = (
+                f"{epoch + 1:5d}  {row['train_acc']:9.4f}  {row['val_acc']:7.4f}  {row['val_loss']:8.4f}  "
+                f"{row['seconds']:7.1f}"
+            )
             if head == "mismatch":
                 p = self.model.predict(data.x_val, batch_size=256, verbose=0)
                 row["val_max"], row["val_sum"] = float(p.max(1).mean()), float(p.sum(1).mean())
@@ -90,7 +93,7 @@ def summarise(rows: list) -> None:
     print(
         f"best val_acc {max(r['val_acc'] for r in rows):.4f}; "
         f"{TARGET_ACC:.0%} val_acc reached by epoch {TARGET_EPOCH}: "
-        f"{'yes, first at epoch %d' % reached[0] if reached and reached[0] <= TARGET_EPOCH else 'no'}"
+        f"{f'yes, first at epoch {reached[0]}' if reached and reached[0] <= TARGET_EPOCH else 'no'}"
     )
     print(f"mean seconds per epoch {np.mean([r['seconds'] for r in rows[1:]] or [rows[0]['seconds']]):.1f}")
 

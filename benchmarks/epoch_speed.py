@@ -58,6 +58,7 @@ def main() -> None:
     import warnings
 
     import seed_script
+
     from conftest import compose_config
     from probsweep import tracking
     from probsweep.config import register, validate
@@ -112,18 +113,21 @@ def main() -> None:
                 f"{later[name][-1]:6.2f} s   all: {' '.join(f'{s:.2f}' for s in seconds)}",
                 flush=True,
             )
-    ratio_on = [s / o for s, o in zip(later["seed script"], later["ours (on)"])]
-    ratio_off = [s / o for s, o in zip(later["seed script"], later["ours (off)"])]
-    gain = [f / o for f, o in zip(later["ours (off)"], later["ours (on)"])]
+    ratio_on = [s / o for s, o in zip(later["seed script"], later["ours (on)"], strict=True)]
+    ratio_off = [s / o for s, o in zip(later["seed script"], later["ours (off)"], strict=True)]
+    gain = [f / o for f, o in zip(later["ours (off)"], later["ours (on)"], strict=True)]
     print(
         f"\nper epoch, median over repeats: seed script {statistics.median(later['seed script']):.2f} s, "
-        f"ours (on) {statistics.median(later['ours (on)']):.2f} s, ours (off) {statistics.median(later['ours (off)']):.2f} s"
+        f"ours (on) {statistics.median(later['ours (on)']):.2f} s, "
+        f"ours (off) {statistics.median(later['ours (off)']):.2f} s"
     )
     print(
-        f"seed script / ours (on):  {statistics.median(ratio_on):.2f}x  (per repeat: {', '.join(f'{x:.2f}' for x in ratio_on)})  target >= 4"
+        f"seed script / ours (on):  {statistics.median(ratio_on):.2f}x  "
+        f"(per repeat: {', '.join(f'{x:.2f}' for x in ratio_on)})  target >= 4"
     )
     print(
-        f"seed script / ours (off): {statistics.median(ratio_off):.2f}x  (per repeat: {', '.join(f'{x:.2f}' for x in ratio_off)})"
+        f"seed script / ours (off): {statistics.median(ratio_off):.2f}x  "
+        f"(per repeat: {', '.join(f'{x:.2f}' for x in ratio_off)})"
     )
     print(f"ours off / on:            {statistics.median(gain):.2f}x")
 

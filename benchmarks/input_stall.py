@@ -63,7 +63,6 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, os.path.join(HERE, "..", "tests"))
     from conftest import compose_config
-
     from probsweep.data.loading import load_dataset
     from probsweep.head import Head
     from probsweep.train.model import encode_targets

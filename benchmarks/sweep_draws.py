@@ -45,7 +45,10 @@ def draws(entries, seed: int, n: int):
 
 def covers(rows) -> bool:
     heads = {r["head"] for r in rows}
-    longest = lambda prefix: max([r["train.epochs"] for r in rows if r["head"].startswith(prefix)] or [0])
+
+    def longest(prefix):
+        return max([r["train.epochs"] for r in rows if r["head"].startswith(prefix)] or [0])
+
     return (
         len(heads) == 5
         and len({r["model.dropout"] for r in rows}) == 2

@@ -9,10 +9,11 @@ the first-epoch overhead of every trial after the first, and whether the trial t
 Each sweep is `python -m probsweep.cli.sweep` (the `make sweep` command) in its own process, on the
 default config, with a throwaway MLflow store and sweeps folder; "off" adds the tests'
 SPEED_SWITCHES_OFF (tests/conftest.py: every `train.*` speed switch at its previous value), the
-previous approach, or the overrides given with --off (one switch off, the others on). Peak RSS is the sweep process's own (wait4's ru_maxrss). First-epoch overhead:
-epoch 1's time minus the median of the trial's later epochs (trials of 2 or more epochs, from the
-second trial on: the first trial also pays TensorFlow's start-up). Targets (issue 11): on <= 240 s,
-overhead <= 5 s; the trial tables equal except timings (every logged metric within 1e-4).
+previous approach, or the overrides given with --off (one switch off, the others on). Peak RSS is
+the sweep process's own (wait4's ru_maxrss). First-epoch overhead: epoch 1's time minus the median
+of the trial's later epochs (trials of 2 or more epochs, from the second trial on: the first trial
+also pays TensorFlow's start-up). Targets (issue 11): on <= 240 s, overhead <= 5 s; the trial
+tables equal except timings (every logged metric within 1e-4).
 """
 
 from __future__ import annotations
@@ -94,9 +95,7 @@ def overhead_line(mode: str, runs: list) -> str:
     if not over:
         return f"first-epoch overhead, {mode}: no trial after the first ran 2 or more epochs"
     medians = [statistics.median(o) for _, o, _ in over]
-    shown = ", ".join(
-        f"trial {t}: {'/'.join(f'{x:.1f}' for x in o)} s (later epochs {m:.2f} s)" for t, o, m in over
-    )
+    shown = ", ".join(f"trial {t}: {'/'.join(f'{x:.1f}' for x in o)} s (later epochs {m:.2f} s)" for t, o, m in over)
     return (
         f"first-epoch overhead, {mode}, trials 2+ (per trial the median of {len(runs)} repeat(s)): "
         f"median {statistics.median(medians):.1f} s, max {max(medians):.1f} s   [{shown}]   (target <= 5 s)"
@@ -108,7 +107,11 @@ def main() -> None:
     parser.add_argument("-r", "--repeats", type=int, default=1, help="pairs of sweeps (on, off), order alternating")
     parser.add_argument("-t", "--trials", type=int, default=None, help="tuner.max_trials (default: the sweep's 7)")
     parser.add_argument(
-        "--off", nargs="+", default=OFF, metavar="OVERRIDE", help="the off sweeps' overrides (default: every switch off)"
+        "--off",
+        nargs="+",
+        default=OFF,
+        metavar="OVERRIDE",
+        help="the off sweeps' overrides (default: every switch off)",
     )
     args = parser.parse_args()
     extra = [f"tuner.max_trials={args.trials}"] if args.trials else []
@@ -132,7 +135,7 @@ def main() -> None:
     off_s = [x["seconds"] for x in results["off"]]
     print(
         f"\nsweep wall time: on {statistics.median(on_s):.1f} s, off {statistics.median(off_s):.1f} s, "
-        f"off / on {statistics.median([b / a for a, b in zip(on_s, off_s)]):.2f}x   (target on <= 240 s)"
+        f"off / on {statistics.median([b / a for a, b in zip(on_s, off_s, strict=True)]):.2f}x   (target on <= 240 s)"
     )
     print(
         f"peak RSS: on {max(x['peak_rss_mb'] for x in results['on']):.0f} MB, "
