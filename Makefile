@@ -60,5 +60,5 @@ lint: $(STAMP) ## ruff check and ruff format --check (src, tests, benchmarks) an
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy src
 
-format-check: $(STAMP) ## ruff format --check (src, tests): does the code keep ruff's format?
+format-check: $(STAMP) ## ruff format --check (src, tests, benchmarks): does the code keep ruff's format?
 	$(VENV)/bin/ruff format --check src tests benchmarks
