@@ -298,12 +298,12 @@ def test_a_watched_parent_that_is_gone_calls_on_gone_and_a_live_one_does_not():
     from probsweep import lifeline
 
     gone, here = threading.Event(), threading.Event()
-    lifeline.watch_parent(os.getppid(), poll=0.05, on_gone=here.set)
+    lifeline.watch_parent(here.set, os.getppid(), poll=0.05)
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()  # a pid that is not our parent: as if ours had died and we had been re-parented
-    lifeline.watch_parent(child.pid, poll=0.05, on_gone=gone.set)
+    lifeline.watch_parent(gone.set, child.pid, poll=0.05)
     assert gone.wait(5) and not here.wait(0.5)
-    assert lifeline.watch_parent(0) is None and lifeline.tethered(["x"])[-3:] == [str(os.getpid()), "--", "x"]
+    assert lifeline.watch_parent(here.set, 0) is None and lifeline.tethered(["x"])[-3:] == [str(os.getpid()), "--", "x"]
 
 
 def test_the_lifeline_supervisor_returns_its_commands_exit_code_and_refuses_a_bad_command_line():

@@ -6,8 +6,8 @@ the kernel for memory) runs no cleanup: without this, its workers waited forever
 longer answered, and its `mlflow server` lived on, so the next launch started a second server over
 the same SQLite file. So each child watches the process that started it:
 
-- a worker (our code) calls `watch_parent()`: a daemon thread sees the parent's pid go and sends the
-  process SIGTERM, which ends its open run as KILLED (cli.friendly_errors), as Ctrl-C does;
+- a worker (our code) calls `watch_parent(on_gone=...)`: a daemon thread sees the parent's pid go and
+  calls `on_gone`, which ends the worker's runs as KILLED (sweep/worker.py: launcher_gone);
 - a program that is not ours (`mlflow server`, with its uvicorn child) is started through
   `tethered(cmd)`: `python -m probsweep.lifeline PID -- cmd` runs it in the group it leads and, once
   PID is gone, waits `GRACE` seconds (the workers' runs are marked KILLED through that server), then
@@ -36,22 +36,19 @@ def parent_alive(pid: int) -> bool:
     return os.getppid() == pid
 
 
-def watch_parent(
-    pid: int | None = None, poll: float = POLL, on_gone: Callable[[], None] | None = None
-) -> threading.Thread | None:
-    """From now on, send this process SIGTERM (or call `on_gone`) once `pid` is gone.
+def watch_parent(on_gone: Callable[[], None], pid: int | None = None, poll: float = POLL) -> threading.Thread | None:
+    """From now on, call `on_gone` (on a daemon thread) once `pid` is gone.
 
     `pid` defaults to $PROBSWEEP_PARENT_PID; without either, nothing is watched (a worker started by
     hand on another host). A parent already gone when this is called counts as gone."""
     pid = pid if pid is not None else int(os.environ.get(PARENT_ENV) or 0)
     if not pid:
         return None
-    act = on_gone or (lambda: os.kill(os.getpid(), signal.SIGTERM))
 
     def watch() -> None:
         while parent_alive(pid):
             time.sleep(poll)
-        act()
+        on_gone()
 
     thread = threading.Thread(target=watch, name="lifeline", daemon=True)
     thread.start()

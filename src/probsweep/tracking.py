@@ -116,11 +116,9 @@ def run(
             client.set_tag(run_id, k, v)
     try:
         yield run_id
-    except KeyboardInterrupt:
-        client.set_terminated(run_id, status="KILLED")
-        raise
-    except Stopped as exc:
-        client.set_tag(run_id, "killed_because", str(exc))
+    except (KeyboardInterrupt, Stopped) as exc:
+        if isinstance(exc, Stopped):
+            client.set_tag(run_id, "killed_because", str(exc))
         client.set_terminated(run_id, status="KILLED")
         raise
     except BaseException as exc:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import grpc
 import keras
 import keras_tuner as kt
 from keras_tuner.engine.base_tuner import BaseTuner
@@ -119,8 +120,6 @@ class EpochReport(keras.callbacks.Callback):
         self.oracle, self.trial_id, self.tuner_id = oracle, trial_id, tuner_id
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        import grpc
-
         try:
             answer = self.oracle.update_trial(self.trial_id, lease_report(self.tuner_id, epoch + 1), step=epoch + 1)
         except grpc.RpcError as exc:

@@ -73,7 +73,7 @@ def launcher_gone() -> None:
 def run_worker(cfg: DictConfig) -> int:
     """Run trials until the chief has none left (returns 0) or sweep.trials_per_worker are done (RECYCLED)."""
     cfg, entries = checked(cfg)
-    lifeline.watch_parent(on_gone=launcher_gone)
+    lifeline.watch_parent(launcher_gone)
     chief_address(cfg.sweep)
     me = os.environ["KERASTUNER_TUNER_ID"]
     threads = set_threads()  # before TensorFlow runs its first op
