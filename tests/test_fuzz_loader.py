@@ -3,7 +3,7 @@ Dataset (or the rows ready to vectorise) or in a one-line DataError, never in an
 
 Reading, cleaning and splitting (`prepare`) are fuzzed with many examples; the full `load_dataset`,
 whose TextVectorization adapt costs ~0.1 s, with fewer. Each test prints how many examples it tried;
-PROBSWEEP_FUZZ_SCALE=10 runs ten times as many (the README's figure).
+PROBSWEEP_FUZZ_SCALE=10 runs ten times as many (the figure in docs/reliability.md).
 """
 
 from __future__ import annotations

@@ -95,7 +95,7 @@ def body_arguments(cfg: ModelConfig) -> dict[str, Any]:
     if missing:
         raise ConfigError(
             f"model._target_={target} must accept {', '.join(DATA_ARGUMENTS)} "
-            f"(it lacks {', '.join(missing)}): see the README, 'Bring your own model'"
+            f"(it lacks {', '.join(missing)}): see docs/configuration.md, 'Bring your own model'"
         )
     typed = {key: getattr(cfg, key) for key in BODY_KEYS if key in params}
     arguments = {**typed, **kwargs}
