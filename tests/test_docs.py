@@ -136,7 +136,8 @@ def read_command(seg: list[str], at: str, found: Found) -> None:
             if targets and targets[0] in ("best", "report") and "SWEEP" in make_vars:
                 found.sweeps.append((at, make_vars["SWEEP"]))
             return
-        module = seg[i + 2] if word.endswith("python") or word.startswith("python3") else ""
+        python = word.endswith("python") or word.startswith("python3")
+        module = seg[i + 2] if python and len(seg) > i + 2 else ""
         if word == "probsweep" or word.endswith("/probsweep") or (seg[i + 1 : i + 2] == ["-m"] and module):
             rest = seg[i + 1 :] if not module else seg[i + 3 :]
             name = module.removeprefix("probsweep.cli.") if module.startswith("probsweep.cli.") else None
@@ -296,6 +297,7 @@ MLFLOW_TRACKING_URI=http://127.0.0.1:5000 make sweep WORKERS=2 \\
   ARGS="search=smoke tuner.max_trials=4"   # a comment
 make best SWEEP=my-sweep && .venv/bin/probsweep train model.activation=softmax
 python -m probsweep.cli.worker sweep.oracle_port=8000
+python -m
 ```
 
 Set `train.jit_compile`, or write `model.dropout=0.3 search=tune` on its own; `probsweep <command>`
