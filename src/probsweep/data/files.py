@@ -93,7 +93,7 @@ def _bad_json_line(path: Path, encoding: str) -> str | None:
                     return f"line {n:,} is not valid JSON ({exc.msg}, column {exc.colno})"
                 if not isinstance(value, dict):
                     return f'line {n:,} is a JSON {type(value).__name__}, not an object ({{"text": ..., "label": ...}})'
-    except (OSError, LookupError):
+    except (OSError, LookupError, ValueError):  # ValueError: a UTF-16 stream without its BOM, say
         return None
     return None
 
