@@ -13,15 +13,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from probsweep.config import ConfigError
+from probsweep.config import ConfigError, under_project
 
 from . import command, compose
 
-DEFAULT_MODEL = "models/model.keras"  # where `make train` saves its model (train.save_model)
-
 parser = argparse.ArgumentParser(prog="probsweep diagnose", description=(__doc__ or "").splitlines()[0])
 source = parser.add_mutually_exclusive_group()
-source.add_argument("--model", help=f"a saved Keras model (.keras, .h5); default {DEFAULT_MODEL}")
+source.add_argument(
+    "--model", help="a saved Keras model (.keras, .h5); default: the one `make train` saved (train.save_model)"
+)
 source.add_argument(
     "--predictions", help="a .csv/.parquet/.jsonl file: a probability column per class, label[, split, epoch]"
 )
@@ -49,11 +49,14 @@ def main(args: argparse.Namespace) -> None:
     else:
         if args.head:
             raise ConfigError("--head is for --predictions: a model's head is read from the model")
-        path = args.model or DEFAULT_MODEL
-        if not args.model and not Path(path).is_file():
-            raise ConfigError(f"no {DEFAULT_MODEL} yet: run `make train` first, or pass --model my.keras")
-        inputs.check_path(path, inputs.MODEL_SUFFIXES, "model")
+        if args.model:
+            inputs.check_path(args.model, inputs.MODEL_SUFFIXES, "model")
         cfg = compose(args.overrides)
+        if not args.model and not cfg.train.save_model:
+            raise ConfigError("train.save_model is null, so `make train` saved no model: pass --model my.keras")
+        path = args.model or str(under_project(cfg.train.save_model))
+        if not args.model and not Path(path).is_file():
+            raise ConfigError(f"no {path} yet: run `make train` first (it saves its model there), or pass --model")
         outputs = inputs.from_model(path, args.vectorizer, cfg)
     from probsweep.diagnose.run import EXPERIMENT, run_diagnosis
 

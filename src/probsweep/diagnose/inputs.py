@@ -6,6 +6,7 @@ The predictions form needs pandas only; Keras loads for the model form alone.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,7 +155,9 @@ def load_keras_model(path: Path) -> Any:
     import probsweep.train.model  # noqa: F401  (registers HeadLoss, so a model `make train` saved loads)
 
     try:
-        return keras.saving.load_model(path, compile=True)
+        with warnings.catch_warnings():  # e.g. an optimizer never stepped: its state is not needed here
+            warnings.simplefilter("ignore", UserWarning)
+            return keras.saving.load_model(path, compile=True)
     except Exception as exc:  # Keras raises many kinds; the first line says which
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise DiagnoseError(
@@ -222,7 +225,9 @@ def from_model(model_path: str, vectorizer: str | None, cfg: Any) -> Outputs:
             labels = prepared.frame.label[prepared.frame.split == s]
             splits[s] = (np.asarray(raw, dtype=np.float64), labels_to_index(labels, classes, cfg.data.oos_label))
     # The path the loss takes on this model's real output, found as the training's own loss finds it.
-    sample = model(encode(texts["val"][:2]), training=False)
+    with warnings.catch_warnings():  # Keras notes a named input given as a bare array: the model still runs
+        warnings.simplefilter("ignore", UserWarning)
+        sample = model(encode(texts["val"][:2]), training=False)
     path = found.path if getattr(model.loss, "strip_cached_logits", False) else path_taken(sample, found.from_logits)
     head = found.head or Head("softmax", "sparse_categorical_crossentropy")  # type: ignore[arg-type]
     return Outputs(

@@ -31,6 +31,10 @@ class Diagnosed:
     epoch_flags: dict[int, list[str]]  # per epoch of a predictions file: the level flags of its outputs
 
 
+def found_accuracy(history: pd.DataFrame) -> str:
+    return f"{history['val_accuracy'].iloc[-1]:.1%}"
+
+
 def epoch_flags(outputs: Outputs) -> dict[int, list[str]]:
     """not_a_distribution / collapse / saturation of each epoch's validation outputs (predictions with epochs)."""
     from probsweep.probs.metrics import to_probabilities
@@ -54,7 +58,16 @@ def verdict_words(outputs: Outputs, found: analysis.Analysis, flags: dict[int, l
             "made it, so there is no loss path (A or B) here, only what the numbers show."
         )
     level = verdict.level_sentence(outputs.history)
-    paras = [first, f"On validation, {level}."]
+    last = outputs.history.iloc[-1]
+    if not found.tags.get("diagnosis_flags") and abs(last["val_prob_sum"] - 1) <= diagnosis.SUM_TOLERANCE:
+        level = (
+            f"the largest output averages {last['val_max_prob']:.3g} and the outputs sum to "
+            f"{last['val_prob_sum']:.3g}: they form a distribution over the classes"
+        )
+    accuracy = f"accuracy {found_accuracy(outputs.history)}" + (
+        f", test {found.metrics['test_accuracy']:.1%}" if "test_accuracy" in found.metrics else ""
+    )
+    paras = [first, f"On validation ({accuracy}), {level}."]
     if flags:
         rows = outputs.history.set_index("epoch")
         paras.append(
@@ -77,6 +90,8 @@ def verdict_words(outputs: Outputs, found: analysis.Analysis, flags: dict[int, l
     threshold = json.loads(found.files["threshold.json"])
     paras.append(verdict.calibration_paragraph(calibration, pd.Series(found.metrics, dtype=object)))
     paras.append(verdict.threshold_paragraph(threshold))
+    if "oos_threshold" in found.metrics:
+        paras.append(verdict.oos_paragraph(found.metrics, "this model"))
     return "\n\n".join(p for p in paras if p)
 
 

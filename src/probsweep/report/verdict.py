@@ -201,7 +201,14 @@ def _failed(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _name_of(row: pd.Series) -> str:
+    if isinstance(row.get("name"), str):  # a diagnosed model (probsweep diagnose) is not a trial
+        return row["name"]
     return "the baseline" if row.get("trial") == BASELINE else f"trial {row.get('trial')}"
+
+
+def oos_paragraph(metrics: dict, name: str) -> str:
+    """Out-of-scope rejection of one analysed model (its oos_* metrics), in the report's words."""
+    return _oos_paragraph(pd.Series({**metrics, "name": name}, dtype=object), None)
 
 
 def _baseline_paragraph(table: pd.DataFrame, rec: pd.Series | None, objective: str, direction: str) -> str:
