@@ -15,7 +15,8 @@ SHOWN = ("epoch", "val_accuracy", "val_max_prob", "val_prob_sum", "val_entropy_n
 
 def diagnosis_page(outputs: Any, found: Any, words: str, flags: dict[int, list[str]], worst: int = 8) -> str:
     """One self-contained page: verdict, per-epoch levels, diagnosis flags, reliability, per-class recall."""
-    history = outputs.history.reindex(columns=[c for c in SHOWN if c in outputs.history.columns])
+    shown = [c for c in SHOWN if c in outputs.history.columns and (c != "epoch" or outputs.form == "predictions")]
+    history = outputs.history.reindex(columns=shown)  # a saved model is one state, not an epoch
     history = history.rename(columns={c: metrics.METRICS[c].label for c in SHOWN if c in metrics.METRICS})
     after = pd.DataFrame(
         [
@@ -31,7 +32,9 @@ def diagnosis_page(outputs: Any, found: Any, words: str, flags: dict[int, list[s
         + ", ".join(f"{len(y)} {s} rows" for s, (_, y) in outputs.splits.items())
         + "</p>",
         _section("verdict", "Verdict", f'<div class="verdict">{_paras(words)}</div>'),
-        _section("levels", "The outputs per epoch (validation)", _frame_html(history)),
+        _section(
+            "levels", "The outputs" + (" per epoch" if "epoch" in shown else "") + " (validation)", _frame_html(history)
+        ),
         _section("diagnosis", "Diagnosis", f"<pre>{html.escape(found.files['diagnosis.txt'])}</pre>"),
         _section(
             "calibration",
