@@ -170,3 +170,45 @@ def _data_overrides(cfg) -> dict:
     from conftest import TINY
 
     return {o.split("=")[0]: o.split("=", 1)[1] for o in TINY if o.startswith(("data.", "model.embed_dim"))}
+
+
+SMALL_DATA = ["data.synthetic.n_classes=6", "data.synthetic.n_groups=2", "data.synthetic.train_per_class=12"]
+
+
+def test_raw_string_model_and_token_id_model_with_its_vectorizer(store, capsys):
+    """A model with its TextVectorization inside takes the texts as they are; one on token ids needs
+    --vectorizer (a vocabulary file), and says so in one line without it."""
+    import keras
+
+    from probsweep.cli import compose
+    from probsweep.data.loading import prepare
+
+    cfg = compose(SMALL_DATA)
+    prepared = prepare(cfg.data, cfg.model.embed_dim, cfg.seed)
+    train_texts = prepared.frame.text[prepared.frame.split == "train"].tolist()
+    vectorize = keras.layers.TextVectorization(output_sequence_length=20)
+    vectorize.adapt(train_texts)
+    n = len(prepared.classes)
+
+    def classifier(inputs, x):
+        x = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(vectorize.vocabulary_size(), 8)(x))
+        model = keras.Model(inputs, keras.layers.Dense(n, activation="softmax")(x))
+        model.compile(loss="sparse_categorical_crossentropy")
+        return model
+
+    texts = keras.Input((1,), dtype="string")
+    raw = classifier(texts, vectorize(texts))
+    raw.save(store["tmp"] / "raw.keras")
+    main(["--model", str(store["tmp"] / "raw.keras"), *SMALL_DATA])
+    out = capsys.readouterr().out
+    assert "The head's softmax activation matches the loss sparse_categorical_crossentropy." in out
+
+    tokens = keras.Input((20,), dtype="int32")
+    ids = classifier(tokens, tokens)
+    ids.save(store["tmp"] / "ids.keras")
+    (err,) = in_process_error(["--model", str(store["tmp"] / "ids.keras"), *SMALL_DATA], capsys)
+    assert "takes token ids" in err and "--vectorizer" in err
+    vocabulary = store["tmp"] / "vocab.txt"
+    vocabulary.write_text("\n".join(vectorize.get_vocabulary()) + "\n")
+    main(["--model", str(store["tmp"] / "ids.keras"), "--vectorizer", str(vocabulary), *SMALL_DATA])
+    assert "matches the loss" in capsys.readouterr().out

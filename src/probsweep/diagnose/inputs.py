@@ -211,11 +211,16 @@ def from_model(model_path: str, vectorizer: str | None, cfg: Any) -> Outputs:
         )
     texts = {s: np.asarray(prepared.frame.text[prepared.frame.split == s].tolist(), dtype=object) for s in SPLITS}
     is_text = "string" in str(model.inputs[0].dtype)
-    encode = (lambda t: t.reshape(-1, 1) if len(model.inputs[0].shape) == 2 else t) if is_text else None
-    if encode is None:
+    if is_text:  # Keras takes no object arrays of strings: a string tensor, shaped as the model's input
+        import tensorflow as tf
+
+        def encode(t: np.ndarray) -> Any:
+            return tf.constant(t.astype(str).reshape(-1, 1) if len(model.inputs[0].shape) == 2 else t.astype(str))
+
+    else:
         vectorize = vectorizer_for(model, p, vectorizer)
 
-        def encode(t: np.ndarray) -> np.ndarray:
+        def encode(t: np.ndarray) -> Any:
             return np.asarray(vectorize(t), dtype=np.int32)
 
     splits = {}
