@@ -107,6 +107,20 @@ def import_tensorflow_quietly() -> None:
         os.close(devnull)
 
 
+def compose(overrides: list[str]) -> Any:
+    """The validated config for `overrides` (conf/ + the schema), for commands that parse their own flags;
+    a bad override ends in one line (exit 2), as for the Hydra commands."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from probsweep.config import CONF_DIR, register, validate
+
+    register()
+    check_overrides(overrides)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return validate(hydra_compose(config_name="config", overrides=overrides))
+
+
 def friendly_errors(job: Callable[[], Any]) -> None:
     """Known bad input ends with one line and exit code 2; SIGTERM behaves like Ctrl-C."""
     from probsweep.config import ConfigError  # data.DataError is a ConfigError too
@@ -162,7 +176,7 @@ def command(parser: argparse.ArgumentParser | None = None) -> Callable[[Callable
     return decorate
 
 
-COMMANDS = ("train", "sweep", "worker", "server", "best", "predict", "report", "ui")
+COMMANDS = ("train", "sweep", "worker", "server", "best", "predict", "report", "ui", "diagnose")
 
 
 def main() -> None:

@@ -217,8 +217,17 @@ def fit(
         if train_cfg.single_validation_pass
         else None
     )
+    # The sweep checks, tracks and analyses in train/tracked.py; a user's fit has the monitor do it.
     monitor = ProbabilityMonitor(
-        data.x_val, data.y_val, head, n_probes=train_cfg.probe_examples, batch_size=val_batch, scorer=scorer
+        data.x_val,
+        data.y_val,
+        head,
+        n_probes=train_cfg.probe_examples,
+        batch_size=val_batch,
+        scorer=scorer,
+        check=False,
+        track=False,
+        diagnose=False,
     )
     es = train_cfg.early_stopping
     # After the monitor, which puts the probability metrics in the epoch's logs. Keras restores the

@@ -225,3 +225,21 @@ def tracked_baseline(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = 
         flush=True,
     )
     return BaselineOutcome(fitted, {**final, **found.metrics}, found.calibrated)
+
+
+def save_model(trained: Trained, data: Dataset, path: str, run_id: str) -> Path | None:
+    """The trained model as model.keras (token ids in, compiled with its HeadLoss) and the vectorizer's
+    vocabulary.txt beside it: what `probsweep diagnose --model` reads. Both are also artifacts of the run."""
+    from probsweep.config import under_project
+
+    target = under_project(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        trained.model.save(target)
+    except Exception as exc:  # a custom body Keras cannot serialise: the run itself is complete
+        log.warning("model not saved to %s (%s): `make diagnose` needs a model Keras can save", target, exc)
+        return None
+    vocabulary = target.with_name("vocabulary.txt")
+    vocabulary.write_text("\n".join(data.vectorizer.get_vocabulary()) + "\n", encoding="utf-8")
+    tracking.log_artifacts(run_id, {f"model/{target.name}": target, "model/vocabulary.txt": vocabulary})
+    return target
