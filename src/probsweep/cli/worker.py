@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from probsweep import lifeline
+
 from . import command
 
 
@@ -22,4 +24,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    lifeline.watch_parent(lifeline.launcher_gone)  # first: a launcher killed while this one starts is seen at once
     main()
