@@ -10,7 +10,9 @@ and its open runs are marked KILLED; after `sweep.max_restarts` it is named and 
 trial goes back to the queue when its lease expires. Ctrl-C or SIGTERM stops the workers and the
 chief and marks the open runs KILLED; the same command resumes (the oracle reloads from sweeps/<name>/).
 A launcher killed outright (SIGKILL, out of memory) takes its workers and server with it (lifeline.py):
-the workers end their runs as KILLED, then the server stops.
+the workers end their own runs and the launcher's (the sweep's, the baseline's) as KILLED, then the
+server stops. The baseline is fitted on a thread beside the supervision, so a worker that dies during
+that fit is restarted at once.
 """
 
 from __future__ import annotations
