@@ -48,11 +48,11 @@ def _parse(argv: list[str]) -> list[Any]:
     return parsed
 
 
-def check_overrides(argv: list[str]) -> None:
+def check_overrides(argv: list[str], preflight: Callable[[Any], Any] | None = None) -> None:
     """Everything about the command line that needs no data, before TensorFlow, Keras or MLflow load:
     each key (also one added with `+`) against the schema with the nearest valid names, Hydra's
-    composition, every range and pairing (config.validate), and that the data files exist. Each failure
-    is one line and exit code 2."""
+    composition, every range and pairing (config.validate), that the data files exist, and the command's
+    own `preflight` checks (a sweep's search space, say). Each failure is one line and exit code 2."""
     if any(a.startswith("-") for a in argv):  # --help, --cfg, -m: Hydra's own flags
         return
     from hydra import compose, initialize_config_dir
@@ -80,7 +80,10 @@ def check_overrides(argv: list[str]) -> None:
         ]
         _fail(f"{'; '.join(dict.fromkeys(lines))}. {WHERE_KEYS}")
     try:
-        check_files(validate(cfg))
+        valid = validate(cfg)
+        check_files(valid)
+        if preflight is not None:
+            preflight(valid)
     except ConfigError as exc:
         _fail(str(exc))
 
@@ -139,9 +142,12 @@ def friendly_errors(job: Callable[[], Any]) -> None:
         sys.exit(130)
 
 
-def command(parser: argparse.ArgumentParser | None = None) -> Callable[[Callable[[Any], Any]], Callable[..., None]]:
+def command(
+    parser: argparse.ArgumentParser | None = None, preflight: Callable[[Any], Any] | None = None
+) -> Callable[[Callable[[Any], Any]], Callable[..., None]]:
     """The one decorator of every entry point: `@command()` above `def main(cfg)`, or
-    `@command(parser)` above `def main(args)`.
+    `@command(parser)` above `def main(args)`. `preflight(cfg)`: the command's own checks of the validated
+    config that need no data and no TensorFlow (raising ConfigError), run with check_overrides.
 
     Without a parser, Hydra composes conf/ with the command line's overrides (checked first, so a bad
     one ends in one line) and the job gets the config; with one, it gets the parsed arguments. The
@@ -161,7 +167,7 @@ def command(parser: argparse.ArgumentParser | None = None) -> Callable[[Callable
             from probsweep.config import CONF_DIR, register
 
             register()
-            check_overrides(args)
+            check_overrides(args, preflight)
             sys.argv = [sys.argv[0], *args]  # Hydra reads its overrides from sys.argv
 
             @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")

@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 
 from probsweep.config import validate
 from probsweep.head import Head
+from probsweep.sweep.space import check_early_stopping
 
 from . import command
 
@@ -36,7 +37,7 @@ def train(cfg: DictConfig) -> str:
     return run_id
 
 
-@command()
+@command(preflight=check_early_stopping)  # a monitor that is not logged, before TensorFlow loads
 def main(cfg: DictConfig) -> None:
     train(cfg)
 

@@ -188,6 +188,7 @@ def tracked_baseline(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = 
     tracking.log_params(run_id, {f"data_report.{k}": v for k, v in data.report.items()})
     tracking.set_tags(run_id, {"head": f"baseline: {baseline.NAME}", "head_loss_mismatch": "false"})
     train_texts = data.frame.text[data.frame.split == "train"].tolist()  # the rows behind x_train, in order
+    print(f"{prefix}fitting {baseline.NAME} on {counted(len(train_texts), 'training text')}", flush=True)
     fitted = baseline.fit_baseline(train_texts, data.y_train, cfg.seed)
     p_train, p_val = fitted.predict_proba(train_texts), fitted.predict_proba(data.texts_val)
     has_test = len(data.y_test) > 0
