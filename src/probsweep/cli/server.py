@@ -14,13 +14,13 @@ import os
 import sys
 
 from probsweep.config import ConfigError
-from probsweep.tracking.server import LOCAL, free_port, server_command, server_env
-from probsweep.tracking.store import resolve_uri
+from probsweep.tracking.server import LOCAL, free_port, runs_link, server_command, server_env
+from probsweep.tracking.store import experiment_ids, resolve_uri
 
 from . import command
 
 
-def serve(args: argparse.Namespace, banner: str = "MLflow tracking server") -> None:
+def serve(args: argparse.Namespace, banner: str = "MLflow tracking server", show_runs: bool = False) -> None:
     """Replace this process by `mlflow server` (tracking.server_command: the one command for ui and server)."""
     port = args.port or free_port(args.host)
     uri = args.backend_store_uri or resolve_uri(None)
@@ -31,11 +31,9 @@ def serve(args: argparse.Namespace, banner: str = "MLflow tracking server") -> N
         )
     shown = uri.split("@")[-1] if "@" in uri else uri  # no password on the terminal
     print(f"{banner}: http://{args.host}:{port}   (store: {shown}; Ctrl-C stops it)", flush=True)
-    print(
-        "  a sweep: open its experiment (named after sweep.name), then 'Training runs'; expand the parent "
-        "run for its trials",
-        flush=True,
-    )
+    if show_runs:  # each experiment's training runs (a sweep's is named after sweep.name); expand a parent run
+        for name, experiment_id in experiment_ids(uri).items():
+            print(f"  {name}: {runs_link(experiment_id, port, args.host)}", flush=True)
     os.execve(
         sys.executable, server_command(port, uri, args.host, args.artifacts_destination, args.app_name), server_env()
     )

@@ -59,6 +59,11 @@ def server_command(
     return cmd
 
 
+def runs_link(experiment_id: str, port: int | str | None = None, host: str = LOCAL) -> str:
+    """The MLflow UI's page of an experiment's training runs (`make ui` serves it on $PORT, default 5000)."""
+    return f"http://{host}:{port or os.environ.get('PORT') or 5000}/#/experiments/{experiment_id}/runs"
+
+
 def server_env() -> dict[str, str]:
     # No background job workers (MLflow 3 starts seven of them by default): not needed here.
     return {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}

@@ -13,6 +13,10 @@ from mlflow.tracking import MlflowClient
 from probsweep.config import PROJECT_ROOT
 
 STORE_DIR = PROJECT_ROOT / "mlruns"
+# MLflow 3's UI opens an experiment on its GenAI overview ("Traces 0, No data available") unless the
+# experiment says what it holds: with this tag its page opens on the training runs (the UI's own
+# values, mlflow/server/js: genai_development, custom_model_development, finetuning).
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
 
 def resolve_uri(uri: str | None = None) -> str:
@@ -60,8 +64,23 @@ def setup(uri: str | None, experiment: str) -> str:
         client = MlflowClient()
         found = client.get_experiment_by_name(experiment)
         if found is not None:
+            if EXPERIMENT_KIND[0] not in found.tags:  # made before the tag was set (never overrides a choice)
+                client.set_experiment_tag(found.experiment_id, *EXPERIMENT_KIND)
             return found.experiment_id
         artifacts = None
         if db is not None:  # keep artifacts beside the database, not in ./mlartifacts
             artifacts = (db.parent / "artifacts" / experiment).as_uri()
-        return client.create_experiment(experiment, artifact_location=artifacts)
+        return client.create_experiment(experiment, artifact_location=artifacts, tags=dict([EXPERIMENT_KIND]))
+
+
+def experiment_ids(uri: str | None = None) -> dict[str, str]:
+    """name -> id of the store's experiments (for `make ui`'s links); {} for a SQLite store not created yet."""
+    uri = resolve_uri(uri)
+    db = sqlite_path(uri)
+    if db is not None and not db.exists():
+        return {}
+    try:
+        found = MlflowClient(tracking_uri=uri).search_experiments()
+    except mlflow.exceptions.MlflowException:
+        return {}
+    return {e.name: e.experiment_id for e in found if e.name != "Default"}
