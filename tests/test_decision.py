@@ -132,14 +132,14 @@ def test_float_steps_give_the_steps_decimals():
 
 
 @pytest.mark.slow
-def test_when_the_seeds_head_wins_the_objective_make_best_registers_the_run_the_report_says_to_use(store):
+def test_when_the_seeds_head_wins_the_objective_make_best_registers_the_run_the_report_says_to_use(store, capsys):
     """The objective is the mean output sum (higher is better): the seed's sigmoids (path A) sum to about
     n_classes / 2 from the first step, softmax to 1, so the seed's head wins it and must be swapped."""
     from mlflow.tracking import MlflowClient
 
     from conftest import TINY, compose_config
     from probsweep.cli.sweep import sweep
-    from probsweep.sweep.champion import best
+    from probsweep.sweep.champion import best, predict
 
     cfg = compose_config(
         [
@@ -187,3 +187,7 @@ def test_when_the_seeds_head_wins_the_objective_make_best_registers_the_run_the_
     assert version.tags["source_run_id"] == tags["handed_over_run_id"] and version.tags["trial"] == number
     assert client.get_run(version.run_id).data.tags["rerun_of_run_id"] == tags["handed_over_run_id"]
     assert client.get_run(version.run_id).data.params["model.activation"] == "softmax"
+    # The terminal's decision named the same trial, and `make predict` says which model it serves.
+    assert re.search(rf"^use: +trial {number} \(softmax\+sparse", capsys.readouterr().out, re.M)
+    predict("models:/probsweep-best@champion", ["some text"])
+    assert f": trial {number} (softmax+sparse_categorical_crossentropy) of sweep 'seedwins'" in capsys.readouterr().out

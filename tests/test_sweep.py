@@ -19,10 +19,9 @@ from omegaconf import OmegaConf
 
 import probsweep.sweep.tuner
 from conftest import TINY, compose_config
-from probsweep.cli.predict import predict
 from probsweep.cli.sweep import sweep
 from probsweep.config import ConfigError, validate
-from probsweep.sweep.champion import TOLERANCE, best
+from probsweep.sweep.champion import TOLERANCE, best, predict
 
 pytestmark = pytest.mark.slow
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from probsweep import tracking
+from probsweep.config import ConfigError
 from probsweep.probs import metrics
 from probsweep.probs.plots import probe_plot, reliability_diagram
 from probsweep.report import plots
@@ -300,4 +301,18 @@ def build_report(experiment_id: str, parent_run_id: str, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "index.html"
     path.write_text(page, encoding="utf-8")
+    return path
+
+
+def publish_report(sweep_name: str, parent_run_id: str, out_dir: Path) -> Path:
+    """`make report`: the page of a sweep whose parent run is in the store, also logged to that run."""
+    tracking.setup(None, sweep_name)
+    if not tracking.run_exists(parent_run_id):
+        raise ConfigError(
+            f"parent run {parent_run_id} of sweep '{sweep_name}' is not in the MLflow store "
+            f"{tracking.resolve_uri(None)}: set MLFLOW_TRACKING_URI to the store the sweep used"
+        )
+    experiment_id = tracking.get_run(parent_run_id).info.experiment_id  # the run's own, whatever its name
+    path = build_report(experiment_id, parent_run_id, out_dir)
+    tracking.log_artifacts(parent_run_id, {"report/index.html": path})
     return path

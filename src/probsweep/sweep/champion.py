@@ -1,4 +1,5 @@
-"""`make best`: retrain what the sweep's decision hands over and register it as the registry alias @champion.
+"""The champion: `make best` retrains what the sweep's decision hands over and registers it as the registry
+alias @champion; `make predict` serves it.
 
 The sweep decided once, at its end (report.decision; tags on its parent run, best.yaml for the
 handed-over configuration): the recommended trial, or the linear baseline when it is at least as good
@@ -14,28 +15,25 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-import keras
+import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from probsweep import tracking
 from probsweep.config import ConfigError, locate_sweep, sweep_dir, validate
-from probsweep.data.loading import load_dataset
-from probsweep.data.synthetic import OOS_LABEL  # the embedded data's out-of-scope label
-from probsweep.head import Head
 from probsweep.probs.metrics import FINAL
-from probsweep.probs.serving import CalibratedClassifier
 from probsweep.report.decision import Decision, from_tags, name_of
 from probsweep.report.page import sweep_table
 from probsweep.report.verdict import BASELINE_NAME
-from probsweep.train.tracked import BASELINE_HEAD, BaselineOutcome, Outcome, tracked_baseline, tracked_fit
 
 TOLERANCE = 1e-3  # absolute, on each final metric
 COMPARED = FINAL  # the final metrics of the comparison table
 ALIAS = "champion"
 
 
-def text_model(vectorizer, model: keras.Model) -> keras.Model:
+def text_model(vectorizer, model):
     """Raw strings in, the head's outputs out: the vectorisation travels with the model."""
+    import keras
+
     texts = keras.Input(shape=(1,), dtype="string", name="text")
     # A fresh Functional over the same layers: carries no compile state, so it loads without probsweep.
     inference = keras.Model(model.inputs, model.outputs, name="classifier")
@@ -83,7 +81,15 @@ def recorded_decision(sweep_name: str, sweeps_root: str | None = None) -> tuple[
 
 
 def best(sweep_name: str, sweeps_root: str | None = None) -> dict:
+    """Retrain what the sweep's recorded decision hands over and register it as @champion."""
     cfg, experiment_id, parent_id, decision = recorded_decision(sweep_name, sweeps_root)
+    # TensorFlow loads only once the sweep and its decision are known good.
+    from probsweep.data.loading import load_dataset
+    from probsweep.data.synthetic import OOS_LABEL  # the embedded data's out-of-scope label
+    from probsweep.head import Head
+    from probsweep.probs.serving import CalibratedClassifier
+    from probsweep.train.tracked import BASELINE_HEAD, BaselineOutcome, Outcome, tracked_baseline, tracked_fit
+
     row = decision.handed_over
     assert row is not None  # recorded_decision refuses a sweep with nothing handed over
     use_baseline = decision.kind == "baseline"
@@ -177,3 +183,34 @@ def print_comparison(original: dict[str, float], rerun: dict[str, float]) -> flo
         f"(largest difference {worst:.2e})"
     )
     return worst
+
+
+def describe(model_uri: str) -> str | None:
+    """What a registered model is, from its version's tags (written by `best`): None for a runs:/ URI."""
+    tags = tracking.model_version_tags(model_uri)
+    if not tags:
+        return None
+    what = "the linear baseline" if tags.get("kind") == "baseline" else f"trial {tags.get('trial', '?')}"
+    head = f" ({tags['head']})" if tags.get("head") and tags.get("kind") != "baseline" else ""
+    sweep = f" of sweep '{tags['sweep']}'" if tags.get("sweep") else ""
+    source = f", retrained from run {tags['source_run_id']}" if tags.get("source_run_id") else ""
+    return f"model {model_uri} (version {tags.get('version')}): {what}{head}{sweep}{source}"
+
+
+def predict(model_uri: str, texts: list, top: int = 3) -> pd.DataFrame:
+    """The served model's output frame (a column per class, prediction, confidence, decision), printed."""
+    if not texts:
+        raise ConfigError('no texts given: pass TEXT="..." or FILE=texts.txt (one text per line)')
+    tracking.setup(None, "probsweep-train")  # only to point MLflow at the project's store
+    model = tracking.load_served_model(model_uri)
+    said = describe(model_uri)
+    if said:
+        print(said)
+    out = model.predict(pd.DataFrame({"text": texts}))
+    classes = [c for c in out.columns if c not in ("prediction", "confidence", "decision")]
+    for text, (_, row) in zip(texts, out.iterrows(), strict=True):
+        probs = row[classes].astype(float).nlargest(top)
+        shown = "  ".join(f"{c} {p:.4f}" for c, p in probs.items())
+        print(f"{text[:60]!r:<64} {shown}   -> {row['prediction']}: {row['decision']}")
+    print("(calibrated probabilities: the model's outputs after its temperature; they sum to 1)")
+    return out

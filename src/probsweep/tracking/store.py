@@ -77,7 +77,7 @@ def experiment_ids(uri: str | None = None) -> dict[str, str]:
     """name -> id of the store's experiments (for `make ui`'s links); {} for a SQLite store not created yet."""
     uri = resolve_uri(uri)
     db = sqlite_path(uri)
-    if db is not None and not db.exists():
+    if (db is not None and not db.exists()) or uri.startswith(("http://", "https://")):
         return {}
     try:
         found = MlflowClient(tracking_uri=uri).search_experiments()

@@ -18,8 +18,8 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from probsweep import tracking
-from probsweep.config import Activation, Loss, flatten
-from probsweep.data.loading import Dataset
+from probsweep.config import Activation, Loss, flatten, validate
+from probsweep.data.loading import Dataset, load_dataset
 from probsweep.head import Head
 from probsweep.probs import analysis
 from probsweep.probs import metrics as prob_metrics
@@ -218,3 +218,19 @@ def tracked_baseline(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = 
         flush=True,
     )
     return BaselineOutcome(fitted, {**final, **found.metrics}, found.calibrated)
+
+
+def train_once(cfg: DictConfig) -> str:
+    """`make train`: one tracked training of the validated config; prints its final numbers, returns the run id."""
+    cfg = validate(cfg)
+    data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
+    experiment_id = tracking.setup(cfg.tracking.uri, cfg.tracking.experiment)
+    with tracking.run(experiment_id, name=f"train-{Head.of(cfg.model).label}", tags={"kind": "train"}) as run_id:
+        outcome = tracked_fit(cfg, data, run_id)
+    f = outcome.final
+    print(
+        f"run {run_id} finished: val_accuracy {f['val_accuracy']:.4f}  val_max_prob {f['val_max_prob']:.4f}  "
+        f"val_prob_sum {f['val_prob_sum']:.4f}  val_ece {f['val_ece']:.4f}  (loss path {outcome.trained.loss.path})"
+    )
+    print(f"compare runs in the MLflow UI: make ui   (store: {tracking.resolve_uri(cfg.tracking.uri)})")
+    return run_id
