@@ -11,7 +11,6 @@ missing columns or no data at all give a figure that says so rather than an exce
 from __future__ import annotations
 
 import io
-import textwrap
 
 import matplotlib
 
@@ -40,6 +39,11 @@ def _empty_figure(title: str, message: str = "no data recorded") -> Figure:
     ax.set_axis_off()
     ax.set_title(title)
     return fig
+
+
+def _clip(text: str, width: int) -> str:
+    """`text` cut to `width` characters with an ellipsis (class names are single long words)."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _as_bool(col: pd.Series) -> pd.Series:
@@ -131,15 +135,13 @@ def probe_figure(probes: pd.DataFrame, top: int = 5, title: str = "", max_probes
         ax.set_yscale("log")
         ax.axhline(1.0, color="0.6", lw=0.8)
         # Two short lines per panel: a long class name on one line ran into the next panel's title.
-        truth = (
-            f"\ntrue: {textwrap.shorten(str(rows['true_label'].iloc[0]), 30)}" if "true_label" in rows.columns else ""
-        )
+        truth = f"\ntrue: {_clip(str(rows['true_label'].iloc[0]), 34)}" if "true_label" in rows.columns else ""
         ax.set_xlabel("epoch")
         ax.set_title(f"val example {pid}{truth}", fontsize=9)
         ax.legend(fontsize=6, loc="best", framealpha=0.6)
     axes[0][0].set_ylabel("output (log scale)")
     if title:
-        fig.suptitle(textwrap.shorten(title, 40 * len(ids)), fontsize=10)
+        fig.suptitle(_clip(title, 40 * len(ids)), fontsize=10)
     return fig
 
 
