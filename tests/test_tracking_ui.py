@@ -1,4 +1,5 @@
-"""What the MLflow UI is told: every experiment says it holds training runs, and `make ui` links to them."""
+"""What the MLflow UI is told: every experiment says it holds training runs, and `make ui` links to them in
+the UI's Model training mode."""
 
 from __future__ import annotations
 
@@ -27,5 +28,6 @@ def test_make_ui_lists_each_experiments_runs_link(store, monkeypatch):
     MlflowClient().delete_experiment(tracking.setup(store["uri"], "deleted"))
     assert tracking.experiment_ids(store["uri"]) == {"seed-question": exp}
     monkeypatch.delenv("PORT", raising=False)
-    assert tracking.runs_link(exp) == f"http://127.0.0.1:5000/#/experiments/{exp}/runs"
-    assert tracking.runs_link(exp, 5123) == f"http://127.0.0.1:5123/#/experiments/{exp}/runs"
+    # workflowType=machine_learning: MLflow 3.17's UI then opens the runs in Model training mode, not GenAI.
+    assert tracking.runs_link(exp) == f"http://127.0.0.1:5000/#/experiments/{exp}/runs?workflowType=machine_learning"
+    assert tracking.runs_link(exp, 5123).startswith(f"http://127.0.0.1:5123/#/experiments/{exp}/runs?")

@@ -61,8 +61,14 @@ def server_command(
 
 
 def runs_link(experiment_id: str, port: int | str | None = None, host: str = LOCAL) -> str:
-    """The MLflow UI's page of an experiment's training runs (`make ui` serves it on $PORT, default 5000)."""
-    return f"http://{host}:{port or os.environ.get('PORT') or 5000}/#/experiments/{experiment_id}/runs"
+    """The MLflow UI's page of an experiment's training runs (`make ui` serves it on $PORT, default 5000).
+
+    MLflow 3.17's UI opens every experiment in its GenAI mode (an Overview of traces: "Traces 0, No data
+    available") unless its GenAI / Model training switch says otherwise; the switch is kept in the browser,
+    and `workflowType=machine_learning` in the URL sets it. Checked in headless Chromium: with it, the
+    link opens the Runs table in Model training mode (the experiment tag alone changes nothing)."""
+    port = port or os.environ.get("PORT") or 5000
+    return f"http://{host}:{port}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
 def exec_server(

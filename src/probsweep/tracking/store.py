@@ -14,9 +14,10 @@ from mlflow.tracking import MlflowClient
 from probsweep.config import PROJECT_ROOT
 
 STORE_DIR = PROJECT_ROOT / "mlruns"
-# MLflow 3's UI opens an experiment on its GenAI overview ("Traces 0, No data available") unless the
-# experiment says what it holds: with this tag its page opens on the training runs (the UI's own
-# values, mlflow/server/js: genai_development, custom_model_development, finetuning).
+# What the experiment holds, under the key and value MLflow's UI itself writes when a user picks the
+# experiment's type (mlflow/server/js: genai_development, custom_model_development, finetuning), so the
+# UI does not guess. In MLflow 3.17 the page it opens on follows the UI's GenAI / Model training switch,
+# not this tag: the links the project prints set that switch (tracking.server.runs_link).
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
 
