@@ -19,9 +19,10 @@ from omegaconf import OmegaConf
 
 import probsweep.sweep.tuner
 from conftest import TINY, compose_config
+from probsweep.cli.best import best
 from probsweep.cli.sweep import sweep
 from probsweep.config import ConfigError, validate
-from probsweep.sweep.champion import TOLERANCE, best, predict
+from probsweep.sweep.champion import TOLERANCE, predict
 
 pytestmark = pytest.mark.slow
 

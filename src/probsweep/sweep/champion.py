@@ -12,14 +12,13 @@ and a decision.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from probsweep import tracking
-from probsweep.config import ConfigError, locate_sweep, sweep_dir, validate
+from probsweep.config import ConfigError, check_best, locate_sweep, validate
 from probsweep.probs.metrics import FINAL
 from probsweep.report.decision import Decision, from_tags, name_of
 from probsweep.report.page import sweep_table
@@ -53,12 +52,7 @@ def serving_threshold(final: dict, target: float) -> tuple:
 
 def recorded_decision(sweep_name: str, sweeps_root: str | None = None) -> tuple[DictConfig, str, str, Decision]:
     """(config to retrain, experiment id, parent run id, the sweep's decision), or a ConfigError."""
-    best_yaml = sweep_dir(SimpleNamespace(name=sweep_name, dir=sweeps_root)) / "best.yaml"
-    if not best_yaml.exists():
-        raise ConfigError(
-            f"{best_yaml} does not exist: run `make sweep` "
-            f"(with sweep.name={sweep_name}) until it finishes, or pass SWEEP=<name>"
-        )
+    best_yaml = check_best(sweep_name, sweeps_root)
     cfg = validate(OmegaConf.load(best_yaml))
     experiment_id = tracking.setup(cfg.tracking.uri, sweep_name)
     _, parent_id = locate_sweep(sweep_name, sweeps_root)

@@ -18,7 +18,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from probsweep import tracking
-from probsweep.config import Activation, Loss, flatten, validate
+from probsweep.config import Activation, Loss, counted, flatten, validate
 from probsweep.data.loading import Dataset, load_dataset
 from probsweep.head import Head
 from probsweep.probs import analysis
@@ -88,6 +88,13 @@ def tracked_fit(
         f"pretrained vectors); max_len {data.x_train.shape[1]}",
         flush=True,
     )
+    rows = len(data.x_train)
+    if cfg.train.batch_size > rows:
+        print(
+            f"{prefix}note: train.batch_size={cfg.train.batch_size} is more than the {counted(rows, 'training row')}: "
+            f"each epoch is one batch of {rows:,} (one step); set train.batch_size<={rows} to silence this",
+            flush=True,
+        )
     head = Head.of(cfg.model)
     if head.mismatch:  # say it before training, not after
         message = head.explain()
