@@ -31,3 +31,19 @@ def test_only_the_tracking_package_imports_mlflow():
 
 def test_the_tracking_server_module_starts_processes_without_calling_mlflow():
     assert "mlflow" not in _imported(SRC / "tracking" / "server.py")
+
+
+def test_entry_points_load_no_engine_until_they_run():
+    """Thin entry points: importing them (what a bad command line costs) loads no TensorFlow, Keras, Keras Tuner
+    or MLflow; each imports its job only inside main."""
+    import subprocess
+    import sys
+
+    commands = ("best", "predict", "report", "sweep", "train", "worker")
+    code = (
+        f"import sys; import {', '.join(f'probsweep.cli.{c}' for c in commands)}; "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'keras_tuner', 'mlflow') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

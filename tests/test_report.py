@@ -303,7 +303,7 @@ def test_verdict_names_the_seed_problem_with_numbers_and_recommends_softmax(buil
     verdict = re.search(r'<section id="verdict">(.*?)</section>', built["html"], re.S).group(1)
     assert "sum to" in verdict and "collapsed towards 0" in verdict and "saturated" in verdict
     assert "0.004" in verdict and "no fixed threshold" in verdict
-    assert "Use trial 2 instead: softmax+sparse_categorical_crossentropy" in verdict
+    assert "Use trial 3 instead: softmax+sparse_categorical_crossentropy" in verdict  # trial_id 2, 1-based
     assert "T = 1.6" in verdict and "0.62" in verdict and "94.1%" in verdict
 
 
@@ -355,9 +355,9 @@ def test_verdict_without_artifacts_falls_back_to_metrics_and_says_what_is_missin
 
 
 def test_verdict_prefers_a_matched_head_even_when_the_seed_wins_the_objective():
-    table = _table().iloc[::-1].reset_index(drop=True)  # seed first = best by objective
-    text = verdict_text(table, "val_brier", best_run_id="r0")
-    assert "Use trial 1 instead" in text and "trial 0 scored" in text
+    table = _table(val_brier=[0.1, 0.3])  # the seed's row is the best by the objective
+    text = verdict_text(table, "val_brier")
+    assert "Use trial 1 instead" in text and "trial 0 scored 0.1" in text
 
 
 def test_verdict_without_seed_or_finished_trials():

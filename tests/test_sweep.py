@@ -20,10 +20,9 @@ from omegaconf import OmegaConf
 import probsweep.sweep.tuner
 from conftest import TINY, compose_config
 from probsweep.cli.best import best
-from probsweep.cli.predict import predict
 from probsweep.cli.sweep import sweep
 from probsweep.config import ConfigError, validate
-from probsweep.sweep.champion import TOLERANCE
+from probsweep.sweep.champion import TOLERANCE, predict
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +74,9 @@ def test_parent_and_three_nested_trials_with_same_param_keys(finished):
     assert client.get_run(parent).info.status == "FINISHED"
     keys = [set(r.data.params) for r in children]
     assert keys[0] == keys[1] == keys[2] and {"head", "model.activation", "train.epochs"} <= keys[0]
-    assert sorted(r.data.tags["trial_id"] for r in children) == ["0", "1", "2"]
+    assert sorted(r.data.tags["trial_id"] for r in children) == ["0", "1", "2"]  # Keras Tuner's ids
+    assert sorted(r.data.tags["trial"] for r in children) == ["1", "2", "3"]  # the numbers shown everywhere
+    assert all(r.info.run_name == f"trial-{r.data.tags['trial']}" for r in children)
     for r in children:
         if r.info.status == "FINISHED":
             assert [m.step for m in client.get_metric_history(r.info.run_id, "val_brier")] == [1, 2]
@@ -140,8 +141,14 @@ def test_best_yaml_composes_on_its_own(finished):
     sweep_dir = os.path.join(finished["sweeps"], "tiny")
     with initialize_config_dir(config_dir=sweep_dir, version_base="1.3"):
         cfg = validate(compose(config_name="best"))
-    best_run = finished["client"].get_run(finished["client"].get_run(finished["parent"]).data.tags["best_run_id"])
-    assert cfg.model.activation.value == best_run.data.params["model.activation"]
+    tags = finished["client"].get_run(finished["parent"]).data.tags
+    header = open(os.path.join(sweep_dir, "best.yaml")).readline()
+    assert f"(MLflow run {tags['handed_over_run_id']})" in header  # the decision's handed-over config
+    if tags["handed_over_kind"] == "trial":
+        handed = finished["client"].get_run(tags["handed_over_run_id"])
+        assert cfg.model.activation.value == handed.data.params["model.activation"]
+    else:
+        assert "the linear baseline" in header
     assert cfg.train.epochs == 2
 
 
@@ -169,6 +176,7 @@ def test_best_rerun_reproduces_the_better_model_and_serves_calibrated_probabilit
     trial = client.get_run(result["trial_run_id"])
     expect = "trial" if trial.data.metrics["val_brier"] < base.data.metrics["val_brier"] else "baseline"
     assert result["served"] == expect
+    assert result["original_run_id"] == client.get_run(finished["parent"]).data.tags["handed_over_run_id"]
     assert result["alias_uri"] == "models:/probsweep-best@champion"
     cfg = validate(OmegaConf.load(os.path.join(finished["sweeps"], "tiny", "best.yaml")))
     served = served_equals_analysis(result, cfg, "models:/probsweep-best@champion")

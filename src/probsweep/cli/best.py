@@ -1,5 +1,5 @@
-"""`make best [SWEEP=name]`: retrain the better of the sweep's best trial and its linear baseline, then
-register it as the registry alias @champion (sweep/champion.py).
+"""`make best [SWEEP=name]`: retrain what the sweep's decision hands over (a trial or the linear baseline) and
+register it, with its temperature and threshold, as the registry alias @champion (sweep/champion.py).
 
 Whether the sweep exists is checked first, from plain files: a wrong name answers in a second, before
 TensorFlow and MLflow load.

@@ -11,34 +11,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
-from probsweep.config import ConfigError
-from probsweep.tracking.server import LOCAL, free_port, server_command, server_env
-from probsweep.tracking.store import resolve_uri
+from probsweep.tracking.server import LOCAL, exec_server
+from probsweep.tracking.store import experiment_ids, resolve_uri
 
 from . import command
 
 
-def serve(args: argparse.Namespace, banner: str = "MLflow tracking server") -> None:
-    """Replace this process by `mlflow server` (tracking.server_command: the one command for ui and server)."""
-    port = args.port or free_port(args.host)
+def serve(args: argparse.Namespace, banner: str = "MLflow tracking server", show_runs: bool = False) -> None:
+    """Replace this process by `mlflow server` (tracking.server.exec_server); `show_runs`: print each
+    experiment's runs link first (`make ui`)."""
     uri = args.backend_store_uri or resolve_uri(None)
-    if uri.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"MLFLOW_TRACKING_URI={uri} is a server already: pass --backend-store-uri "
-            "(sqlite:///... or postgresql+psycopg://...)"
-        )
-    shown = uri.split("@")[-1] if "@" in uri else uri  # no password on the terminal
-    print(f"{banner}: http://{args.host}:{port}   (store: {shown}; Ctrl-C stops it)", flush=True)
-    print(
-        "  a sweep: open its experiment (named after sweep.name), then 'Training runs'; expand the parent "
-        "run for its trials",
-        flush=True,
-    )
-    os.execve(
-        sys.executable, server_command(port, uri, args.host, args.artifacts_destination, args.app_name), server_env()
-    )
+    links = experiment_ids(uri) if show_runs else {}
+    exec_server(args.port, uri, args.host, args.artifacts_destination, args.app_name, banner, links)
 
 
 def make_parser(prog: str, description: str, store_options: bool = True) -> argparse.ArgumentParser:

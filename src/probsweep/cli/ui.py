@@ -15,7 +15,7 @@ parser = make_parser("probsweep ui", (__doc__ or "").splitlines()[0], store_opti
 
 @command(parser)
 def main(args: argparse.Namespace) -> None:
-    serve(args, banner="MLflow UI")
+    serve(args, banner="MLflow UI", show_runs=True)
 
 
 if __name__ == "__main__":

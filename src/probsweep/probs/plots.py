@@ -41,6 +41,11 @@ def _empty_figure(title: str, message: str = "no data recorded") -> Figure:
     return fig
 
 
+def _clip(text: str, width: int) -> str:
+    """`text` cut to `width` characters with an ellipsis (class names are single long words)."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _as_bool(col: pd.Series) -> pd.Series:
     return col.astype(str).str.strip().str.lower().isin(["true", "1", "yes"])
 
@@ -107,7 +112,9 @@ def probe_figure(probes: pd.DataFrame, top: int = 5, title: str = "", max_probes
     if probes is None or probes.empty or not need <= set(probes.columns):
         return _empty_figure(title)
     ids = list(dict.fromkeys(probes["probe"]))[:max_probes]
-    fig, axes = plt.subplots(1, len(ids), figsize=(3.6 * len(ids), 3.4), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(ids), figsize=(3.6 * len(ids), 3.6), sharey=True, squeeze=False, layout="constrained"
+    )
     for ax, pid in zip(axes[0], ids, strict=True):
         wide = (
             probes[probes["probe"] == pid]
@@ -127,12 +134,14 @@ def probe_figure(probes: pd.DataFrame, top: int = 5, title: str = "", max_probes
             ax.plot(epochs, clipped[k], marker=marker, lw=1.4, label=str(label.get(k, f"class {k}")))
         ax.set_yscale("log")
         ax.axhline(1.0, color="0.6", lw=0.8)
-        truth = f" (true: {rows['true_label'].iloc[0]})" if "true_label" in rows.columns else ""
-        ax.set(xlabel="epoch", title=f"val example {pid}{truth}")
+        # Two short lines per panel: a long class name on one line ran into the next panel's title.
+        truth = f"\ntrue: {_clip(str(rows['true_label'].iloc[0]), 34)}" if "true_label" in rows.columns else ""
+        ax.set_xlabel("epoch")
+        ax.set_title(f"val example {pid}{truth}", fontsize=9)
         ax.legend(fontsize=6, loc="best", framealpha=0.6)
     axes[0][0].set_ylabel("output (log scale)")
     if title:
-        fig.suptitle(title, y=1.04)
+        fig.suptitle(_clip(title, 40 * len(ids)), fontsize=10)
     return fig
 
 

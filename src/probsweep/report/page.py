@@ -21,11 +21,14 @@ from pathlib import Path
 import pandas as pd
 
 from probsweep import tracking
+from probsweep.config import ConfigError
 from probsweep.probs import metrics
 from probsweep.probs.plots import probe_plot, reliability_diagram
 from probsweep.report import plots
+from probsweep.report.decision import from_tags
+from probsweep.report.summary import summary_lines
 from probsweep.report.tables import BASELINE, FINISHED, curves_text, effects_table, head_summary, trial_table
-from probsweep.report.verdict import SEED, handed_over, recommended, seed_trials, verdict_text
+from probsweep.report.verdict import SEED, seed_trials, verdict_text
 
 __all__ = ["build_report"]
 
@@ -40,7 +43,10 @@ th{background:#f2f2f2}tr:nth-child(even) td{background:#fafafa}td.l,th.l{text-al
 figure{margin:0}figcaption{font-size:.85em;color:#555}
 img{max-width:100%}pre{white-space:pre-wrap;background:#f7f7f7;padding:.6em;font-size:.85em}
 .verdict p{background:#f5f9ff;border-left:4px solid #1f77b4;padding:.5em .8em}.note{color:#666;font-size:.9em}
-nav a{margin-right:1em}"""
+nav a{margin-right:1em}
+.card{background:#f5f9ff;border:2px solid #1f77b4;border-radius:6px;padding:.6em 1em}
+.card table{font-size:.95em;margin:0;width:100%}.card th,.card td{border:none;background:none!important;
+vertical-align:top;padding:4px 8px}.card th{width:7em;color:#1f4e79}"""
 
 
 def _img(png: bytes, alt: str, caption: str = "") -> str:
@@ -123,7 +129,11 @@ def _effects_html(effects: pd.DataFrame) -> str:
     wide = effects
     if not effects.empty:
         cells = [
-            f"{m:.4g} ± {0 if pd.isna(s) else s:.2g} (n={n})" if pd.notna(m) else f"n/a (n={n})"
+            f"n/a (n={n})"
+            if pd.isna(m)
+            else f"{m:.4g} (n={n})"  # one trial has no spread to show
+            if n < 2 or pd.isna(s)
+            else f"{m:.4g} ± {s:.2g} (n={n})"
             for m, s, n in zip(effects["mean"], effects["std"], effects["count"], strict=True)
         ]
         wide = (
@@ -134,11 +144,27 @@ def _effects_html(effects: pd.DataFrame) -> str:
         )
     return (
         "<p>Mean ± standard deviation (and count) of each metric over the finished trials that took each value, "
-        "by pandas groupby; numeric hyperparameters with many values are binned into quantiles. These are "
+        "by pandas groupby (a value taken by one trial shows that trial's number alone); numeric hyperparameters "
+        "with many values are binned into quantiles. A metric whose means span more than 20 times is drawn on a "
+        "log axis, so one outlier does not flatten the rest. These are "
         "grouped means with their spread, not a model-based importance: hyperparameters were sampled together, "
         "so a difference here can belong to another hyperparameter.</p>"
         + _frame_html(wide)
         + _img(plots.effects_plot(effects), "hyperparameter effects")
+    )
+
+
+def _summary_html(lines: list[tuple[str, str]], objective: str, direction: str) -> str:
+    """The first screen: the same lines `make sweep` ends with (report.summary), as one card."""
+    rows = "".join(
+        f'<tr><th class="l">{html.escape(label)}</th><td class="l">{html.escape(text)}</td></tr>'
+        for label, text in lines
+    )
+    better = "lower" if direction == "min" else "higher"
+    return (
+        f'<div class="card"><table>{rows}</table><p class="note">Decided once at the end of the sweep on '
+        f"{html.escape(objective)} (validation, {better} is better) and recorded on its parent run; "
+        "`make best` retrains exactly this. The details follow.</p></div>"
     )
 
 
@@ -174,6 +200,19 @@ def _classes_html(chosen, shown: int = 8) -> str:
     )
 
 
+def sweep_table(
+    experiment_id: str, parent_run_id: str, hp_names: list[str], objective: str, direction: str
+) -> tuple[pd.DataFrame, list[str]]:
+    """The sweep's trial table (its trials and baseline: report.tables.trial_table) read from its child runs,
+    and its hyperparameters: without a recorded space, `head` when the runs have it."""
+    runs = tracking.child_runs(experiment_id, parent_run_id)
+    if "tags.kind" in runs.columns:
+        runs = runs[runs["tags.kind"].fillna("trial").isin(["trial", "baseline"])]
+    if not hp_names and "params.head" in runs.columns:
+        hp_names = ["head"]
+    return trial_table(runs, hp_names, objective, direction), hp_names
+
+
 def build_report(experiment_id: str, parent_run_id: str, out_dir: Path) -> Path:
     """Write out_dir/index.html for the sweep under `parent_run_id` and return its path."""
     parent = tracking.get_run(parent_run_id)
@@ -181,12 +220,7 @@ def build_report(experiment_id: str, parent_run_id: str, out_dir: Path) -> Path:
     objective = params.get("search.objective", "val_brier")
     direction = params.get("search.direction", "min")
     hp_names = [k[len("space.") :] for k in sorted(params) if k.startswith("space.")]  # the sweep's space summary
-    runs = tracking.child_runs(experiment_id, parent_run_id)
-    if "tags.kind" in runs.columns:
-        runs = runs[runs["tags.kind"].fillna("trial").isin(["trial", "baseline"])]
-    if not hp_names and "params.head" in runs.columns:
-        hp_names = ["head"]
-    table = trial_table(runs, hp_names, objective, direction)
+    table, hp_names = sweep_table(experiment_id, parent_run_id, hp_names, objective, direction)
     rows = {r["run_id"]: r for _, r in table.iterrows()}
     hist = {
         rid: h
@@ -202,8 +236,9 @@ def build_report(experiment_id: str, parent_run_id: str, out_dir: Path) -> Path:
     histories = {_trial_name(rows[rid]): h for rid, h in hist.items()}
     heads = {_trial_name(r): r["head_label"] for r in rows.values()}
 
-    best_run_id = parent.data.tags.get("best_run_id")
-    rec, seeds = recommended(table, best_run_id), seed_trials(table)
+    decision = from_tags(parent.data.tags, table, objective, direction)  # recorded by the sweep; never redecided
+    rec, seeds = decision.recommended, seed_trials(table)
+    best_run_id = str(decision.best["run_id"]) if decision.best is not None else ""
     found = {
         name: tracking.read_artifact(rec["run_id"], f"{name}.json") if rec is not None else None
         for name in ("calibration", "threshold")
@@ -215,11 +250,11 @@ def build_report(experiment_id: str, parent_run_id: str, out_dir: Path) -> Path:
         found["calibration"],
         found["threshold"],
         {p: hist[r["run_id"]] for p, r in seeds.items() if r["run_id"] in hist},
-        best_run_id,
+        decision,
         hp_names,
         direction,
     )
-    chosen = handed_over(table, objective, direction, best_run_id)
+    chosen = decision.handed_over
     classes = _classes_html(chosen)
 
     shown = {best_run_id: f"best trial by {objective}"} if best_run_id in rows else {}
@@ -236,7 +271,10 @@ def build_report(experiment_id: str, parent_run_id: str, out_dir: Path) -> Path:
             f"({SEED[0]} + {SEED[1]}), so only the best trial is shown.</p>"
         )
     )
+    raw_name = parent.data.tags.get("sweep") or parent.info.run_name or parent_run_id
+    name = html.escape(raw_name)
     sections = {
+        "summary": ("Decision", _summary_html(summary_lines(decision, table, raw_name), objective, direction)),
         "verdict": ("Verdict", f'<div class="verdict">{_paras(verdict)}</div>{classes}'),
         "trials": ("Trials", _trials_html(table, hp_names, objective, direction)),
         "curves": (
@@ -249,7 +287,6 @@ def build_report(experiment_id: str, parent_run_id: str, out_dir: Path) -> Path:
         "effects": ("Hyperparameter effects", _effects_html(effects_table(table, hp_names, [objective, "val_ece"]))),
         "diagnosis": ("Diagnosis per trial", _diagnosis_html(rows)),
     }
-    name = html.escape(parent.data.tags.get("sweep") or parent.info.run_name or parent_run_id)
     nav = "".join(f'<a href="#{sid}">{sid}</a>' for sid in sections)
     page = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Sweep {name}</title>'
@@ -264,4 +301,18 @@ def build_report(experiment_id: str, parent_run_id: str, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "index.html"
     path.write_text(page, encoding="utf-8")
+    return path
+
+
+def publish_report(sweep_name: str, parent_run_id: str, out_dir: Path) -> Path:
+    """`make report`: the page of a sweep whose parent run is in the store, also logged to that run."""
+    tracking.setup(None, sweep_name)
+    if not tracking.run_exists(parent_run_id):
+        raise ConfigError(
+            f"parent run {parent_run_id} of sweep '{sweep_name}' is not in the MLflow store "
+            f"{tracking.resolve_uri(None)}: set MLFLOW_TRACKING_URI to the store the sweep used"
+        )
+    experiment_id = tracking.get_run(parent_run_id).info.experiment_id  # the run's own, whatever its name
+    path = build_report(experiment_id, parent_run_id, out_dir)
+    tracking.log_artifacts(parent_run_id, {"report/index.html": path})
     return path

@@ -88,6 +88,12 @@ def epoch_curves(
     return _png(epoch_curves_figure(histories, heads=heads, metrics=metrics))
 
 
+def log_axis(values: pd.Series, spread: float = 20.0) -> bool:
+    """A metric's axis goes logarithmic when its values are all positive and span more than `spread` times."""
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    return bool(len(v) > 1 and (v > 0).all() and v.max() > spread * v.min())
+
+
 def effects_figure(effects: pd.DataFrame) -> Figure:
     """Grouped mean ± std of each metric per hyperparameter value (rows: hps, columns: metrics).
 
@@ -109,7 +115,14 @@ def effects_figure(effects: pd.DataFrame) -> Figure:
             ax = axes[i][j]
             e = effects[(effects["hp"] == hp) & (effects["metric"] == metric)]
             y = np.arange(len(e))
-            ax.errorbar(e["mean"], y, xerr=e["std"].fillna(0), fmt="o", color="#1f77b4", capsize=3)
+            mean, std = e["mean"].to_numpy(float), e["std"].fillna(0).to_numpy(float)
+            if log_axis(effects.loc[effects["metric"] == metric, "mean"]):
+                # One outlier (the seed's path A at val_brier ~20) would put every other value on zero.
+                ax.set_xscale("log")
+                xerr = np.vstack([np.minimum(std, 0.9 * mean), std])  # a bar never crosses zero
+            else:
+                xerr = std
+            ax.errorbar(mean, y, xerr=xerr, fmt="o", color="#1f77b4", capsize=3)
             for yy, (m, n) in enumerate(zip(e["mean"], e["count"], strict=True)):
                 if pd.notna(m):
                     ax.annotate(f"n={int(n)}", (m, yy), xytext=(4, 4), textcoords="offset points", fontsize=7)
@@ -117,7 +130,7 @@ def effects_figure(effects: pd.DataFrame) -> Figure:
             ax.set_ylim(-0.7, len(e) - 0.3)
             ax.grid(axis="x", alpha=0.3)
             if i == 0:
-                ax.set_title(metric)
+                ax.set_title(metric + (" (log scale)" if ax.get_xscale() == "log" else ""))
             if j == 0:
                 ax.set_ylabel(hp)
     fig.tight_layout()

@@ -40,13 +40,26 @@ SHOWN_METRICS = list(metrics.FINAL)
 EXTRA_METRICS = list(metrics.CALIBRATION)
 
 
+def trial_number(trial_id: str | int) -> int:
+    """The one trial numbering, 1-based like Keras Tuner's progress lines, from its 0-based trial_id."""
+    return int(trial_id) + 1
+
+
+def trial_numbers(runs: pd.DataFrame) -> pd.Series:
+    """Each run's trial number as text: its `trial` tag, or (a sweep recorded before that tag) its trial_id + 1."""
+    number = _col(runs, "tags.trial")
+    ids = _col(runs, "tags.trial_id")
+    old = ids.map(lambda t: str(trial_number(t)) if isinstance(t, str) and t.isdigit() else t)
+    return number.where(number.notna(), old)
+
+
 def comparison_table(runs: pd.DataFrame, hp_names: list[str], objective: str, direction: str) -> pd.DataFrame:
     """One row per trial: its hyperparameters, the objective and the final-epoch metrics, best first."""
     if runs.empty:
         return pd.DataFrame(columns=["trial", "status", *hp_names, objective, *SHOWN_METRICS])
     # The baseline run (tag kind=baseline) becomes one row whose trial is "baseline", after the trials.
     base = (runs["tags.kind"] == "baseline").to_numpy() if "tags.kind" in runs else np.zeros(len(runs), bool)
-    trial = runs["tags.trial_id"] if "tags.trial_id" in runs else pd.Series([None] * len(runs), index=runs.index)
+    trial = trial_numbers(runs)
     table = pd.DataFrame({"trial": trial.where(~base, BASELINE), "status": runs["status"], "run_id": runs["run_id"]})
     for name in hp_names:
         col = f"params.{name}"
@@ -61,7 +74,7 @@ def comparison_table(runs: pd.DataFrame, hp_names: list[str], objective: str, di
     ordered = pd.concat(
         [
             table[finished & ~is_base].sort_values(objective, ascending=direction == "min", na_position="last"),
-            table[~finished & ~is_base].sort_values("trial"),
+            table[~finished & ~is_base].sort_values("trial", key=lambda t: pd.to_numeric(t, errors="coerce")),
             table[is_base],
         ]
     )
@@ -88,6 +101,7 @@ def trial_table(runs: pd.DataFrame, hp_names: list[str], objective: str, directi
     extra = pd.DataFrame(
         {
             "run_id": _col(runs, "run_id"),
+            "trial_id": _col(runs, "tags.trial_id"),  # Keras Tuner's id, to find the trial in its oracle
             "activation": _col(runs, "params.model.activation"),
             "loss": _col(runs, "params.model.loss"),
             "epochs": pd.to_numeric(_col(runs, "params.train.epochs"), errors="coerce"),

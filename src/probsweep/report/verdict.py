@@ -16,42 +16,16 @@ import pandas as pd
 
 from probsweep.head import COLLAPSE_WHY, SATURATION_WHY, SEED_HEAD
 from probsweep.probs.diagnosis import COLLAPSE_MAX, SATURATION_MAX, SATURATION_SUM
+from probsweep.report.decision import Decision, baseline_row, beats_baseline, decide, finished_trials
 from probsweep.report.tables import BASELINE, FINISHED
 from probsweep.report.tables import fmt as _f
 from probsweep.report.tables import num as _num
 
-__all__ = ["is_seed", "seed_trials", "recommended", "baseline_row", "beats_baseline", "handed_over", "verdict_text"]
+__all__ = ["is_seed", "seed_trials", "baseline_row", "beats_baseline", "verdict_text", "BASELINE_NAME", "SEED"]
 
 BASELINE_NAME = "TF-IDF (word 1-2-grams, character 2-5-grams) + logistic regression"
 
 SEED = (SEED_HEAD.activation.value, SEED_HEAD.loss.value)  # the seed's head and loss, as the table holds them
-
-
-def _finished(table: pd.DataFrame) -> pd.DataFrame:
-    """Finished trials; the baseline row is not a trial."""
-    fin = table[table["status"] == FINISHED] if "status" in table.columns else table
-    return fin[fin["trial"] != BASELINE] if "trial" in fin.columns else fin
-
-
-def baseline_row(table: pd.DataFrame) -> pd.Series | None:
-    """The baseline's row (finished if one finished), or None when the sweep fitted none."""
-    if "trial" not in table.columns:
-        return None
-    rows = table[table["trial"] == BASELINE]
-    if rows.empty:
-        return None
-    done = rows[rows["status"] == FINISHED] if "status" in rows.columns else rows
-    return (done if len(done) else rows).iloc[0]
-
-
-def beats_baseline(rec: pd.Series | None, base: pd.Series | None, objective: str, direction: str) -> bool | None:
-    """True when the trial is strictly better than the baseline on the objective (validation); a tie goes
-    to the simpler model. None when either number is missing."""
-    a = _num(rec.get(objective)) if rec is not None else None
-    b = _num(base.get(objective)) if base is not None and base.get("status", FINISHED) == FINISHED else None
-    if a is None or b is None:
-        return None
-    return a < b if direction == "min" else a > b
 
 
 def is_seed(table: pd.DataFrame) -> pd.Series:
@@ -63,7 +37,7 @@ def is_seed(table: pd.DataFrame) -> pd.Series:
 
 def seed_trials(table: pd.DataFrame) -> dict[str, pd.Series]:
     """Path -> the finished seed-config trial with the most epochs (ties: the better objective)."""
-    seed = _finished(table[is_seed(table)])
+    seed = finished_trials(table[is_seed(table)])
     if seed.empty:
         return {}
     seed = seed.assign(
@@ -72,20 +46,6 @@ def seed_trials(table: pd.DataFrame) -> dict[str, pd.Series]:
     )
     ordered = seed.sort_values("_e", ascending=False, kind="stable")  # stable: table order breaks ties
     return {p: g.iloc[0].drop(["_e", "_p"]) for p, g in sorted(ordered.groupby("_p", sort=False), key=lambda t: t[0])}
-
-
-def recommended(table: pd.DataFrame, best_run_id: str | None = None) -> pd.Series | None:
-    """The sweep's best finished trial, unless it is a mismatched head and a matched one finished."""
-    fin = _finished(table)
-    if fin.empty:
-        return None
-    best = fin[fin["run_id"] == best_run_id] if best_run_id and "run_id" in fin.columns else fin.iloc[:0]
-    row = best.iloc[0] if len(best) else fin.iloc[0]
-    if "mismatch" in fin.columns and bool(row.get("mismatch")):
-        matched = fin[~fin["mismatch"].fillna(False).astype(bool)]
-        if len(matched):
-            return matched.iloc[0]
-    return row
 
 
 def _level(m: float | None, s: float | None, m_first: float | None = None) -> str:
@@ -128,7 +88,7 @@ def _seed_paragraph(table: pd.DataFrame, seed_histories: dict[str, pd.DataFrame]
             "sparse_categorical_crossentropy), so it cannot show that configuration failing; add the "
             "seed-mismatch heads to the search space to see it."
         )
-    fin = _finished(seed)
+    fin = finished_trials(seed)
     if fin.empty:
         return (
             f"All {len(seed)} trial(s) with the seed's configuration (sigmoid + sparse_categorical_crossentropy) "
@@ -211,7 +171,9 @@ def oos_paragraph(metrics: dict, name: str) -> str:
     return _oos_paragraph(pd.Series({**metrics, "name": name}, dtype=object), None)
 
 
-def _baseline_paragraph(table: pd.DataFrame, rec: pd.Series | None, objective: str, direction: str) -> str:
+def _baseline_paragraph(
+    table: pd.DataFrame, rec: pd.Series | None, wins: bool | None, objective: str, direction: str
+) -> str:
     """Did tuning beat the simple thing? With the numbers, and which model to use."""
     base = baseline_row(table)
     if base is None:
@@ -228,7 +190,6 @@ def _baseline_paragraph(table: pd.DataFrame, rec: pd.Series | None, objective: s
             + (f", test accuracy {b_test:.1%}" if b_test is not None else "")
             + ". Use it: `make best` registers it."
         )
-    wins = beats_baseline(rec, base, objective, direction)
     better = "lower" if direction == "min" else "higher"
     r_test = _num(rec.get("test_accuracy"))
     numbers = (
@@ -281,20 +242,6 @@ def _oos_paragraph(chosen: pd.Series, other: pd.Series | None) -> str:
             f" For comparison, {_name_of(other)}: threshold {_f(other.get('oos_threshold'), '.3f')}, {figures(other)}."
         )
     return text
-
-
-def handed_over(
-    table: pd.DataFrame, objective: str, direction: str, best_run_id: str | None = None
-) -> pd.Series | None:
-    """The row of the model `make best` registers: the recommended trial, or the baseline when it is better."""
-    rec, base = recommended(table, best_run_id), baseline_row(table)
-    if (
-        base is not None
-        and base.get("status") == FINISHED
-        and (rec is None or beats_baseline(rec, base, objective, direction) is False)
-    ):
-        return base
-    return rec
 
 
 def calibration_paragraph(cal: dict, rec: pd.Series) -> str:
@@ -376,7 +323,7 @@ def verdict_text(
     calibration: dict | None = None,
     threshold: dict | None = None,
     seed_histories: dict[str, pd.DataFrame] | None = None,
-    best_run_id: str | None = None,
+    decision: Decision | None = None,
     hp_names: Iterable[str] = (),
     direction: str = "min",
 ) -> str:
@@ -384,10 +331,12 @@ def verdict_text(
 
     `table` is trial_table's frame (columns it lacks count as unknown), `calibration` and
     `threshold` the recommended trial's calibration.json/threshold.json (else its metrics are
-    used), `seed_histories` path -> history of seed_trials(table). Pure: no MLflow.
+    used), `seed_histories` path -> history of seed_trials(table), `decision` the sweep's recorded
+    decision (report.decision; without it, decided here from `table`). Pure: no MLflow.
     """
+    d = decision if decision is not None else decide(table, objective, direction)
     paras = [_seed_paragraph(table, seed_histories or {})]
-    rec, fin = recommended(table, best_run_id), _finished(table)
+    rec, fin = d.recommended, finished_trials(table)
     if rec is None:
         paras.append(
             "No trial finished, so there is no configuration to recommend yet: rerun the sweep "
@@ -395,10 +344,10 @@ def verdict_text(
         )
     else:
         hps = ", ".join(f"{h}={rec[h]}" for h in hp_names if h in rec.index and pd.notna(rec[h]))
-        top = recommended(table.assign(mismatch=False), best_run_id)
+        top = d.best
         why = (
             f"the best {objective} ({_f(rec.get(objective), '.4g')}) of the {len(fin)} finished trial(s)"
-            if top is None or top.name == rec.name
+            if not d.swapped or top is None
             else f"the best {objective} ({_f(rec.get(objective), '.4g')}) among heads whose outputs match their loss; "
             f"trial {top.get('trial')} scored {_f(top.get(objective), '.4g')} but its head does not give probabilities"
         )
@@ -414,7 +363,8 @@ def verdict_text(
                 "sparse_categorical_crossentropy to the search space and sweep again."
             )
         else:
-            paras.append(f"Use trial {rec.get('trial')} instead: {head}. It has {facts}")
+            lead = "Use trial {} instead" if d.kind != "baseline" else "The best network is trial {}"
+            paras.append(f"{lead.format(rec.get('trial'))}: {head}. It has {facts}")
         paras.append(calibration_paragraph(calibration or {}, rec))
         paras.append(
             threshold_paragraph(
@@ -427,8 +377,8 @@ def verdict_text(
                 }
             )
         )
-    paras.append(_baseline_paragraph(table, rec, objective, direction))
-    chosen = handed_over(table, objective, direction, best_run_id)
+    paras.append(_baseline_paragraph(table, rec, d.beats_baseline, objective, direction))
+    chosen = d.handed_over
     if chosen is not None:
         other = rec if chosen.get("trial") == BASELINE else baseline_row(table)
         paras.append(_oos_paragraph(chosen, other if other is not None and other.get("status") == FINISHED else None))

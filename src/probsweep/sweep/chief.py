@@ -24,6 +24,8 @@ import keras_tuner as kt
 from keras_tuner.src.distribute import oracle_chief
 from keras_tuner.src.engine.trial import Trial, TrialStatus
 
+from probsweep.report.tables import trial_number
+
 LEASE_METRIC = "probsweep/epoch"  # the epoch-end report's key, "probsweep/epoch@<tuner id>"; never a metric
 
 
@@ -48,7 +50,7 @@ class LeaseMixin(kt.Oracle):
         trial = super().create_trial(tuner_id)
         if trial.status == TrialStatus.RUNNING:
             self.seen[trial.trial_id] = time.monotonic()
-            self.announce(f"[chief] trial #{int(trial.trial_id) + 1} -> {tuner_id}")
+            self.announce(f"[chief] trial #{trial_number(trial.trial_id)} -> {tuner_id}")
         elif trial.status == TrialStatus.STOPPED and self.ongoing_trials:
             self.tuner_ids.add(tuner_id)  # not done yet: a trial that is out may come back to the queue
             trial = Trial(self.get_space(), trial_id=trial.trial_id, status=TrialStatus.IDLE)
@@ -66,9 +68,9 @@ class LeaseMixin(kt.Oracle):
             held.status = TrialStatus.RUNNING
             self.tuner_ids.add(holder)
             self.save()
-            self.announce(f"[chief] trial #{int(trial_id) + 1}: {holder} reported again in time, it keeps it")
+            self.announce(f"[chief] trial #{trial_number(trial_id)}: {holder} reported again in time, it keeps it")
         if held is None or held.trial_id != trial_id:  # another worker runs it now
-            self.announce(f"[chief] trial #{int(trial_id) + 1}: {holder}'s lease had expired: told to stop")
+            self.announce(f"[chief] trial #{trial_number(trial_id)}: {holder}'s lease had expired: told to stop")
             return Trial(self.get_space(), trial_id=trial_id, status=TrialStatus.STOPPED)
         self.seen[trial_id] = time.monotonic()  # an epoch ended on its worker: the lease is renewed
         return self.trials[trial_id]
@@ -77,7 +79,7 @@ class LeaseMixin(kt.Oracle):
     def end_trial(self, trial: Trial) -> None:
         done = self.trials[trial.trial_id].status in (TrialStatus.COMPLETED, TrialStatus.FAILED)
         if done and trial.trial_id in self.end_order:  # a late worker whose lease had expired: first one wins
-            self.announce(f"[chief] trial #{int(trial.trial_id) + 1} had already ended: late result ignored")
+            self.announce(f"[chief] trial #{trial_number(trial.trial_id)} had already ended: late result ignored")
             return
         if trial.trial_id in self._retry_queue:  # its lease expired but it finished after all
             self._retry_queue.remove(trial.trial_id)
@@ -92,7 +94,7 @@ class LeaseMixin(kt.Oracle):
             return None
         self._retry_queue.append(trial.trial_id)
         self.save()
-        self.announce(f"[chief] trial #{int(trial.trial_id) + 1} ({tuner_id}) {why}: back to the queue")
+        self.announce(f"[chief] trial #{trial_number(trial.trial_id)} ({tuner_id}) {why}: back to the queue")
         return trial.trial_id
 
     @kt.synchronized

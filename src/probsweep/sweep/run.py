@@ -18,7 +18,9 @@ from probsweep.config import flatten, parent_run_id, validate
 from probsweep.config import sweep_dir as sweep_dir_of
 from probsweep.data.loading import Dataset, load_dataset
 from probsweep.report import tables as reporting
-from probsweep.report.page import build_report
+from probsweep.report.decision import Decision, decide, from_tags
+from probsweep.report.page import build_report, sweep_table
+from probsweep.report.summary import format_summary, summary_lines
 from probsweep.sweep import space as search
 from probsweep.sweep.tuner import SweepTuner, check_declarable, space_summary
 from probsweep.train.model import body_arguments
@@ -78,38 +80,55 @@ def parent_run(
         yield parent
 
 
+def write_best_yaml(cfg: DictConfig, tuner: SweepTuner, decision: Decision, sweep_dir: Path) -> Path | None:
+    """sweeps/<name>/best.yaml: the configuration of what the decision hands over (a trial's, or the base
+    config for the baseline), which `make best` retrains."""
+    row = decision.handed_over
+    if row is None:
+        return None
+    if decision.kind == "trial":
+        trial = tuner.oracle.get_trial(str(row["trial_id"]))
+        chosen = tuner.trial_config(dict(trial.hyperparameters.values))
+        what = f"trial {row['trial']}"
+    else:
+        chosen, what = cfg, "the linear baseline"
+    path = sweep_dir / "best.yaml"
+    header = (
+        f"# Handed over by sweep '{cfg.sweep.name}': {what} (MLflow run {row['run_id']}),\n"
+        f"# {cfg.search.objective}={reporting.fmt(row.get(cfg.search.objective), '.5f')}. Why: {decision.reason}.\n"
+        f"# Retrain and register it: make best SWEEP={cfg.sweep.name}\n"
+    )
+    path.write_text(header + OmegaConf.to_yaml(chosen, resolve=True))
+    return path
+
+
 def finish(
     cfg: DictConfig, entries: list[search.Entry], tuner: SweepTuner, experiment_id: str, parent: str, sweep_dir: Path
 ) -> None:
-    """After the last trial: comparison table, best.yaml, the report, all on the parent run; then print them."""
-    table = reporting.comparison_table(
-        tracking.child_runs(experiment_id, parent),
-        [e.name for e in entries],
-        cfg.search.objective,
-        cfg.search.direction,
+    """After the last trial: the comparison table and the one decision (tags on the parent run), best.yaml
+    for what is handed over, the report; then print them."""
+    objective, direction = cfg.search.objective, cfg.search.direction
+    table, _ = sweep_table(experiment_id, parent, [e.name for e in entries], objective, direction)
+    shown = reporting.comparison_table(
+        tracking.child_runs(experiment_id, parent), [e.name for e in entries], objective, direction
     )
-    tracking.log_artifacts(parent, {"comparison.csv": table})
-    best_path = None
-    best = table[(table["status"] == "FINISHED") & (table["trial"] != reporting.BASELINE)].head(1)
-    if not best.empty:
-        row = best.iloc[0]
-        trial = tuner.oracle.get_trial(str(row["trial"]))
-        best_cfg = tuner.trial_config(dict(trial.hyperparameters.values))
-        best_path = sweep_dir / "best.yaml"
-        header = (
-            f"# Best trial {row['trial']} of sweep '{cfg.sweep.name}' (MLflow run {row['run_id']}),\n"
-            f"# {cfg.search.objective}={row[cfg.search.objective]:.5f}. Rerun: make best SWEEP={cfg.sweep.name}\n"
-        )
-        best_path.write_text(header + OmegaConf.to_yaml(best_cfg, resolve=True))
-        tracking.set_tags(parent, {"best_trial_id": row["trial"], "best_run_id": row["run_id"]})
-        tracking.log_metrics(parent, {f"best_{cfg.search.objective}": float(row[cfg.search.objective])})
+    tracking.log_artifacts(parent, {"comparison.csv": shown})
+    decision = decide(table, objective, direction)  # decided once, here; everything after reads the tags
+    tracking.set_tags(parent, decision.tags())
+    if decision.best is not None:
+        tracking.log_metrics(parent, {f"best_{objective}": float(decision.best[objective])})
+    best_path = write_best_yaml(cfg, tuner, decision, sweep_dir)
     report_path = build_report(experiment_id, parent, sweep_dir / "report")
     tracking.log_artifacts(parent, {"report/index.html": report_path})
-    print("\n" + reporting.format_table(table))
+    recorded = from_tags(tracking.get_run(parent).data.tags, table, objective, direction)  # as the others read it
+    print("\n" + reporting.format_table(shown))
     if best_path:
-        print(f"\nbest config: {best_path}   rerun it: make best SWEEP={cfg.sweep.name}")
+        print(f"\nbest config: {best_path}   retrain and register it: make best SWEEP={cfg.sweep.name}")
     print(f"report: {report_path}   (rebuild it from MLflow: make report SWEEP={cfg.sweep.name})")
-    print(f"compare the trials in the MLflow UI: make ui   (experiment '{cfg.sweep.name}')")
+    print(f"the trials in the MLflow UI (after `make ui`): {tracking.runs_link(experiment_id)}")
+    better = "lower" if direction == "min" else "higher"
+    print(f"\nDecision of sweep '{cfg.sweep.name}' ({objective} on validation, {better} is better):")
+    print(format_summary(summary_lines(recorded, table, cfg.sweep.name)), flush=True)
 
 
 def run_sweep(cfg: DictConfig) -> str:

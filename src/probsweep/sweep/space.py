@@ -14,6 +14,7 @@ import contextlib
 import copy
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,28 @@ def _declare_one(hp: Any, e: Entry) -> None:
         hp.Boolean(e.name, default=bool(e.default))
 
 
+def _decimals(x: float) -> int:
+    """Decimal places of a number as written in the config: 0.05 -> 2, 1e-3 -> 3, 2 -> 0."""
+    exponent = Decimal(repr(float(x))).normalize().as_tuple().exponent
+    return max(0, -int(exponent))
+
+
+def rounded(entries: list[Entry], values: dict[str, Any]) -> dict[str, Any]:
+    """The sampled values with each stepped float at its step's precision: Keras Tuner computes min + k * step,
+    which gives 0.30000000000000004 for 0.1 + 2 * 0.1; this gives 0.3. Linear steps are rounded to the decimals
+    of min and step; log steps (min * step**k) to 12 significant digits."""
+    out = dict(values)
+    for e in entries:
+        v = out.get(e.name)
+        if e.kind != "float" or e.step is None or not isinstance(v, float):
+            continue
+        if e.sampling == "log":
+            out[e.name] = float(f"{v:.12g}")
+        else:
+            out[e.name] = round(v, max(_decimals(e.step), _decimals(e.spec[0])))
+    return out
+
+
 def _set(cfg: DictConfig, name: str, key: str, value: Any) -> None:
     # model.kwargs is the schema's one open mapping (a custom builder's own arguments): keys may be new.
     free = open_dict(cfg.model.kwargs) if key.startswith("model.kwargs.") else contextlib.nullcontext()
@@ -125,7 +148,7 @@ def apply(base: DictConfig, values: dict[str, Any], entries: list[Entry], check:
     """The trial's config: `base` with the sampled keys overridden, checked by the same schema."""
     cfg = copy.deepcopy(base)
     by_name = {e.name: e for e in entries}
-    for name, value in values.items():
+    for name, value in rounded(entries, values).items():
         if name not in by_name:  # tuner bookkeeping such as Hyperband's tuner/epochs
             continue
         for key, v in by_name[name].overrides(value).items():

@@ -24,6 +24,7 @@ from omegaconf import DictConfig
 from probsweep import tracking
 from probsweep.config import ConfigError, one_line
 from probsweep.data.loading import Dataset
+from probsweep.report.tables import trial_number
 from probsweep.sweep import space as search
 from probsweep.sweep.chief import lease_report, leased
 from probsweep.train.fit import process_memory
@@ -125,14 +126,14 @@ class EpochReport(keras.callbacks.Callback):
         except grpc.RpcError as exc:
             code = getattr(exc, "code", lambda: None)()
             print(
-                f"[{self.tuner_id} trial #{int(self.trial_id) + 1}] the chief did not take the epoch's report "
+                f"[{self.tuner_id} trial #{trial_number(self.trial_id)}] the chief did not take the epoch's report "
                 f"({code.name if code else type(exc).__name__}): training goes on",
                 flush=True,
             )
             return
         if answer.status == kt.engine.trial.TrialStatus.STOPPED:
             raise tracking.Stopped(
-                f"{self.tuner_id}'s lease on trial #{int(self.trial_id) + 1} expired (sweep.trial_lease) and "
+                f"{self.tuner_id}'s lease on trial #{trial_number(self.trial_id)} expired (sweep.trial_lease) and "
                 "another worker runs it now"
             )
 
@@ -202,10 +203,11 @@ class SweepTuner(BaseTuner):
         return cfg
 
     def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> dict[str, float]:
-        values = dict(trial.hyperparameters.values)
+        values = search.rounded(self.entries, dict(trial.hyperparameters.values))  # 0.3, not 0.30000000000000004
         shown = {k: v for k, v in values.items() if not k.startswith("tuner/")}
         # Keras Tuner's own numbering in its display; a worker's lines carry its name
-        prefix = f"[{self.worker + ' ' if self.worker else ''}trial #{int(trial.trial_id) + 1}] "
+        number = trial_number(trial.trial_id)
+        prefix = f"[{self.worker + ' ' if self.worker else ''}trial #{number}] "
         this_trial = f"tags.trial_id = '{trial.trial_id}' and tags.`mlflow.parentRunId` = '{self.parent_run_id}'"
         done = tracking.finished_metrics(self.experiment_id, this_trial)
         if done is not None:  # killed after its run finished, before Keras Tuner saved the trial: not trained twice
@@ -214,13 +216,14 @@ class SweepTuner(BaseTuner):
         # A run left RUNNING by an earlier, killed attempt at this trial is ended first.
         tracking.end_stale_runs(self.experiment_id, this_trial)
         tags = {
-            "trial_id": trial.trial_id,
+            "trial_id": trial.trial_id,  # Keras Tuner's own id (0-based): what a resumed sweep maps its runs by
+            "trial": str(number),  # the number every line, table and report shows
             "sweep": self.base.sweep.name,
             "kind": "trial",
             **({"worker": self.worker} if self.worker else {}),
         }
         with tracking.run(
-            self.experiment_id, name=f"trial-{trial.trial_id}", tags=tags, parent_run_id=self.parent_run_id
+            self.experiment_id, name=f"trial-{number}", tags=tags, parent_run_id=self.parent_run_id
         ) as run_id:
             tracking.log_params(run_id, {k: v for k, v in shown.items() if "." not in k})  # bundle picks, e.g. head
             try:
@@ -246,7 +249,9 @@ class SweepTuner(BaseTuner):
         if trial.message:  # the traceback's last line says it all; the whole of it is in MLflow
             trial.message = trial.message.strip().splitlines()[-1].split("FailedTrialError: ", 1)[-1]
             who = f"{self.worker} " if self.worker else ""
-            print(f"[{who}trial #{int(trial.trial_id) + 1}] FAILED, the sweep goes on: {trial.message}", flush=True)
+            print(
+                f"[{who}trial #{trial_number(trial.trial_id)}] FAILED, the sweep goes on: {trial.message}", flush=True
+            )
         super().on_trial_end(trial)
         self.trials_run += 1
         if not self.worker and not self.warned_memory:

@@ -30,11 +30,20 @@ from probsweep.tracking.runs import (
     running_sweep,
     set_tags,
 )
-from probsweep.tracking.served import ServedModel, load_served_model, log_served_model
-from probsweep.tracking.server import LOCAL, free_port, server_command, server_env, start_server, stop_server
-from probsweep.tracking.store import STORE_DIR, resolve_uri, setup, sqlite_path
+from probsweep.tracking.served import ServedModel, load_served_model, log_served_model, model_version_tags
+from probsweep.tracking.server import (
+    LOCAL,
+    free_port,
+    runs_link,
+    server_command,
+    server_env,
+    start_server,
+    stop_server,
+)
+from probsweep.tracking.store import EXPERIMENT_KIND, STORE_DIR, experiment_ids, resolve_uri, setup, sqlite_path
 
 __all__ = [
+    "EXPERIMENT_KIND",
     "LOCAL",
     "STORE_DIR",
     "ServedModel",
@@ -43,6 +52,7 @@ __all__ = [
     "child_runs",
     "end_active_run",
     "end_stale_runs",
+    "experiment_ids",
     "finished_metrics",
     "free_port",
     "get_run",
@@ -55,11 +65,13 @@ __all__ = [
     "log_metrics",
     "log_params",
     "log_served_model",
+    "model_version_tags",
     "read_artifact",
     "resolve_uri",
     "run",
     "run_exists",
     "running_sweep",
+    "runs_link",
     "server_command",
     "server_env",
     "set_tags",

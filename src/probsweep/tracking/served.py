@@ -42,10 +42,16 @@ class ServedModel(PythonModel):
 
 
 def log_served_model(
-    run_id: str, classifier: Any, example_texts: list, registered_name: str | None, alias: str = "champion"
+    run_id: str,
+    classifier: Any,
+    example_texts: list,
+    registered_name: str | None,
+    alias: str = "champion",
+    version_tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Save `classifier` (a probs.serving.CalibratedClassifier) as a pyfunc model under the run, register it
-    and point `alias` at the new version. Returns the run's model URI, the version and the alias URI."""
+    with `version_tags` (what it is: the sweep, the run it retrains) and point `alias` at the new version.
+    Returns the run's model URI, the version and the alias URI."""
     from mlflow.models import infer_signature
 
     deps = {"keras": ["tensorflow-cpu", "keras"], "sklearn": ["scikit-learn"]}[classifier.kind]
@@ -72,10 +78,28 @@ def log_served_model(
     uri = f"runs:/{run_id}/model"
     out: dict[str, Any] = {"model_uri": uri, "version": None, "alias_uri": None}
     if registered_name:
-        version = mlflow.register_model(uri, registered_name).version
+        version = mlflow.register_model(uri, registered_name, tags=version_tags or None).version
         client.set_registered_model_alias(registered_name, alias, version)
         out.update(version=version, alias_uri=f"models:/{registered_name}@{alias}")
     return out
+
+
+def model_version_tags(model_uri: str) -> dict[str, str]:
+    """The registry tags of the version a models:/<name>@<alias> or models:/<name>/<version> URI names
+    ({} for a runs:/ URI or a name the registry does not hold)."""
+    if not model_uri.startswith("models:/"):
+        return {}
+    name, _, rest = model_uri[len("models:/") :].partition("@")
+    client = MlflowClient()
+    try:
+        if rest:
+            found = client.get_model_version_by_alias(name, rest)
+        else:
+            name, _, number = name.partition("/")
+            found = client.get_model_version(name, number)
+    except mlflow.exceptions.MlflowException:
+        return {}
+    return {**found.tags, "version": str(found.version), "run_id": str(found.run_id)}
 
 
 def _version(dist: str) -> str:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from probsweep import lifeline
+from probsweep.config import ConfigError
 from probsweep.tracking.store import sqlite_path
 
 LOCAL = "127.0.0.1"
@@ -57,6 +58,41 @@ def server_command(
     if app_name:
         cmd += ["--app-name", app_name]
     return cmd
+
+
+def runs_link(experiment_id: str, port: int | str | None = None, host: str = LOCAL) -> str:
+    """The MLflow UI's page of an experiment's training runs (`make ui` serves it on $PORT, default 5000).
+
+    MLflow 3.17's UI opens every experiment in its GenAI mode (an Overview of traces: "Traces 0, No data
+    available") unless its GenAI / Model training switch says otherwise; the switch is kept in the browser,
+    and `workflowType=machine_learning` in the URL sets it. Checked in headless Chromium: with it, the
+    link opens the Runs table in Model training mode (the experiment tag alone changes nothing)."""
+    port = port or os.environ.get("PORT") or 5000
+    return f"http://{host}:{port}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
+def exec_server(
+    port: int,
+    uri: str,
+    host: str = LOCAL,
+    artifacts: str | None = None,
+    app_name: str | None = None,
+    banner: str = "MLflow tracking server",
+    experiments: dict[str, str] | None = None,
+) -> None:
+    """Replace this process by `mlflow server` over `uri` (`make ui`, `make server`), after one line naming
+    where it listens and, for each of `experiments` (name -> id), the link to its training runs."""
+    if uri.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"MLFLOW_TRACKING_URI={uri} is a server already: pass --backend-store-uri "
+            "(sqlite:///... or postgresql+psycopg://...)"
+        )
+    port = port or free_port(host)
+    shown = uri.split("@")[-1] if "@" in uri else uri  # no password on the terminal
+    print(f"{banner}: http://{host}:{port}   (store: {shown}; Ctrl-C stops it)", flush=True)
+    for name, experiment_id in (experiments or {}).items():  # a sweep's experiment is named after sweep.name
+        print(f"  {name}: {runs_link(experiment_id, port, host)}", flush=True)
+    os.execve(sys.executable, server_command(port, uri, host, artifacts, app_name), server_env())
 
 
 def server_env() -> dict[str, str]:

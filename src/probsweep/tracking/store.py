@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,11 @@ from mlflow.tracking import MlflowClient
 from probsweep.config import PROJECT_ROOT
 
 STORE_DIR = PROJECT_ROOT / "mlruns"
+# What the experiment holds, under the key and value MLflow's UI itself writes when a user picks the
+# experiment's type (mlflow/server/js: genai_development, custom_model_development, finetuning), so the
+# UI does not guess. In MLflow 3.17 the page it opens on follows the UI's GenAI / Model training switch,
+# not this tag: the links the project prints set that switch (tracking.server.runs_link).
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
 
 def resolve_uri(uri: str | None = None) -> str:
@@ -60,8 +66,35 @@ def setup(uri: str | None, experiment: str) -> str:
         client = MlflowClient()
         found = client.get_experiment_by_name(experiment)
         if found is not None:
+            if EXPERIMENT_KIND[0] not in found.tags:  # made before the tag was set (never overrides a choice)
+                client.set_experiment_tag(found.experiment_id, *EXPERIMENT_KIND)
             return found.experiment_id
         artifacts = None
         if db is not None:  # keep artifacts beside the database, not in ./mlartifacts
             artifacts = (db.parent / "artifacts" / experiment).as_uri()
-        return client.create_experiment(experiment, artifact_location=artifacts)
+        return client.create_experiment(experiment, artifact_location=artifacts, tags=dict([EXPERIMENT_KIND]))
+
+
+def experiment_ids(uri: str | None = None) -> dict[str, str]:
+    """name -> id of the store's active experiments, for `make ui`'s links; {} for a store not created yet or
+    a server. A SQLite store is read directly (read-only, milliseconds): MLflow's client would first check
+    the store's schema migrations, which delays the UI's start by seconds."""
+    uri = resolve_uri(uri)
+    db = sqlite_path(uri)
+    if (db is not None and not db.exists()) or uri.startswith(("http://", "https://")):
+        return {}
+    if db is not None:
+        import sqlite3
+
+        try:
+            with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=5)) as con:
+                query = "SELECT name, experiment_id FROM experiments WHERE lifecycle_stage = 'active'"
+                rows = con.execute(query + " ORDER BY experiment_id").fetchall()
+        except sqlite3.Error:
+            return {}
+    else:
+        try:
+            rows = [(e.name, e.experiment_id) for e in MlflowClient(tracking_uri=uri).search_experiments()]
+        except mlflow.exceptions.MlflowException:
+            return {}
+    return {str(name): str(eid) for name, eid in rows if name != "Default"}

@@ -18,8 +18,8 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from probsweep import tracking
-from probsweep.config import Activation, Loss, counted, flatten
-from probsweep.data.loading import Dataset
+from probsweep.config import Activation, Loss, counted, flatten, validate
+from probsweep.data.loading import Dataset, load_dataset
 from probsweep.head import Head
 from probsweep.probs import analysis
 from probsweep.probs import metrics as prob_metrics
@@ -244,3 +244,22 @@ def save_model(trained: Trained, data: Dataset, path: str, run_id: str) -> Path 
     vocabulary.write_text("\n".join(data.vectorizer.get_vocabulary()) + "\n", encoding="utf-8")
     tracking.log_artifacts(run_id, {f"model/{target.name}": target, "model/vocabulary.txt": vocabulary})
     return target
+
+
+def train_once(cfg: DictConfig) -> str:
+    """`make train`: one tracked training of the validated config; prints its final numbers, returns the run id."""
+    cfg = validate(cfg)
+    data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
+    experiment_id = tracking.setup(cfg.tracking.uri, cfg.tracking.experiment)
+    with tracking.run(experiment_id, name=f"train-{Head.of(cfg.model).label}", tags={"kind": "train"}) as run_id:
+        outcome = tracked_fit(cfg, data, run_id)
+        saved = save_model(outcome.trained, data, cfg.train.save_model, run_id) if cfg.train.save_model else None
+    f = outcome.final
+    print(
+        f"run {run_id} finished: val_accuracy {f['val_accuracy']:.4f}  val_max_prob {f['val_max_prob']:.4f}  "
+        f"val_prob_sum {f['val_prob_sum']:.4f}  val_ece {f['val_ece']:.4f}  (loss path {outcome.trained.loss.path})"
+    )
+    print(f"compare runs in the MLflow UI: make ui   (store: {tracking.resolve_uri(cfg.tracking.uri)})")
+    if saved is not None:
+        print(f"model saved to {saved}; diagnose it: make diagnose   (or probsweep diagnose --model {saved})")
+    return run_id
