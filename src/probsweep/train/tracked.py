@@ -18,7 +18,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from probsweep import tracking
-from probsweep.config import Activation, Loss, flatten
+from probsweep.config import Activation, Loss, counted, flatten
 from probsweep.data.features import TOKENS, family_of, features_for
 from probsweep.data.loading import Dataset
 from probsweep.head import Head
@@ -95,6 +95,13 @@ def tracked_fit(
     else:
         shown = ", ".join(f"{k} {v}" for k, v in feats.report.items())
         print(f"{prefix}{family_of(cfg.model._target_)} family reads {feats.kind}: {shown}", flush=True)
+    rows = len(data.x_train)
+    if cfg.train.batch_size > rows:
+        print(
+            f"{prefix}note: train.batch_size={cfg.train.batch_size} is more than the {counted(rows, 'training row')}: "
+            f"each epoch is one batch of {rows:,} (one step); set train.batch_size<={rows} to silence this",
+            flush=True,
+        )
     head = Head.of(cfg.model)
     if head.mismatch:  # say it before training, not after
         message = head.explain()
