@@ -15,7 +15,7 @@ SERVER_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONWARNINGS ?= ignore::DeprecationWarning,ignore::FutureWarning
 
-.PHONY: help venv train sweep worker server best predict ui report test lint format-check
+.PHONY: help venv train sweep worker server best predict ui report diagnose test lint format-check
 .DEFAULT_GOAL := help
 
 help: ## List the targets
@@ -48,6 +48,9 @@ predict: $(STAMP) ## Calibrated probabilities and accept/reject for TEXT="..." o
 
 report: $(STAMP) ## Rebuild sweeps/$(SWEEP)/report/index.html from MLflow alone (no retraining)
 	$(PROBSWEEP) report $(SWEEP)
+
+diagnose: $(STAMP) ## Diagnose a model you have: ARGS="--model my.keras data=file data.path=..." or ARGS="--predictions preds.csv"; default the model `make train` saved
+	$(PROBSWEEP) diagnose $(ARGS)
 
 ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over mlruns/
 	$(PROBSWEEP) ui --port $(PORT)

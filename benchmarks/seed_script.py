@@ -9,6 +9,7 @@ machine), and `fit(x_train, y_train, validation_data=..., epochs=..., verbose=..
 default batch size of 32 and Keras's own shuffling.
 
     .venv/bin/python benchmarks/seed_script.py [--epochs 2]    # runs it once on the embedded data
+    .venv/bin/python benchmarks/seed_script.py --monitor       # with probsweep.keras.ProbabilityMonitor added
 """
 
 from __future__ import annotations
@@ -64,10 +65,25 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--monitor", action="store_true", help="with probsweep's ProbabilityMonitor (docs/diagnose.md)")
     args = parser.parse_args()
     cfg = validate(Config())
     data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
-    train(data.x_train, data.y_train, data.x_val, data.y_val, data.embedding_matrix, data.n_classes, args.epochs)
+    callbacks = []
+    if args.monitor:  # the two lines docs/diagnose.md adds to the seed's script:
+        from probsweep.keras import ProbabilityMonitor
+
+        callbacks = [ProbabilityMonitor(data.x_val, data.y_val)]
+    train(
+        data.x_train,
+        data.y_train,
+        data.x_val,
+        data.y_val,
+        data.embedding_matrix,
+        data.n_classes,
+        args.epochs,
+        callbacks=callbacks,
+    )
 
 
 if __name__ == "__main__":

@@ -62,7 +62,8 @@ def tiny(store):
     """Compose the real config with TINY and the temporary store/sweeps folder, plus extra overrides."""
 
     def make(*extra):
-        return compose_config([*TINY, f"sweep.dir={store['sweeps']}", *extra])
+        saved = f"train.save_model={store['tmp'] / 'models' / 'model.keras'}"  # never the checkout's models/
+        return compose_config([*TINY, f"sweep.dir={store['sweeps']}", saved, *extra])
 
     return make
 

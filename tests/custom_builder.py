@@ -1,4 +1,4 @@
-"""A user's own model bodies, as the README's "Bring your own model" describes them.
+"""A user's own model bodies, as docs/configuration.md ("Bring your own model") describes them.
 
 Importable in the tests as `custom_builder` (pytest puts tests/ on the path):
     model._target_=custom_builder.average_body +model.kwargs.pool=max

@@ -148,6 +148,9 @@ IMPORTS_AT_EXIT = (
         (["train", "model.dropout=2"], "model.dropout=2.0 must be in [0, 1)"),
         (["train", "data=file", "data.path=/no/such/file.csv"], "data file not found: /no/such/file.csv"),
         (["worker", "sweep.name=../x"], "must be a plain name"),
+        (["sweep", "search.direction=max"], "search.direction=max but val_brier is better when lower"),
+        (["sweep", "tuner=hyperband", "search=full"], "tuner=hyperband sets the epochs itself"),
+        (["train", "train.early_stopping.enabled=true", "train.early_stopping.monitor=val_acc"], "per-epoch metric"),
         (["best", "no-such-sweep"], "no sweep 'no-such-sweep'"),
     ],
 )

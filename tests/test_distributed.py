@@ -294,6 +294,87 @@ def test_a_launcher_killed_outright_takes_its_workers_and_server_with_it_and_the
         raise AssertionError(f"{exc}\nfirst launch:\n{first.output[-4000:]}\nsecond:\n{second.output[-6000:]}") from exc
 
 
+# Issue 22, items 1 and 2: the launcher fits the baseline; 60 training texts a class make that fit take
+# about 10 s here (360 texts, char n-grams), long enough to kill someone during it.
+SLOW_BASELINE = ("data.synthetic.train_per_class=60",)
+BASELINE_DONE = r"\[baseline\] TF-IDF \+ logistic regression: val_acc"
+
+
+def statuses_by_kind(uri: str, name: str) -> dict[str, set[str]]:
+    client = MlflowClient(uri)
+    found: dict[str, set[str]] = {}
+    for r in client.search_runs([client.get_experiment_by_name(name).experiment_id]):
+        found.setdefault(r.data.tags.get("kind", "?"), set()).add(r.info.status)
+    return found
+
+
+@pytest.mark.slow
+def test_a_launcher_killed_during_the_baseline_fit_leaves_no_run_running_without_a_resume(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run = Launch(tmp_path, "faultC", *SLOW_BASELINE, uri=uri, trials=2, epochs=1)
+    run.wait_for(r"\[baseline\] fitting TF-IDF")
+    server = int(run.wait_for(r"\[launcher\] tracking server http://\S+ \(pid (\d+)").group(1))
+    workers = [int(p) for p in re.findall(r"\[launcher\] worker-\d started \(pid (\d+)\)", run.output)]
+    assert statuses_by_kind(uri, "faultC")["baseline"] == {"RUNNING"}  # killed during its fit
+    run.proc.kill()
+    killed_at = time.monotonic()
+    assert run.finish() == -signal.SIGKILL
+    assert not re.search(BASELINE_DONE, run.output), run.output[-3000:]
+    found = statuses_by_kind(uri, "faultC")
+    while any("RUNNING" in s for s in found.values()) and time.monotonic() < killed_at + 60:
+        time.sleep(1)
+        found = statuses_by_kind(uri, "faultC")
+    assert not any("RUNNING" in s for s in found.values()), f"{found}\n{run.output[-3000:]}"
+    assert found["baseline"] == {"KILLED"} and found["sweep"] == {"KILLED"}, found
+    deadline = time.monotonic() + 90  # and nothing of it is left running
+    while (any(map(alive, workers)) or group(server)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in workers if alive(p)] + group(server)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_during_the_baseline_fit_is_restarted_at_once(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run = Launch(tmp_path, "early", *SLOW_BASELINE, uri=uri, trials=2, epochs=1)
+    run.wait_for(r"\[baseline\] fitting TF-IDF")
+    pid = int(run.wait_for(r"\[launcher\] worker-0 started \(pid (\d+)\)").group(1))
+    os.kill(pid, signal.SIGKILL)
+    run.wait_for(r"\[launcher\] worker-0 died \(exit code -9\).*restart 1/3")
+    restarted = run.wait_for(r"\[launcher\] worker-0 started \(pid (?!" + str(pid) + r"\))(\d+)")
+    lines = list(run.lines)
+    restart_at = next(i for i, ln in enumerate(lines) if restarted.group(0) in ln)
+    done_at = next((i for i, ln in enumerate(lines) if re.search(BASELINE_DONE, ln)), len(lines))
+    assert restart_at < done_at, run.output[-3000:]  # restarted while the baseline was still being fitted
+    assert run.finish() == 0, run.output[-3000:]
+    client, parent, children = trial_runs(uri, "early")
+    check_each_trial_finished_once(client, parent, children, trials=2)
+    assert statuses_by_kind(uri, "early")["baseline"] == {"FINISHED"}
+
+
+@pytest.mark.slow
+def test_the_launchers_runs_are_ended_through_the_servers_rest_api_alone(tmp_path):
+    """What a worker does when its launcher is SIGKILLed, with the standard library only (no mlflow import)."""
+    from probsweep import lifeline, tracking
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    server, url = tracking.start_server(uri, tmp_path / "server.log")
+    try:
+        client = MlflowClient(url)
+        exp = client.create_experiment("gone")
+        parent = client.create_run(exp, tags={"kind": "sweep"}).info.run_id
+        child = {"mlflow.parentRunId": parent}
+        baseline = client.create_run(exp, tags={"kind": "baseline", **child}).info.run_id
+        trial = client.create_run(exp, tags={"kind": "trial", "worker": "worker-0", **child}).info.run_id
+        other = client.create_run(exp, tags={"kind": "baseline"}).info.run_id  # another sweep's
+        assert lifeline.end_launcher_runs(url, parent) == 2
+        status = {r: client.get_run(r).info.status for r in (parent, baseline, trial, other)}
+        assert status == {parent: "KILLED", baseline: "KILLED", trial: "RUNNING", other: "RUNNING"}
+        assert client.get_run(parent).info.end_time is not None
+        assert lifeline.end_launcher_runs(url, parent) == 0  # nothing left to mark
+    finally:
+        tracking.stop_server(server)
+
+
 def test_a_watched_parent_that_is_gone_calls_on_gone_and_a_live_one_does_not():
     from probsweep import lifeline
 

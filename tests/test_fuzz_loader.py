@@ -3,7 +3,7 @@ Dataset (or the rows ready to vectorise) or in a one-line DataError, never in an
 
 Reading, cleaning and splitting (`prepare`) are fuzzed with many examples; the full `load_dataset`,
 whose TextVectorization adapt costs ~0.1 s, with fewer. Each test prints how many examples it tried;
-PROBSWEEP_FUZZ_SCALE=10 runs ten times as many (the README's figure).
+PROBSWEEP_FUZZ_SCALE=10 runs ten times as many (the figure in docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -198,3 +199,116 @@ def test_full_load_dataset_on_mostly_usable_tables(tmp_path, capsys, fmt):
     )
     report(f"full load_dataset ({fmt}), {sum(loaded)} loaded", tried, capsys)
     assert tried >= FULL // 2 and sum(loaded) > 0
+
+
+# --- issue 22: number-like and list-like text columns, many singleton classes, broken JSON Lines lines ---
+
+numbers = st.one_of(st.integers(-(10**12), 10**12).map(str), st.floats(allow_nan=False).map(repr), st.uuids().map(str))
+word_lists = st.lists(st.sampled_from(["apple", "pear", "ü", "東京", "", " "]), max_size=5)
+
+
+def test_number_like_texts_load_or_fail_in_one_line_and_a_majority_is_warned(tmp_path, capsys, caplog):
+    path = tmp_path / "d.csv"
+
+    def check(rows, share):
+        n_numbers = round(len(rows) * share)
+        texts = [num for num, _, _ in rows[:n_numbers]] + [f"{word} text" for _, word, _ in rows[n_numbers:]]
+        lines = ["text,label"] + [f'"{t}",{lab}' for t, (_, _, lab) in zip(texts, rows, strict=True)]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        caplog.clear()
+        got = outcome(DataConfig(source="file", path=str(path)))
+        if not isinstance(got, DataError):
+            no_letter = sum(not any(c.isalpha() for c in t) for t in got.frame.text)
+            warned = "look like numbers or IDs" in caplog.text
+            assert warned == (no_letter / len(got.frame) > 0.5), (no_letter, len(got.frame), caplog.text)
+
+    tried = run(
+        check,
+        TABLES // 3,
+        rows=st.lists(st.tuples(numbers, st.sampled_from(["apple", "pear"]), st.sampled_from("ab")), max_size=40),
+        share=st.sampled_from([0.0, 0.3, 0.6, 1.0]),
+    )
+    report("number-like texts", tried, capsys)
+    assert tried >= TABLES // 3
+
+
+def test_list_valued_parquet_text_columns_are_joined_or_refused_in_one_line(tmp_path, capsys):
+    path = tmp_path / "d.parquet"
+
+    def check(rows):
+        frame = pd.DataFrame({"text": [t for t, _ in rows], "label": [lab for _, lab in rows]})
+        try:
+            frame.to_parquet(path)
+        except Exception:  # a mix Arrow cannot store in one column: not a file anyone can hand us
+            return
+        got = outcome(DataConfig(source="file", path=str(path)))
+        if not isinstance(got, DataError):
+            assert not got.frame.text.str.startswith("[").any()  # joined, never "['a', 'b']"
+
+    tried = run(
+        check,
+        TABLES // 3,
+        rows=st.lists(
+            st.tuples(st.one_of(word_lists, st.text(max_size=10)), st.sampled_from(["a", "b", "c"])),
+            max_size=40,
+        ),
+    )
+    report("list-valued parquet texts", tried, capsys)
+    assert tried >= TABLES // 3
+
+
+def test_many_small_classes_are_counted_in_one_line(tmp_path, capsys):
+    path = tmp_path / "d.csv"
+
+    def check(sizes, test_size):
+        rows = [(f"text {c} {i}", f"lab{c}") for c, n in enumerate(sizes) for i in range(n)]
+        path.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in rows), encoding="utf-8")
+        got = outcome(DataConfig(source="file", path=str(path), test_size=test_size))
+        need = 2 + (test_size > 0)
+        small = sum(n < need for n in sizes)
+        if small and len(sizes) >= 2:
+            assert isinstance(got, DataError)
+            assert str(got).startswith(f"{small:,} of {len(sizes):,} class"), str(got)
+
+    tried = run(
+        check,
+        TABLES // 3,
+        sizes=st.lists(st.integers(1, 5), min_size=2, max_size=300),
+        test_size=st.sampled_from([0.0, 0.15]),
+    )
+    report("many small classes", tried, capsys)
+    assert tried >= TABLES // 3
+
+
+def test_a_broken_json_lines_line_is_named_by_its_number(tmp_path, capsys):
+    path = tmp_path / "d.jsonl"
+
+    def check(n_good, broken, at):
+        lines = [json.dumps({"text": f"text {i}", "label": "ab"[i % 2]}) for i in range(n_good)]
+        at = min(at, len(lines))
+        lines.insert(at, broken)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        got = outcome(DataConfig(source="file", path=str(path)))
+        try:
+            json.loads(broken)
+        except json.JSONDecodeError:  # not JSON at all: refused, by its line number (1-based)
+            assert isinstance(got, DataError) and f"JSON Lines: line {at + 1:,} is not valid JSON" in str(got), (
+                at,
+                broken,
+                got,
+            )
+        else:  # JSON, but maybe not an object: loaded, or one line either way
+            assert isinstance(got, DataError) or not got.frame.empty
+
+    tried = run(
+        check,
+        JSONL // 2,
+        n_good=st.integers(0, 60),
+        broken=st.one_of(
+            st.sampled_from(['{"text": "x", "label": }', '{"text": "x"', "[1, 2]", "nope", '{"a": 1} {"b": 2}']),
+            st.text(alphabet='{}[]":, ab1', min_size=1, max_size=12),
+        ),
+        at=st.integers(0, 60),
+    )
+    report("broken json lines", tried, capsys)
+    assert tried >= JSONL // 2

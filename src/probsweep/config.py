@@ -189,6 +189,9 @@ class TrainConfig:
     probe_examples: int = 5  # validation examples whose raw outputs are kept at every epoch
     target_precision: float = 0.95  # the confidence threshold reported per run reaches this precision on val
     verbose: int = 2  # 0: silent; else one progress line per epoch
+    # `make train` saves its model here (relative: under the project), vocabulary.txt beside it, for
+    # `make diagnose`; also an artifact of its run. null: not saved. Sweep trials never save.
+    save_model: str | None = "models/model.keras"
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)  # restores the best epoch
 
 
@@ -243,6 +246,12 @@ def sweep_dir(sweep_cfg: Any) -> Path:
     """sweeps/<name>/: the tuner's state, the parent run id, best.yaml and the report."""
     check_sweep_name(sweep_cfg.name)  # never a path outside sweeps/, whoever calls this
     return Path(sweep_cfg.dir or PROJECT_ROOT / "sweeps") / sweep_cfg.name
+
+
+def under_project(path: str) -> Path:
+    """A configured path: as given when absolute, else under the project (as sweeps/ and mlruns/ are)."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else PROJECT_ROOT / p
 
 
 def parent_run_id(folder: Path) -> str | None:

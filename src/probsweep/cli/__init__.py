@@ -48,11 +48,11 @@ def _parse(argv: list[str]) -> list[Any]:
     return parsed
 
 
-def check_overrides(argv: list[str]) -> None:
+def check_overrides(argv: list[str], preflight: Callable[[Any], Any] | None = None) -> None:
     """Everything about the command line that needs no data, before TensorFlow, Keras or MLflow load:
     each key (also one added with `+`) against the schema with the nearest valid names, Hydra's
-    composition, every range and pairing (config.validate), and that the data files exist. Each failure
-    is one line and exit code 2."""
+    composition, every range and pairing (config.validate), that the data files exist, and the command's
+    own `preflight` checks (a sweep's search space, say). Each failure is one line and exit code 2."""
     if any(a.startswith("-") for a in argv):  # --help, --cfg, -m: Hydra's own flags
         return
     from hydra import compose, initialize_config_dir
@@ -80,7 +80,10 @@ def check_overrides(argv: list[str]) -> None:
         ]
         _fail(f"{'; '.join(dict.fromkeys(lines))}. {WHERE_KEYS}")
     try:
-        check_files(validate(cfg))
+        valid = validate(cfg)
+        check_files(valid)
+        if preflight is not None:
+            preflight(valid)
     except ConfigError as exc:
         _fail(str(exc))
 
@@ -107,6 +110,20 @@ def import_tensorflow_quietly() -> None:
         os.close(devnull)
 
 
+def compose(overrides: list[str]) -> Any:
+    """The validated config for `overrides` (conf/ + the schema), for commands that parse their own flags;
+    a bad override ends in one line (exit 2), as for the Hydra commands."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from probsweep.config import CONF_DIR, register, validate
+
+    register()
+    check_overrides(overrides)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return validate(hydra_compose(config_name="config", overrides=overrides))
+
+
 def friendly_errors(job: Callable[[], Any]) -> None:
     """Known bad input ends with one line and exit code 2; SIGTERM behaves like Ctrl-C."""
     from probsweep.config import ConfigError  # data.DataError is a ConfigError too
@@ -125,9 +142,12 @@ def friendly_errors(job: Callable[[], Any]) -> None:
         sys.exit(130)
 
 
-def command(parser: argparse.ArgumentParser | None = None) -> Callable[[Callable[[Any], Any]], Callable[..., None]]:
+def command(
+    parser: argparse.ArgumentParser | None = None, preflight: Callable[[Any], Any] | None = None
+) -> Callable[[Callable[[Any], Any]], Callable[..., None]]:
     """The one decorator of every entry point: `@command()` above `def main(cfg)`, or
-    `@command(parser)` above `def main(args)`.
+    `@command(parser)` above `def main(args)`. `preflight(cfg)`: the command's own checks of the validated
+    config that need no data and no TensorFlow (raising ConfigError), run with check_overrides.
 
     Without a parser, Hydra composes conf/ with the command line's overrides (checked first, so a bad
     one ends in one line) and the job gets the config; with one, it gets the parsed arguments. The
@@ -147,7 +167,7 @@ def command(parser: argparse.ArgumentParser | None = None) -> Callable[[Callable
             from probsweep.config import CONF_DIR, register
 
             register()
-            check_overrides(args)
+            check_overrides(args, preflight)
             sys.argv = [sys.argv[0], *args]  # Hydra reads its overrides from sys.argv
 
             @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
@@ -162,7 +182,7 @@ def command(parser: argparse.ArgumentParser | None = None) -> Callable[[Callable
     return decorate
 
 
-COMMANDS = ("train", "sweep", "worker", "server", "best", "predict", "report", "ui")
+COMMANDS = ("train", "sweep", "worker", "server", "best", "predict", "report", "ui", "diagnose")
 
 
 def main() -> None:

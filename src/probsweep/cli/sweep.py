@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from omegaconf import DictConfig
 
 from probsweep.config import is_distributed
+from probsweep.sweep.space import check_search
 
 from . import command
 
@@ -29,7 +30,7 @@ def sweep(cfg: DictConfig, overrides: Sequence[str] = ()) -> str:
     return run_sweep(cfg)
 
 
-@command()
+@command(preflight=check_search)  # the search space and objective, before TensorFlow loads
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from probsweep import lifeline
+from probsweep.sweep.space import check_search
+
 from . import command
 
 
-@command()
+@command(preflight=check_search)  # the search space and objective, before TensorFlow loads
 def main(cfg: DictConfig) -> None:
     from probsweep.sweep.worker import run_worker  # TensorFlow loads once the command line is known good
 
@@ -22,4 +25,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    lifeline.watch_parent(lifeline.launcher_gone)  # first: a launcher killed while this one starts is seen at once
     main()

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from probsweep.config import Activation
+from probsweep.config import Activation, ConfigError
 from probsweep.head import Head
 
 EPS = 1e-12  # floor for sums and probabilities: keeps all-zero rows and log(0) finite
@@ -278,3 +278,20 @@ REPORT = (
     "oos_recall",
     "oos_auroc",
 )  # the columns of the report page's trial table
+
+
+def stopping_direction(es) -> str:
+    """min or max for train.early_stopping: as configured, else the monitored metric's better side."""
+    monitor, direction = es["monitor"], es["direction"]
+    metric = METRICS.get(monitor)
+    direction = direction or (metric.direction if metric else None)
+    if metric is None or not metric.per_epoch:
+        raise ConfigError(
+            f"train.early_stopping.monitor={monitor!r} must be a per-epoch metric: {', '.join(OBJECTIVES)}"
+        )
+    if direction is None:
+        raise ConfigError(
+            f"train.early_stopping.monitor={monitor!r} has no better side: it needs "
+            "train.early_stopping.direction=min or max"
+        )
+    return direction

@@ -110,6 +110,25 @@ def _level(m: float | None, s: float | None, m_first: float | None = None) -> st
     return "their level is whatever training left it at"
 
 
+def level_sentence(h: pd.DataFrame) -> str:
+    """How the outputs' level moved from the first to the last epoch of a history, and what that means."""
+    first, last = h.iloc[0], h.iloc[-1]
+    m1, m2, s1, s2 = (
+        _num(first.get("val_max_prob")),
+        _num(last.get("val_max_prob")),
+        _num(first.get("val_prob_sum")),
+        _num(last.get("val_prob_sum")),
+    )
+    e1, e = int(_num(first.get("epoch")) or 1), int(_num(last.get("epoch")) or len(h))
+    if len(h) == 1:
+        return f"the largest output averages {_f(m2)} and the outputs sum to {_f(s2)}: {_level(m2, s2)}"
+    return (
+        f"after epoch {e1} the largest output averages {_f(m1)} and the "
+        f"outputs sum to {_f(s1)}; after epoch {e} the largest output averages {_f(m2)} and they sum "
+        f"to {_f(s2)}: {_level(m2, s2, m1)}"
+    )
+
+
 def _seed_paragraph(table: pd.DataFrame, seed_histories: dict[str, pd.DataFrame]) -> str:
     seed = table[is_seed(table)]
     if seed.empty:
@@ -142,19 +161,8 @@ def _seed_paragraph(table: pd.DataFrame, seed_histories: dict[str, pd.DataFrame]
         h = seed_histories.get(path)
         name = f"Path {path}" if path else "The seed-config trial"
         if isinstance(h, pd.DataFrame) and not h.empty and "val_max_prob" in h.columns:
-            first, last = h.iloc[0], h.iloc[-1]
-            m1, m2, s1, s2 = (
-                _num(first.get("val_max_prob")),
-                _num(last.get("val_max_prob")),
-                _num(first.get("val_prob_sum")),
-                _num(last.get("val_prob_sum")),
-            )
-            e = int(_num(last.get("epoch")) or len(h))
-            paths.append(
-                f"{name} (trial {row['trial']}): after epoch 1 the largest output averages {_f(m1)} and the "
-                f"outputs sum to {_f(s1)}; after epoch {e} the largest output averages {_f(m2)} and they sum "
-                f"to {_f(s2)}: {_level(m2, s2, m1)}."
-            )
+            m1, m2 = _num(h.iloc[0].get("val_max_prob")), _num(h.iloc[-1].get("val_max_prob"))
+            paths.append(f"{name} (trial {row['trial']}): {level_sentence(h)}.")
             levels += [v for v in (m1, m2) if v is not None]
         else:
             m2, s2 = _num(row.get("val_max_prob")), _num(row.get("val_prob_sum"))
@@ -202,7 +210,14 @@ def _failed(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _name_of(row: pd.Series) -> str:
+    if isinstance(row.get("name"), str):  # a diagnosed model (probsweep diagnose) is not a trial
+        return row["name"]
     return "the baseline" if row.get("trial") == BASELINE else f"trial {row.get('trial')}"
+
+
+def oos_paragraph(metrics: dict, name: str) -> str:
+    """Out-of-scope rejection of one analysed model (its oos_* metrics), in the report's words."""
+    return _oos_paragraph(pd.Series({**metrics, "name": name}, dtype=object), None)
 
 
 def _baseline_paragraph(table: pd.DataFrame, rec: pd.Series | None, objective: str, direction: str) -> str:
@@ -325,6 +340,79 @@ def handed_over(
     return rec
 
 
+def calibration_paragraph(cal: dict, rec: pd.Series) -> str:
+    """Temperature scaling's figures: calibration.json's (else the run's metrics) in the report's words."""
+    val, test = cal.get("val") or {}, cal.get("test") or {}
+    t = _num(cal.get("temperature", rec.get("temperature")))
+    e0 = _num(val.get("ece_before", rec.get("val_ece")))
+    e1 = _num(val.get("ece_after", rec.get("val_ece_calibrated")))
+    if t is None and e1 is None:
+        return (
+            f"No calibration was recorded for this trial, so only its raw validation ECE ({_f(e0)}) is "
+            "known: fit a temperature on validation data before reading its outputs as probabilities."
+        )
+    else:
+        side = (
+            " (T > 1: the raw model is over-confident)"
+            if t and t > 1
+            else " (T < 1: the raw model is under-confident)"
+            if t and t < 1
+            else ""
+        )
+        text = (
+            f"Its raw largest output has a validation ECE of {_f(e0)}; temperature scaling with T = {_f(t)}"
+            f"{side}, i.e. logits divided by T before the softmax, brings that to {_f(e1)}"
+        )
+        if _num(val.get("nll_before")) is not None:
+            text += f" and the NLL from {_f(val.get('nll_before'))} to {_f(val.get('nll_after'))}"
+        if test:
+            text += f"; on the test split ECE goes from {_f(test.get('ece_before'))} to {_f(test.get('ece_after'))}"
+        return text + ". Accuracy is unchanged: one temperature cannot reorder the classes."
+
+
+def threshold_paragraph(th: dict) -> str:
+    """The confidence threshold (threshold.json's keys) in the report's words."""
+    thr, target = _num(th.get("threshold")), _num(th.get("target_precision"))
+    goal = f"{target:.0%} precision" if target is not None else "the target precision"
+    if thr is None:
+        return (
+            "No confidence threshold was recorded for this trial: choose one on validation data as the "
+            "lowest calibrated largest probability whose kept predictions reach your target precision, "
+            "then check it on held-out data."
+        )
+    elif th.get("reached") is False:
+        return (
+            f"No threshold on the calibrated largest probability reaches {goal} on validation; the best, "
+            f"{_f(thr)}, keeps {_f(th.get('val_coverage'), '.0%')} of examples at "
+            f"{_f(th.get('val_precision'), '.1%')} precision: lower the target or add training data."
+        )
+    else:
+        text = (
+            f"To pick a threshold: accept a prediction only when its calibrated largest probability is at "
+            f"least {_f(thr)}, the lowest cut-off reaching {goal} on validation; it keeps "
+            f"{_f(th.get('val_coverage'), '.0%')} of the validation examples"
+            + (
+                f" at {_f(th.get('val_precision'), '.1%')} precision."
+                if _num(th.get("val_precision")) is not None
+                else "."
+            )
+        )
+        if _num(th.get("test_coverage")) is not None:
+            text += (
+                f" On the test split the same threshold keeps {_f(th.get('test_coverage'), '.0%')} at "
+                f"{_f(th.get('test_precision'), '.1%')} precision."
+            )
+            test_p = _num(th.get("test_precision"))
+            if target is not None and test_p is not None and test_p < target - 0.05:
+                text += (
+                    " That is well below the target: the validation set is too small (or too unlike the "
+                    "test set) to set this threshold reliably; choose it on more labelled data."
+                )
+        else:
+            text += " There is no test result for it: check it on held-out data before relying on it."
+        return text + " Pick it again whenever the model is retrained: it belongs to this model's calibration."
+
+
 def verdict_text(
     table: pd.DataFrame,
     objective: str,
@@ -370,80 +458,18 @@ def verdict_text(
             )
         else:
             paras.append(f"Use trial {rec.get('trial')} instead: {head}. It has {facts}")
-        cal = calibration or {}
-        val, test = cal.get("val") or {}, cal.get("test") or {}
-        t = _num(cal.get("temperature", rec.get("temperature")))
-        e0 = _num(val.get("ece_before", rec.get("val_ece")))
-        e1 = _num(val.get("ece_after", rec.get("val_ece_calibrated")))
-        if t is None and e1 is None:
-            paras.append(
-                f"No calibration was recorded for this trial, so only its raw validation ECE ({_f(e0)}) is "
-                "known: fit a temperature on validation data before reading its outputs as probabilities."
+        paras.append(calibration_paragraph(calibration or {}, rec))
+        paras.append(
+            threshold_paragraph(
+                threshold
+                or {
+                    "threshold": rec.get("threshold"),
+                    "val_coverage": rec.get("threshold_val_coverage"),
+                    "test_coverage": rec.get("threshold_test_coverage"),
+                    "test_precision": rec.get("threshold_test_precision"),
+                }
             )
-        else:
-            side = (
-                " (T > 1: the raw model is over-confident)"
-                if t and t > 1
-                else " (T < 1: the raw model is under-confident)"
-                if t and t < 1
-                else ""
-            )
-            text = (
-                f"Its raw largest output has a validation ECE of {_f(e0)}; temperature scaling with T = {_f(t)}"
-                f"{side}, i.e. logits divided by T before the softmax, brings that to {_f(e1)}"
-            )
-            if _num(val.get("nll_before")) is not None:
-                text += f" and the NLL from {_f(val.get('nll_before'))} to {_f(val.get('nll_after'))}"
-            if test:
-                text += f"; on the test split ECE goes from {_f(test.get('ece_before'))} to {_f(test.get('ece_after'))}"
-            paras.append(text + ". Accuracy is unchanged: one temperature cannot reorder the classes.")
-        th = threshold or {
-            "threshold": rec.get("threshold"),
-            "val_coverage": rec.get("threshold_val_coverage"),
-            "test_coverage": rec.get("threshold_test_coverage"),
-            "test_precision": rec.get("threshold_test_precision"),
-        }
-        thr, target = _num(th.get("threshold")), _num(th.get("target_precision"))
-        goal = f"{target:.0%} precision" if target is not None else "the target precision"
-        if thr is None:
-            paras.append(
-                "No confidence threshold was recorded for this trial: choose one on validation data as the "
-                "lowest calibrated largest probability whose kept predictions reach your target precision, "
-                "then check it on held-out data."
-            )
-        elif th.get("reached") is False:
-            paras.append(
-                f"No threshold on the calibrated largest probability reaches {goal} on validation; the best, "
-                f"{_f(thr)}, keeps {_f(th.get('val_coverage'), '.0%')} of examples at "
-                f"{_f(th.get('val_precision'), '.1%')} precision: lower the target or add training data."
-            )
-        else:
-            text = (
-                f"To pick a threshold: accept a prediction only when its calibrated largest probability is at "
-                f"least {_f(thr)}, the lowest cut-off reaching {goal} on validation; it keeps "
-                f"{_f(th.get('val_coverage'), '.0%')} of the validation examples"
-                + (
-                    f" at {_f(th.get('val_precision'), '.1%')} precision."
-                    if _num(th.get("val_precision")) is not None
-                    else "."
-                )
-            )
-            if _num(th.get("test_coverage")) is not None:
-                text += (
-                    f" On the test split the same threshold keeps {_f(th.get('test_coverage'), '.0%')} at "
-                    f"{_f(th.get('test_precision'), '.1%')} precision."
-                )
-                test_p = _num(th.get("test_precision"))
-                if target is not None and test_p is not None and test_p < target - 0.05:
-                    text += (
-                        " That is well below the target: the validation set is too small (or too unlike the "
-                        "test set) to set this threshold reliably; choose it on more labelled data."
-                    )
-            else:
-                text += " There is no test result for it: check it on held-out data before relying on it."
-            paras.append(
-                text + " Pick it again whenever the model is retrained: it belongs to this model's calibration."
-            )
+        )
     paras.append(family_paragraph(table, objective, direction))
     paras.append(_baseline_paragraph(table, rec, objective, direction))
     chosen = handed_over(table, objective, direction, best_run_id)

@@ -10,7 +10,9 @@ and its open runs are marked KILLED; after `sweep.max_restarts` it is named and 
 trial goes back to the queue when its lease expires. Ctrl-C or SIGTERM stops the workers and the
 chief and marks the open runs KILLED; the same command resumes (the oracle reloads from sweeps/<name>/).
 A launcher killed outright (SIGKILL, out of memory) takes its workers and server with it (lifeline.py):
-the workers end their runs as KILLED, then the server stops.
+the workers end their own runs and the launcher's (the sweep's, the baseline's) as KILLED, then the
+server stops. The baseline is fitted on a thread beside the supervision, so a worker that dies during
+that fit is restarted at once.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from omegaconf import DictConfig
 
@@ -42,6 +45,34 @@ class Worker:
     proc: subprocess.Popen | None = None
     crashes: int = 0
     state: str = "running"  # running | done | dead
+
+
+@dataclass
+class Beside:
+    """A job on a thread beside the supervision loop (the launcher's baseline fit): the loop keeps
+    restarting dead workers while it runs, and re-raises its error."""
+
+    job: Callable[[], None]
+    error: BaseException | None = None
+    thread: threading.Thread = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.thread = threading.Thread(target=self._run, name="beside-supervision", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.job()
+        except BaseException as exc:  # handed to the supervising thread, which raises it
+            self.error = exc
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def wait(self) -> None:
+        self.thread.join()
+        self.check()
 
 
 def threads_per_worker(n: int) -> int:
@@ -110,8 +141,8 @@ def launch(cfg: DictConfig, overrides: Sequence[str] = ()) -> str:
         try:
             for w in workers:
                 w.proc = start(w.tuner_id)
-            if cfg.search.baseline:  # here, while the workers start up
-                baseline_run(cfg, data, experiment_id, parent)
+            # The baseline is fitted beside the supervision, so a worker that dies meanwhile is restarted at once.
+            fitting = Beside(lambda: baseline_run(cfg, data, experiment_id, parent)) if cfg.search.baseline else None
             supervise(
                 workers,
                 start,
@@ -119,7 +150,10 @@ def launch(cfg: DictConfig, overrides: Sequence[str] = ()) -> str:
                 servicer,
                 sw,
                 lambda w: tracking.end_stale_runs(experiment_id, f"tags.worker = '{w}' and {children}"),
+                beside=fitting,
             )
+            if fitting:
+                fitting.wait()
         finally:
             stop(workers)
             if tracking.end_stale_runs(experiment_id, children):
@@ -136,9 +170,13 @@ def supervise(
     sw: DictConfig,
     end_runs_of: Callable[[str], int],
     poll: float = 0.5,
+    beside: Beside | None = None,
 ) -> None:
-    """Until every trial has ended: restart dead workers (capped), expire leases. Never spins."""
+    """Until every trial has ended: restart dead workers (capped), expire leases. Never spins. An error
+    of the job `beside` the loop (the baseline fit) stops it."""
     while True:
+        if beside is not None:
+            beside.check()
         for w in workers:
             code = w.proc.poll() if w.proc is not None and w.state == "running" else None
             if code is None:

@@ -17,12 +17,10 @@ from probsweep import tracking
 from probsweep.config import ConfigError, flatten, parent_run_id, validate
 from probsweep.config import sweep_dir as sweep_dir_of
 from probsweep.data.loading import Dataset, load_dataset
-from probsweep.probs.metrics import METRICS, OBJECTIVES
 from probsweep.report import tables as reporting
 from probsweep.report.page import build_report
 from probsweep.sweep import space as search
 from probsweep.sweep.tuner import SweepTuner, check_declarable, space_summary
-from probsweep.train.fit import stopping_direction
 from probsweep.train.model import body_arguments
 from probsweep.train.tracked import dataset_name, tracked_baseline
 
@@ -30,8 +28,7 @@ from probsweep.train.tracked import dataset_name, tracked_baseline
 def checked(cfg: DictConfig) -> tuple[DictConfig, list[search.Entry]]:
     """The validated config and its search space, or a ConfigError before anything starts."""
     cfg = validate(cfg)
-    entries = search.parse(cfg.search.space)
-    search.check_space(cfg, entries)
+    entries = search.check_search(cfg)
     check_declarable(entries)
     body_arguments(cfg.model)  # a model._target_ that cannot be built fails here, not in every trial
     for e in entries:  # and so does every family a `choice` in the space can pick
@@ -41,20 +38,6 @@ def checked(cfg: DictConfig) -> tuple[DictConfig, list[search.Entry]]:
                     body_arguments(search.apply(cfg, {e.name: label}, [e], check=False).model)
                 except ConfigError as exc:
                     raise ConfigError(f"search.space.{e.name}.choice.{label}: {exc}") from None
-    objective = METRICS.get(cfg.search.objective)
-    if objective is None or not objective.per_epoch:
-        raise ConfigError(
-            f"search.objective={cfg.search.objective!r} is not a per-epoch metric: use one of {', '.join(OBJECTIVES)}"
-        )
-    if objective.direction and objective.direction != cfg.search.direction:
-        raise ConfigError(
-            f"search.direction={cfg.search.direction} but {objective.name} is better when "
-            f"{'lower' if objective.direction == 'min' else 'higher'}: set search.direction={objective.direction}"
-        )
-    if cfg.train.early_stopping.enabled:
-        stopping_direction(cfg.train.early_stopping)  # a monitor that is not logged stops here, before any training
-    if cfg.tuner.kind == "hyperband" and any(e.name == "train.epochs" for e in entries):
-        raise ConfigError("tuner=hyperband sets the epochs itself: remove train.epochs from the search space")
     return cfg, entries
 
 

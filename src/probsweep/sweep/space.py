@@ -175,3 +175,35 @@ def store(search_cfg: Any, stored: Path) -> None:
     if not stored.exists():
         stored.parent.mkdir(parents=True, exist_ok=True)
         stored.write_text(OmegaConf.to_yaml(search_cfg))
+
+
+def check_search(cfg: DictConfig) -> list[Entry]:
+    """Every check of a sweep's config that needs neither data nor TensorFlow (the command line runs it
+    before they load): the space's keys and values, the objective and its direction, early stopping's
+    monitor, hyperband with train.epochs. Returns the parsed space."""
+    from probsweep.probs.metrics import METRICS, OBJECTIVES  # numpy/scipy: no TensorFlow
+
+    entries = parse(cfg.search.space)
+    check_space(cfg, entries)
+    objective = METRICS.get(cfg.search.objective)
+    if objective is None or not objective.per_epoch:
+        raise ConfigError(
+            f"search.objective={cfg.search.objective!r} is not a per-epoch metric: use one of {', '.join(OBJECTIVES)}"
+        )
+    if objective.direction and objective.direction != cfg.search.direction:
+        raise ConfigError(
+            f"search.direction={cfg.search.direction} but {objective.name} is better when "
+            f"{'lower' if objective.direction == 'min' else 'higher'}: set search.direction={objective.direction}"
+        )
+    check_early_stopping(cfg)
+    if cfg.tuner.kind == "hyperband" and any(e.name == "train.epochs" for e in entries):
+        raise ConfigError("tuner=hyperband sets the epochs itself: remove train.epochs from the search space")
+    return entries
+
+
+def check_early_stopping(cfg: DictConfig) -> None:
+    """train.early_stopping's monitor is a logged per-epoch metric with a better side: before any training."""
+    from probsweep.probs.metrics import stopping_direction
+
+    if cfg.train.early_stopping.enabled:
+        stopping_direction(cfg.train.early_stopping)

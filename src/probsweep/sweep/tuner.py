@@ -264,7 +264,7 @@ def memory_hint(trials_run: int, share: float = 0.25) -> bool:
         return False
     print(
         f"note: this sweep's process holds {rss / 1024:.1f} GB after {trials_run} trials (TensorFlow keeps each "
-        "trial's compiled code): sweep.trials_per_worker=1 runs each trial in a fresh process (README, Long sweeps)",
+        "trial's compiled code): sweep.trials_per_worker=1 runs each trial in a fresh process (docs/scaling-out.md)",
         flush=True,
     )
     return True

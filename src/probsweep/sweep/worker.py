@@ -9,13 +9,11 @@ from the sweep's (the parent run's data fingerprint).
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import threading
 
 from omegaconf import DictConfig
 
-from probsweep import lifeline, tracking
+from probsweep import tracking
 from probsweep.config import ConfigError, sweep_dir
 from probsweep.data.loading import load_dataset
 from probsweep.sweep.run import checked, fit_space
@@ -49,31 +47,9 @@ def set_threads() -> int:
     return n
 
 
-def launcher_gone() -> None:
-    """The launcher that started this worker was killed outright (lifeline.watch_parent): mark its sweep
-    run KILLED, as it would have (a resume reopens it), then SIGTERM this process, which ends the trial's
-    run as KILLED and exits. The launcher's server outlives it by lifeline.GRACE seconds for these."""
-    me = os.environ.get("KERASTUNER_TUNER_ID", "worker")
-    print(f"[{me}] the launcher is gone: this worker stops", flush=True)
-    parent = os.environ.get("PROBSWEEP_PARENT_RUN_ID")
-    if parent:
-
-        def mark() -> None:
-            try:
-                tracking.kill_run(parent)
-            except Exception as exc:  # the server is gone too: the next launch marks it
-                print(f"[{me}] could not mark the sweep run KILLED ({type(exc).__name__})", flush=True)
-
-        marker = threading.Thread(target=mark, daemon=True)
-        marker.start()
-        marker.join(lifeline.GRACE / 3)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
 def run_worker(cfg: DictConfig) -> int:
     """Run trials until the chief has none left (returns 0) or sweep.trials_per_worker are done (RECYCLED)."""
-    cfg, entries = checked(cfg)
-    lifeline.watch_parent(launcher_gone)
+    cfg, entries = checked(cfg)  # the launcher is watched from the start of the process (cli/worker.py)
     chief_address(cfg.sweep)
     me = os.environ["KERASTUNER_TUNER_ID"]
     threads = set_threads()  # before TensorFlow runs its first op

@@ -12,7 +12,9 @@ Call sites use `from probsweep import tracking; tracking.setup(...)`: every name
 from probsweep.tracking.artifacts import read_artifact
 from probsweep.tracking.runs import (
     Stopped,
+    active_or_new_run,
     child_runs,
+    end_active_run,
     end_stale_runs,
     finished_metrics,
     get_run,
@@ -37,7 +39,9 @@ __all__ = [
     "STORE_DIR",
     "ServedModel",
     "Stopped",
+    "active_or_new_run",
     "child_runs",
+    "end_active_run",
     "end_stale_runs",
     "finished_metrics",
     "free_port",

@@ -66,6 +66,19 @@ def run(
     client.set_terminated(run_id, status="FINISHED")
 
 
+def active_or_new_run(name: str) -> tuple[str, bool]:
+    """The active MLflow run of the calling script (mlflow.start_run), or a new one; (run id, started here)."""
+    active = mlflow.active_run()
+    if active is not None:
+        return active.info.run_id, False
+    return mlflow.start_run(run_name=name).info.run_id, True
+
+
+def end_active_run() -> None:
+    """End the run `active_or_new_run` started (FINISHED)."""
+    mlflow.end_run()
+
+
 def end_stale_runs(experiment_id: str, filter_string: str) -> int:
     """Runs left RUNNING by a process that died (kill -9, power loss) are marked KILLED."""
     client = MlflowClient()

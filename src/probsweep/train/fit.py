@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from probsweep.config import ConfigError, ModelConfig, TrainConfig
+from probsweep.config import ModelConfig, TrainConfig
 from probsweep.data.features import Features, features_for
 from probsweep.data.loading import Dataset
 from probsweep.head import Head
-from probsweep.probs.metrics import METRICS, OBJECTIVES
+from probsweep.probs.metrics import stopping_direction
 from probsweep.train.callbacks import ProbabilityMonitor
 from probsweep.train.model import (
     HeadLoss,
@@ -221,8 +221,17 @@ def fit(
         if train_cfg.single_validation_pass
         else None
     )
+    # The sweep checks, tracks and analyses in train/tracked.py; a user's fit has the monitor do it.
     monitor = ProbabilityMonitor(
-        feats.x_val, data.y_val, head, n_probes=train_cfg.probe_examples, batch_size=val_batch, scorer=scorer
+        feats.x_val,
+        data.y_val,
+        head,
+        n_probes=train_cfg.probe_examples,
+        batch_size=val_batch,
+        scorer=scorer,
+        check=False,
+        track=False,
+        diagnose=False,
     )
     es = train_cfg.early_stopping
     # After the monitor, which puts the probability metrics in the epoch's logs. Keras restores the
@@ -263,23 +272,6 @@ def fit(
     )
     best = stopper.best_epoch + 1 if stopper and stopper.best_weights is not None else len(monitor.rows)
     return Trained(model=model, loss=loss, monitor=monitor, best_epoch=best, scorer=scorer, features=feats)
-
-
-def stopping_direction(es) -> str:
-    """min or max for train.early_stopping: as configured, else the monitored metric's better side."""
-    monitor, direction = es["monitor"], es["direction"]
-    metric = METRICS.get(monitor)
-    direction = direction or (metric.direction if metric else None)
-    if metric is None or not metric.per_epoch:
-        raise ConfigError(
-            f"train.early_stopping.monitor={monitor!r} must be a per-epoch metric: {', '.join(OBJECTIVES)}"
-        )
-    if direction is None:
-        raise ConfigError(
-            f"train.early_stopping.monitor={monitor!r} has no better side: it needs "
-            "train.early_stopping.direction=min or max"
-        )
-    return direction
 
 
 def batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, drop_remainder: bool, fixed_prefetch: bool):

@@ -16,18 +16,14 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from probsweep.compiled import PATH_A, PATH_B, PATH_LOGITS, HeadLossMismatchWarning, path_taken
 from probsweep.config import BODY_KEYS, FAMILY_SECTIONS, ConfigError, ModelConfig
 from probsweep.data.features import family_of, kind_of
 from probsweep.head import Head
 
-# What the loss actually read, recorded at trace time (see HeadLoss.call).
-PATH_A = "A"  # cached pre-activation logits (Keras 3 on TensorFlow)
-PATH_B = "B"  # the probabilities themselves: clipped, renormalised, -log(p_y / sum p)
-PATH_LOGITS = "logits"  # a linear head: the loss was told from_logits=True
+__all__ = ["PATH_A", "PATH_B", "PATH_LOGITS", "HeadLoss", "HeadLossMismatchWarning", "build_model", "compile_model"]
 
-
-class HeadLossMismatchWarning(UserWarning):
-    pass
+# What the loss actually read, recorded at trace time (see HeadLoss.call): PATH_A, PATH_B, PATH_LOGITS.
 
 
 def resolve_trainable_embedding(setting: Any, has_vectors: bool) -> bool:
@@ -124,7 +120,7 @@ def body_arguments(cfg: ModelConfig, data_names: tuple[str, ...] | None = None) 
     if missing:
         raise ConfigError(
             f"model._target_={target} must accept {', '.join(data_names)} "
-            f"(it lacks {', '.join(missing)}): see the README, 'Bring your own model'"
+            f"(it lacks {', '.join(missing)}): see docs/configuration.md, 'Bring your own model'"
         )
     typed = {key: getattr(cfg, key) for key in BODY_KEYS if key in params}
     arguments = {**typed, **{k: v for k, v in own.items() if k in params or any_keyword}, **kwargs}
@@ -224,6 +220,7 @@ def with_cached_logits(outputs, logits):
     return y_pred
 
 
+@keras.saving.register_keras_serializable(package="probsweep")
 class HeadLoss(keras.losses.Loss):
     """The configured Keras loss, plus a record of which code path it took.
 
@@ -242,10 +239,26 @@ class HeadLoss(keras.losses.Loss):
         self.strip_cached_logits = strip_cached_logits
         self.path: str | None = None
 
+    def get_config(self) -> dict[str, Any]:
+        """What a saved model.keras needs to compile this loss again (probsweep diagnose reads its head)."""
+        return {
+            "name": self.name,
+            "activation": self.head.activation.value,
+            "loss": self.head.loss.value,
+            "mismatch_path": self.head.mismatch_path.value,
+            "label_smoothing": self.label_smoothing,
+            "strip_cached_logits": self.strip_cached_logits,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> HeadLoss:
+        head = Head(config["activation"], config["loss"], config.get("mismatch_path", "A"))
+        return cls(head, config["label_smoothing"], config["strip_cached_logits"], name=config.get("name", "head_loss"))
+
     def call(self, y_true, y_pred):
         if self.strip_cached_logits:
             y_pred = ops.copy(y_pred)  # a new tensor: no cached logits, so path B
-        self.path = PATH_LOGITS if self.from_logits else (PATH_A if hasattr(y_pred, "_keras_logits") else PATH_B)
+        self.path = path_taken(y_pred, self.from_logits)
         if self.head.sparse:
             return keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=self.from_logits)
         if self.head.categorical:

@@ -197,6 +197,7 @@ def tracked_baseline(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = 
     tracking.log_params(run_id, {f"data_report.{k}": v for k, v in data.report.items()})
     tracking.set_tags(run_id, {"head": f"baseline: {baseline.NAME}", "head_loss_mismatch": "false"})
     train_texts = data.frame.text[data.frame.split == "train"].tolist()  # the rows behind x_train, in order
+    print(f"{prefix}fitting {baseline.NAME} on {counted(len(train_texts), 'training text')}", flush=True)
     fitted = baseline.fit_baseline(train_texts, data.y_train, cfg.seed)
     p_train, p_val = fitted.predict_proba(train_texts), fitted.predict_proba(data.texts_val)
     has_test = len(data.y_test) > 0
@@ -234,3 +235,21 @@ def tracked_baseline(cfg: DictConfig, data: Dataset, run_id: str, prefix: str = 
         flush=True,
     )
     return BaselineOutcome(fitted, {**final, **found.metrics}, found.calibrated)
+
+
+def save_model(trained: Trained, data: Dataset, path: str, run_id: str) -> Path | None:
+    """The trained model as model.keras (token ids in, compiled with its HeadLoss) and the vectorizer's
+    vocabulary.txt beside it: what `probsweep diagnose --model` reads. Both are also artifacts of the run."""
+    from probsweep.config import under_project
+
+    target = under_project(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        trained.model.save(target)
+    except Exception as exc:  # a custom body Keras cannot serialise: the run itself is complete
+        log.warning("model not saved to %s (%s): `make diagnose` needs a model Keras can save", target, exc)
+        return None
+    vocabulary = target.with_name("vocabulary.txt")
+    vocabulary.write_text("\n".join(data.vectorizer.get_vocabulary()) + "\n", encoding="utf-8")
+    tracking.log_artifacts(run_id, {f"model/{target.name}": target, "model/vocabulary.txt": vocabulary})
+    return target
