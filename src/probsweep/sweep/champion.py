@@ -29,14 +29,15 @@ COMPARED = FINAL  # the final metrics of the comparison table
 ALIAS = "champion"
 
 
-def text_model(vectorizer, model):
-    """Raw strings in, the head's outputs out: the vectorisation travels with the model."""
+def text_model(featurizer, model):
+    """Raw strings in, the head's outputs out: the featurizer (data.vectorizer for token ids, or the
+    family's own, probsweep.data.features) travels with the model; None: the model reads strings."""
     import keras
 
     texts = keras.Input(shape=(1,), dtype="string", name="text")
     # A fresh Functional over the same layers: carries no compile state, so it loads without probsweep.
     inference = keras.Model(model.inputs, model.outputs, name="classifier")
-    return keras.Model(texts, inference(vectorizer(texts)), name="text_classifier")
+    return keras.Model(texts, inference(featurizer(texts) if featurizer is not None else texts), name="text_classifier")
 
 
 def serving_threshold(final: dict, target: float) -> tuple:
@@ -78,6 +79,7 @@ def best(sweep_name: str, sweeps_root: str | None = None) -> dict:
     """Retrain what the sweep's recorded decision hands over and register it as @champion."""
     cfg, experiment_id, parent_id, decision = recorded_decision(sweep_name, sweeps_root)
     # TensorFlow loads only once the sweep and its decision are known good.
+    from probsweep.data.features import features_for
     from probsweep.data.loading import load_dataset
     from probsweep.data.synthetic import OOS_LABEL  # the embedded data's out-of-scope label
     from probsweep.head import Head
@@ -102,7 +104,8 @@ def best(sweep_name: str, sweeps_root: str | None = None) -> dict:
             model, kind, head = outcome.baseline.pipeline, "sklearn", BASELINE_HEAD
         else:
             outcome = fitted = tracked_fit(cfg, data, run_id, prefix="[best] ")
-            model, kind, head = text_model(data.vectorizer, fitted.trained.model), "keras", Head.of(cfg.model)
+            featurizer = features_for(data, cfg.model).featurizer  # the family's input, made from raw strings
+            model, kind, head = text_model(featurizer, fitted.trained.model), "keras", Head.of(cfg.model)
         threshold, why = serving_threshold(outcome.final, cfg.train.target_precision)
         oos_label = (cfg.data.oos_label or OOS_LABEL) if "oos_threshold" in outcome.final else None
         classifier = CalibratedClassifier(

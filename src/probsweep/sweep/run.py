@@ -14,7 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from probsweep import tracking
-from probsweep.config import flatten, parent_run_id, validate
+from probsweep.config import ConfigError, flatten, parent_run_id, validate
 from probsweep.config import sweep_dir as sweep_dir_of
 from probsweep.data.loading import Dataset, load_dataset
 from probsweep.report import tables as reporting
@@ -33,6 +33,13 @@ def checked(cfg: DictConfig) -> tuple[DictConfig, list[search.Entry]]:
     entries = search.check_search(cfg)
     check_declarable(entries)
     body_arguments(cfg.model)  # a model._target_ that cannot be built fails here, not in every trial
+    for e in entries:  # and so does every family a `choice` in the space can pick
+        for label, keys in (e.bundles or {}).items():
+            if "model._target_" in keys:
+                try:
+                    body_arguments(search.apply(cfg, {e.name: label}, [e], check=False).model)
+                except ConfigError as exc:
+                    raise ConfigError(f"search.space.{e.name}.choice.{label}: {exc}") from None
     return cfg, entries
 
 

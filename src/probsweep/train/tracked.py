@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from probsweep import tracking
 from probsweep.config import Activation, Loss, counted, flatten, validate
+from probsweep.data.features import TOKENS, family_of, features_for
 from probsweep.data.loading import Dataset, load_dataset
 from probsweep.head import Head
 from probsweep.probs import analysis
@@ -64,6 +65,7 @@ def log_inputs(cfg: DictConfig, data: Dataset, run_id: str) -> None:
         {
             **{f"data_report.{k}": v for k, v in data.report.items()},
             "resolved.trainable_embedding": trains_embedding(cfg, data),
+            "resolved.family": family_of(cfg.model._target_),  # the builder's name without _body
         },
     )
 
@@ -82,12 +84,17 @@ def tracked_fit(
     """Log config, data and head tags; train with per-epoch MLflow logging; log the artifacts."""
     log_inputs(cfg, data, run_id)
     trainable = trains_embedding(cfg, data)
-    print(
-        f"{prefix}embedding {'trained' if trainable else 'frozen'} (model.trainable_embedding="
-        f"{str(cfg.model.trainable_embedding).lower()}, {'with' if data.embedding_matrix is not None else 'no'} "
-        f"pretrained vectors); max_len {data.x_train.shape[1]}",
-        flush=True,
-    )
+    feats = features_for(data, cfg.model)  # made once per data set and settings; fit reuses them
+    if feats.kind == TOKENS:
+        print(
+            f"{prefix}embedding {'trained' if trainable else 'frozen'} (model.trainable_embedding="
+            f"{str(cfg.model.trainable_embedding).lower()}, {'with' if data.embedding_matrix is not None else 'no'} "
+            f"pretrained vectors); max_len {data.x_train.shape[1]}",
+            flush=True,
+        )
+    else:
+        shown = ", ".join(f"{k} {v}" for k, v in feats.report.items())
+        print(f"{prefix}{family_of(cfg.model._target_)} family reads {feats.kind}: {shown}", flush=True)
     rows = len(data.x_train)
     if cfg.train.batch_size > rows:
         print(
@@ -113,6 +120,8 @@ def tracked_fit(
                 *([ProgressLine(prefix, cfg.train.epochs)] if cfg.train.verbose else []),
             ],
         )
+    if trained.features is not None:  # what featurising the data for this body found (sizes)
+        tracking.log_params(run_id, {f"features.{k}": v for k, v in trained.features.report.items()})
     # Which code path the loss took is only known once Keras has traced it.
     tracking.set_tags(run_id, {"loss_path": trained.loss.path or "unknown"})
     history, probes = trained.monitor.history, trained.monitor.probe_frame()
@@ -120,7 +129,7 @@ def tracked_fit(
     # The monitor kept the last epoch's validation outputs; after early stopping restored an earlier
     # epoch, the model's own outputs are that epoch's (one more pass over validation).
     assert trained.monitor.last_raw is not None, "the monitor keeps the last epoch's outputs"
-    raw_val = trained.predict(data.x_val) if trained.restored else trained.monitor.last_raw
+    raw_val = trained.predict(feats.x_val) if trained.restored else trained.monitor.last_raw
     # Final values at one step past the last epoch when an earlier epoch was restored, as MLflow's
     # Keras autologging does: the run's latest metrics (the trial table, the objective) are the
     # restored epoch's, and the curves keep every epoch trained.
@@ -140,7 +149,7 @@ def tracked_fit(
         head,
         raw_val,
         data.y_val,
-        raw_test=trained.predict(data.x_test) if has_test else None,
+        raw_test=trained.predict(feats.x_test) if has_test else None,
         y_test=data.y_test if has_test else None,
         loss_path=trained.loss.path,
         history=history,
@@ -233,6 +242,13 @@ def save_model(trained: Trained, data: Dataset, path: str, run_id: str) -> Path 
     vocabulary.txt beside it: what `probsweep diagnose --model` reads. Both are also artifacts of the run."""
     from probsweep.config import under_project
 
+    if trained.features is not None and trained.features.kind != TOKENS:
+        # Its inputs are the family's own features, which vocabulary.txt does not make: not diagnosable this way.
+        log.warning(
+            "model not saved: `make diagnose --model` reads token-id or raw-string models, not %s",
+            trained.features.kind,
+        )
+        return None
     target = under_project(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
