@@ -98,7 +98,7 @@ def command(parser: argparse.ArgumentParser | None = None) -> Callable[[Callable
     return decorate
 
 
-COMMANDS = ("train", "sweep", "worker", "server", "best", "predict", "report", "ui")
+COMMANDS = ("train", "sweep", "worker", "server", "best", "predict", "report", "ui", "encoder")
 
 
 def main() -> None:
