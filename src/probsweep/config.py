@@ -98,6 +98,24 @@ class DataConfig:
 
 
 @dataclass
+class EncoderConfig:
+    """model.encoder.*: the `encoder` family (probsweep.encoder.family.encoder_body, docs/encoder.md): a
+    pretrained keras-hub backbone, mean pooling over its tokens (padding masked), optional L2 norm, then
+    the head. It reads model.dropout like the other bodies."""
+
+    # A local keras-hub preset folder (`make encoder` prints one), a local Hugging Face-layout folder, or
+    # a keras-hub preset name / hf:// handle (downloaded then, and only then). None: no encoder family.
+    preset: str | None = None
+    sequence_length: int = 128  # WordPieces per text, [CLS] and [SEP] included; HWU64's longest text has 31
+    normalize: bool = True  # L2-normalise the pooled vector, as all-MiniLM-L6-v2 was trained to be used
+    hidden: int = 0  # units of one ReLU layer between the pooled vector and the head; 0 = none
+    trainable: bool = False  # false: features computed once and cached, trials train the head in seconds
+    learning_rate: float = 5e-5  # fine-tuning only (train.learning_rate is the frozen head's): BERT's range
+    warmup: float = 0.1  # fine-tuning only: share of the steps with a linear warm-up from 0 to learning_rate
+    cache_dir: str | None = None  # where frozen features are cached; None = <project>/models/features
+
+
+@dataclass
 class ModelConfig:
     # The body before the head, built with hydra.utils.instantiate (README, "Bring your own model"):
     # a dotted path to a function (vocab_size, n_classes, max_len, embedding_matrix, **keys) returning a
@@ -115,10 +133,11 @@ class ModelConfig:
     loss: Loss = Loss.sparse_categorical_crossentropy  # ... with a softmax loss: the mismatch users come to diagnose
     label_smoothing: float = 0.0  # needs one-hot targets: not with the sparse loss
     mismatch_path: MismatchPath = MismatchPath.A  # A: Keras 3/TF reads cached logits; B: clip + renormalise
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)  # the encoder family's own keys
 
 
 HEAD_KEYS = ("activation", "loss", "label_smoothing", "mismatch_path")  # build_model's head and the loss
-BODY_KEYS = tuple(k for k in ModelConfig.__dataclass_fields__ if k not in ("_target_", "kwargs", *HEAD_KEYS))
+BODY_KEYS = tuple(k for k in ModelConfig.__dataclass_fields__ if k not in ("_target_", "kwargs", "encoder", *HEAD_KEYS))
 
 
 @dataclass
@@ -307,6 +326,10 @@ RANGES = {
     "model.dropout": _fraction(),
     "model.recurrent_dropout": _fraction(),
     "model.label_smoothing": _fraction(),
+    "model.encoder.sequence_length": _at_least(3),  # [CLS], one WordPiece, [SEP]
+    "model.encoder.hidden": _at_least(0),
+    "model.encoder.learning_rate": ((lambda v: v > 0), "greater than 0"),
+    "model.encoder.warmup": _fraction(),
     "train.epochs": _at_least(1),
     "train.batch_size": _at_least(1),
     "train.steps_per_execution": _at_least(1),
@@ -364,6 +387,10 @@ def check_combinations(cfg: DictConfig) -> None:
         raise ConfigError("data.path is not set: pass data.path=/path/to/your/file")
     if m.trainable_embedding not in ("auto", True, False):
         raise ConfigError(f"model.trainable_embedding={m.trainable_embedding!r} must be auto, true or false")
+    if str(m._target_).rsplit(".", 1)[-1] == "encoder_body":
+        from probsweep.encoder.family import check_encoder_config
+
+        check_encoder_config(m.encoder)  # plain files: a missing preset fails here, before any import of Keras
     if d.max_len != "auto" and m.kernel_size > d.max_len:
         raise ConfigError(
             f"model.kernel_size={m.kernel_size} is longer than data.max_len={d.max_len}: "
