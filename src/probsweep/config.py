@@ -116,6 +116,33 @@ class EncoderConfig:
 
 
 @dataclass
+class NgramConfig:
+    """model.ngram.*: the `ngram` family (probsweep.train.families.ngram_body, README docs/families.md).
+    A bag of word n-grams and character n-grams, each an id into one learned embedding, averaged:
+    the TF-IDF + logistic-regression baseline's evidence, learned by Keras (fastText's recipe)."""
+
+    word_ngrams: int = 2  # word 1..n-grams: the baseline's word 1-2-grams
+    char_ngrams: list[int] = field(default_factory=lambda: [2, 3, 4])  # character n-gram sizes, spaces included
+    max_words: int = 30000  # word n-gram vocabulary cap (HWU64's 9,000 texts have about 28,000 word 1-2-grams)
+    max_chars: int = 30000  # character n-gram vocabulary cap (about 24,000 2-4-grams on HWU64)
+    embed_dim: int = 128  # the bag's dimension: at least the number of classes, so no evidence is squeezed out
+    hidden: int = 0  # units of one ReLU layer after the bag; 0 = none (a linear model over the bag, like the baseline)
+    dropout: float = 0.3  # on the averaged bag (and the hidden layer)
+
+
+@dataclass
+class CnnConfig:
+    """model.cnn.*: the `cnn` family (probsweep.train.families.cnn_body): Kim (2014), parallel Conv1D
+    widths over the token embedding, each max-pooled over time, concatenated. It reads model.embed_dim,
+    model.trainable_embedding and model.dropout like the seed's body."""
+
+    widths: list[int] = field(
+        default_factory=lambda: [2, 3, 4]
+    )  # Kim's 3, 4, 5 are for sentences; queries are ~8 words
+    filters: int = 128  # per width (Kim: 100)
+
+
+@dataclass
 class ModelConfig:
     # The body before the head, built with hydra.utils.instantiate (README, "Bring your own model"):
     # a dotted path to a function (vocab_size, n_classes, max_len, embedding_matrix, **keys) returning a
@@ -133,11 +160,17 @@ class ModelConfig:
     loss: Loss = Loss.sparse_categorical_crossentropy  # ... with a softmax loss: the mismatch users come to diagnose
     label_smoothing: float = 0.0  # needs one-hot targets: not with the sparse loss
     mismatch_path: MismatchPath = MismatchPath.A  # A: Keras 3/TF reads cached logits; B: clip + renormalise
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)  # the encoder family's own keys
+    # A family's own keys: model.<family>.*, given to the builder named <family>_body (train/families.py).
+    ngram: NgramConfig = field(default_factory=NgramConfig)
+    cnn: CnnConfig = field(default_factory=CnnConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)  # probsweep.encoder.family.encoder_body
 
 
 HEAD_KEYS = ("activation", "loss", "label_smoothing", "mismatch_path")  # build_model's head and the loss
-BODY_KEYS = tuple(k for k in ModelConfig.__dataclass_fields__ if k not in ("_target_", "kwargs", "encoder", *HEAD_KEYS))
+FAMILY_SECTIONS = ("ngram", "cnn", "encoder")  # model.<family>.*: only the <family>_body builder receives them
+BODY_KEYS = tuple(
+    k for k in ModelConfig.__dataclass_fields__ if k not in ("_target_", "kwargs", *HEAD_KEYS, *FAMILY_SECTIONS)
+)
 
 
 @dataclass
@@ -326,6 +359,13 @@ RANGES = {
     "model.dropout": _fraction(),
     "model.recurrent_dropout": _fraction(),
     "model.label_smoothing": _fraction(),
+    "model.ngram.word_ngrams": _at_least(1),
+    "model.ngram.max_words": _at_least(3),
+    "model.ngram.max_chars": _at_least(3),
+    "model.ngram.embed_dim": _at_least(1),
+    "model.ngram.hidden": _at_least(0),
+    "model.ngram.dropout": _fraction(),
+    "model.cnn.filters": _at_least(1),
     "model.encoder.sequence_length": _at_least(3),  # [CLS], one WordPiece, [SEP]
     "model.encoder.hidden": _at_least(0),
     "model.encoder.learning_rate": ((lambda v: v > 0), "greater than 0"),
@@ -387,6 +427,9 @@ def check_combinations(cfg: DictConfig) -> None:
         raise ConfigError("data.path is not set: pass data.path=/path/to/your/file")
     if m.trainable_embedding not in ("auto", True, False):
         raise ConfigError(f"model.trainable_embedding={m.trainable_embedding!r} must be auto, true or false")
+    for key, sizes in (("model.ngram.char_ngrams", m.ngram.char_ngrams), ("model.cnn.widths", m.cnn.widths)):
+        if not sizes or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in sizes):
+            raise ConfigError(f"{key}={list(sizes)} must be a non-empty list of positive integers, e.g. [2, 3, 4]")
     if str(m._target_).rsplit(".", 1)[-1] == "encoder_body":
         from probsweep.encoder.family import check_encoder_config
 

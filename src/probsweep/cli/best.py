@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 
 from probsweep import tracking
 from probsweep.config import ConfigError, locate_sweep, sweep_dir, validate
+from probsweep.data.features import features_for
 from probsweep.data.loading import load_dataset
 from probsweep.data.synthetic import OOS_LABEL  # the embedded data's out-of-scope label
 from probsweep.head import Head
@@ -32,12 +33,13 @@ COMPARED = FINAL  # the final metrics of the comparison table
 ALIAS = "champion"
 
 
-def text_model(vectorizer, model: keras.Model) -> keras.Model:
-    """Raw strings in, the head's outputs out: the vectorisation travels with the model."""
+def text_model(featurizer, model: keras.Model) -> keras.Model:
+    """Raw strings in, the head's outputs out: the featurizer (data.vectorizer for token ids, or the
+    family's own, probsweep.data.features) travels with the model; None: the model reads strings."""
     texts = keras.Input(shape=(1,), dtype="string", name="text")
     # A fresh Functional over the same layers: carries no compile state, so it loads without probsweep.
     inference = keras.Model(model.inputs, model.outputs, name="classifier")
-    return keras.Model(texts, inference(vectorizer(texts)), name="text_classifier")
+    return keras.Model(texts, inference(featurizer(texts) if featurizer is not None else texts), name="text_classifier")
 
 
 def _baseline_run_id(experiment_id: str, parent_id: str) -> str | None:
@@ -100,7 +102,12 @@ def best(sweep_name: str, sweeps_root: str | None = None) -> dict:
             model, kind, head = outcome.baseline.pipeline, "sklearn", BASELINE_HEAD
         else:
             outcome = fitted = tracked_fit(cfg, data, run_id, prefix="[best] ")
-            model, kind, head = text_model(data.vectorizer, fitted.trained.model), "keras", Head.of(cfg.model)
+            made = features_for(data, cfg.model).featurizer
+            if hasattr(made, "text_model"):  # a Python featurizer (the encoder family's): it builds the served model
+                model, kind = made.text_model(fitted.trained.model), "encoder"
+            else:
+                model, kind = text_model(made, fitted.trained.model), "keras"
+            head = Head.of(cfg.model)
         threshold, why = _threshold(outcome.final, cfg.train.target_precision)
         oos_label = (cfg.data.oos_label or OOS_LABEL) if "oos_threshold" in outcome.final else None
         classifier = CalibratedClassifier(

@@ -257,3 +257,22 @@ class EncoderTextModel:
         tokenizer = Tokenizer.from_file(str(folder / cls.TOKENIZER))
         tokenizer.no_padding()
         return cls(model, tokenizer, meta["length"], meta["pad_id"], meta["fixed"], meta["preset"])
+
+
+# The family's place in the data stage (probsweep.data.features): its input kind and its builder.
+from probsweep.data.features import Features, featurizer, reads  # noqa: E402
+
+
+def _feature_keys(model_cfg: Any) -> tuple:
+    enc = model_cfg.encoder
+    return (str(enc.preset), int(enc.sequence_length), bool(enc.trainable), enc.cache_dir)
+
+
+@featurizer(FAMILY, arguments=("n_classes", "dim", "max_len", "pad_id"), config_keys=_feature_keys)
+def encoder_features(data: Any, model_cfg: Any) -> Features:
+    """The encoder family's input, made once per data set and preset (and cached on disk when frozen)."""
+    made = encoder_input(data, model_cfg)
+    return Features(FAMILY, made.x_train, made.x_val, made.x_test, made.featurizer, made.arguments, made.report)
+
+
+encoder_body = reads(FAMILY)(encoder_body)

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from probsweep.config import ConfigError, ModelConfig, TrainConfig
+from probsweep.data.features import Features, features_for
 from probsweep.data.loading import Dataset
 from probsweep.head import Head
 from probsweep.probs.metrics import METRICS, OBJECTIVES
@@ -138,6 +139,7 @@ class Trained:
         return self.best_epoch < self.epochs_trained
 
     scorer: ValidationScorer | None = None
+    features: Features | None = None  # the inputs the body read (x_val, x_test) and their featurizer
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Raw outputs; through the monitor's compiled inference model when there is one (no new compilation)."""
@@ -193,14 +195,19 @@ def fit(
     if train_cfg.clear_session:
         free_memory()
     seed_everything(seed, train_cfg.deterministic)
-    model = build_model(model_cfg, data.vocab_size, data.n_classes, data.x_train.shape[1], data.embedding_matrix)
+    feats = features_for(data, model_cfg)  # what the body reads (token ids for the seed), made once per data set
+    model = build_model(model_cfg, arguments=feats.arguments)
+    jit_compile = train_cfg.jit_compile and feats.jit_compile
     if train_cfg.one_loop_bidirectional:
         fuse_bidirectional(model)
+    from probsweep.encoder.family import learning_rate
+
+    steps = len(data.y_train) // train_cfg.batch_size if train_cfg.drop_remainder else n_batches_of(data, train_cfg)
     loss = compile_model(
         model,
         model_cfg,
-        train_cfg.learning_rate,
-        train_cfg.jit_compile,
+        learning_rate(model_cfg, train_cfg.learning_rate, max(1, steps) * train_cfg.epochs),
+        jit_compile,
         steps_per_execution=train_cfg.steps_per_execution,
     )
     if train_cfg.trace_once:
@@ -213,12 +220,12 @@ def fit(
     head = Head.of(model_cfg)
     val_batch = eval_batch(len(data.y_val))
     scorer = (
-        ValidationScorer(model, loss, data.y_val[val_in_scope], head, n, train_cfg.jit_compile)
+        ValidationScorer(model, loss, data.y_val[val_in_scope], head, n, jit_compile)
         if train_cfg.single_validation_pass
         else None
     )
     monitor = ProbabilityMonitor(
-        data.x_val, data.y_val, head, n_probes=train_cfg.probe_examples, batch_size=val_batch, scorer=scorer
+        feats.x_val, data.y_val, head, n_probes=train_cfg.probe_examples, batch_size=val_batch, scorer=scorer
     )
     es = train_cfg.early_stopping
     # After the monitor, which puts the probability metrics in the epoch's logs. Keras restores the
@@ -235,22 +242,22 @@ def fit(
         else None
     )
     train_batches = batches(
-        data.x_train,
+        feats.x_train,
         encode_targets(data.y_train, n, head),
         train_cfg.batch_size,
         seed,
         train_cfg.drop_remainder,
         train_cfg.fixed_prefetch,
     )
-    if scorer is not None and train_cfg.overlap_compile and train_cfg.jit_compile:
+    if scorer is not None and train_cfg.overlap_compile and jit_compile:
         monitor.start_clock()  # the warm-up is the first epoch's work: its time counts there
-        scorer.warm_up(data.x_val, model, train_batches)
+        scorer.warm_up(feats.x_val, model, train_batches)
     model.fit(
         train_batches,
         # Off (single_validation_pass=false): Keras's own evaluate pass, then the monitor predicts again.
         validation_data=None
         if scorer
-        else (data.x_val[val_in_scope], encode_targets(data.y_val[val_in_scope], n, head)),
+        else (feats.x_val[val_in_scope], encode_targets(data.y_val[val_in_scope], n, head)),
         epochs=train_cfg.epochs,
         shuffle=False,  # `batches` reshuffles every epoch itself
         validation_batch_size=val_batch,
@@ -258,7 +265,11 @@ def fit(
         verbose=0,
     )
     best = stopper.best_epoch + 1 if stopper and stopper.best_weights is not None else len(monitor.rows)
-    return Trained(model=model, loss=loss, monitor=monitor, best_epoch=best, scorer=scorer)
+    return Trained(model=model, loss=loss, monitor=monitor, best_epoch=best, scorer=scorer, features=feats)
+
+
+def n_batches_of(data: Dataset, train_cfg: TrainConfig) -> int:
+    return -(-len(data.y_train) // train_cfg.batch_size)
 
 
 def stopping_direction(es) -> str:

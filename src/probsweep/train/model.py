@@ -16,7 +16,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from probsweep.config import BODY_KEYS, ConfigError, ModelConfig
+from probsweep.config import BODY_KEYS, FAMILY_SECTIONS, ConfigError, ModelConfig
+from probsweep.data.features import family_of, kind_of
 from probsweep.head import Head
 
 # What the loss actually read, recorded at trace time (see HeadLoss.call).
@@ -36,75 +37,103 @@ def resolve_trainable_embedding(setting: Any, has_vectors: bool) -> bool:
     return (not has_vectors) if setting == "auto" else bool(setting)
 
 
-DATA_ARGUMENTS = ("vocab_size", "n_classes", "max_len", "embedding_matrix")  # every body builder receives these
+DATA_ARGUMENTS = ("vocab_size", "n_classes", "max_len", "embedding_matrix")  # what a token-reading builder receives
 
 
 def build_model(
     cfg: ModelConfig,
-    vocab_size: int,
-    n_classes: int,
-    max_len: int,
+    vocab_size: int | None = None,
+    n_classes: int | None = None,
+    max_len: int | None = None,
     embedding_matrix: np.ndarray | None = None,
+    *,
+    arguments: dict[str, Any] | None = None,
 ) -> keras.Model:
-    """The configured body (model._target_) with the configured head on top."""
+    """The configured body (model._target_) with the configured head on top.
+
+    `arguments`: the data's arguments for the body (probsweep.data.features.Features.arguments);
+    without them, the token sizes given (a body reading token ids, as before)."""
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
+    if arguments is None:
+        arguments = dict(vocab_size=vocab_size, n_classes=n_classes, max_len=max_len, embedding_matrix=embedding_matrix)
+    data_names = tuple(arguments)
     # _convert_: the builder gets plain lists and dicts from model.kwargs, not OmegaConf containers.
-    builder = {"_target_": cfg._target_, "_convert_": "all", **body_arguments(cfg)}
+    builder = {"_target_": cfg._target_, "_convert_": "all", **body_arguments(cfg, data_names)}
     if "trainable_embedding" in builder:  # `auto` becomes true or false: the body gets a plain bool
-        has_vectors = embedding_matrix is not None
+        has_vectors = arguments.get("embedding_matrix") is not None
         builder["trainable_embedding"] = resolve_trainable_embedding(builder["trainable_embedding"], has_vectors)
     try:
-        body = instantiate(
-            builder, vocab_size=vocab_size, n_classes=n_classes, max_len=max_len, embedding_matrix=embedding_matrix
-        )
+        body = instantiate(builder, **arguments)
     except InstantiationException as exc:  # the builder's own error, not Hydra's wrapper around it
         raise (exc.__cause__ or exc) from None
     features = body_features(body, cfg._target_)
-    outputs = layers.Dense(n_classes, activation=Head.of(cfg).activation.value, name="head")(features)
+    outputs = layers.Dense(int(arguments["n_classes"]), activation=Head.of(cfg).activation.value, name="head")(features)
     return keras.Model(body.inputs, outputs, name=body.name)
 
 
-def body_arguments(cfg: ModelConfig) -> dict[str, Any]:
-    """What the builder gets besides the data's sizes: the typed model keys its signature names
-    (embed_dim, dropout, ...: a sweep over them works on any body) and everything in model.kwargs.
-    ConfigError, naming the key, for a builder that cannot be found or called with them."""
+def resolve_builder(target: str) -> Any:
+    """The function model._target_ names; ConfigError naming the fix when it cannot be imported."""
     from hydra.utils import get_method
 
-    target = cfg._target_
     try:
-        builder = get_method(target)
+        return get_method(target)
     except Exception as exc:  # Hydra wraps the import error; its first line names the module
         raise ConfigError(
             f"model._target_={target!r} is not an importable function ({str(exc).splitlines()[0]}): "
             "give a dotted path, package.module.function, on the Python path"
         ) from None
+
+
+def family_keys(cfg: ModelConfig, target: str) -> dict[str, Any]:
+    """model.<family>.* for the builder <family>_body (probsweep.data.features.family_of), as plain values."""
+    from omegaconf import OmegaConf
+
+    family = family_of(target)
+    if family not in FAMILY_SECTIONS:
+        return {}
+    section = getattr(cfg, family)
+    found = OmegaConf.to_container(section, resolve=True) if OmegaConf.is_config(section) else vars(section)
+    return {str(k): v for k, v in dict(found).items()}  # type: ignore[arg-type]
+
+
+def body_arguments(cfg: ModelConfig, data_names: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """What the builder gets besides the data's arguments (`data_names`; None: those of the input kind
+    the builder reads, probsweep.data.features): the typed model keys its signature names (embed_dim,
+    dropout, ...: a sweep over them works on any body), its family's keys model.<family>.* and
+    everything in model.kwargs. ConfigError, naming the key, for a builder that cannot be found or
+    called with them."""
+    target = cfg._target_
+    builder = resolve_builder(target)
+    if data_names is None:
+        data_names = kind_of(target).arguments
     params = inspect.signature(builder).parameters
     any_keyword = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     kwargs = dict(cfg.kwargs or {})
+    own = family_keys(cfg, target)
     for key in kwargs:
-        if key in BODY_KEYS or key in DATA_ARGUMENTS:
-            raise ConfigError(
-                f"model.kwargs.{key}: {key} is given by "
-                f"{'model.' + key if key in BODY_KEYS else 'the data'}; remove it from model.kwargs"
+        if key in BODY_KEYS or key in data_names or key in own:
+            where = (
+                f"model.{key}" if key in BODY_KEYS else f"model.{family_of(target)}.{key}" if key in own else "the data"
             )
+            raise ConfigError(f"model.kwargs.{key}: {key} is given by {where}; remove it from model.kwargs")
         if key not in params and not any_keyword:
             raise ConfigError(f"model.kwargs.{key}: {target} takes no argument '{key}' (it takes {', '.join(params)})")
-    missing = [name for name in DATA_ARGUMENTS if name not in params and not any_keyword]
+    missing = [name for name in data_names if name not in params and not any_keyword]
     if missing:
         raise ConfigError(
-            f"model._target_={target} must accept {', '.join(DATA_ARGUMENTS)} "
+            f"model._target_={target} must accept {', '.join(data_names)} "
             f"(it lacks {', '.join(missing)}): see the README, 'Bring your own model'"
         )
     typed = {key: getattr(cfg, key) for key in BODY_KEYS if key in params}
-    arguments = {**typed, **kwargs}
+    arguments = {**typed, **{k: v for k, v in own.items() if k in params or any_keyword}, **kwargs}
     unset = [
         name
         for name, p in params.items()
         if p.default is inspect.Parameter.empty
         and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-        and name not in DATA_ARGUMENTS
+        and name not in data_names
         and name not in arguments
     ]
     if unset:
@@ -117,7 +146,7 @@ def body_features(body: Any, target: str) -> Any:
     if not isinstance(body, keras.Model) or not getattr(body, "inputs", None):
         raise ConfigError(
             f"model._target_={target} returned {type(body).__name__}: return a keras.Model "
-            "(functional, or Sequential starting with keras.Input) from token ids to features"
+            "(functional, or Sequential starting with keras.Input) from its input to features"
         )
     if len(body.outputs) != 1 or len(body.outputs[0].shape) != 2:
         shapes = [tuple(o.shape) for o in body.outputs]

@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from probsweep import tracking
 from probsweep.config import Activation, Loss, flatten
+from probsweep.data.features import family_of
 from probsweep.data.loading import Dataset
 from probsweep.head import Head
 from probsweep.probs import analysis
@@ -64,6 +65,7 @@ def log_inputs(cfg: DictConfig, data: Dataset, run_id: str) -> None:
         {
             **{f"data_report.{k}": v for k, v in data.report.items()},
             "resolved.trainable_embedding": trains_embedding(cfg, data),
+            "resolved.family": family_of(cfg.model._target_),  # the builder's name without _body
         },
     )
 
@@ -106,6 +108,8 @@ def tracked_fit(
                 *([ProgressLine(prefix, cfg.train.epochs)] if cfg.train.verbose else []),
             ],
         )
+    if trained.features is not None:  # what featurising the data for this body found (sizes)
+        tracking.log_params(run_id, {f"features.{k}": v for k, v in trained.features.report.items()})
     # Which code path the loss took is only known once Keras has traced it.
     tracking.set_tags(run_id, {"loss_path": trained.loss.path or "unknown"})
     history, probes = trained.monitor.history, trained.monitor.probe_frame()
@@ -113,7 +117,9 @@ def tracked_fit(
     # The monitor kept the last epoch's validation outputs; after early stopping restored an earlier
     # epoch, the model's own outputs are that epoch's (one more pass over validation).
     assert trained.monitor.last_raw is not None, "the monitor keeps the last epoch's outputs"
-    raw_val = trained.predict(data.x_val) if trained.restored else trained.monitor.last_raw
+    feats = trained.features
+    assert feats is not None, "fit records the inputs the body read"
+    raw_val = trained.predict(feats.x_val) if trained.restored else trained.monitor.last_raw
     # Final values at one step past the last epoch when an earlier epoch was restored, as MLflow's
     # Keras autologging does: the run's latest metrics (the trial table, the objective) are the
     # restored epoch's, and the curves keep every epoch trained.
@@ -133,7 +139,7 @@ def tracked_fit(
         head,
         raw_val,
         data.y_val,
-        raw_test=trained.predict(data.x_test) if has_test else None,
+        raw_test=trained.predict(feats.x_test) if has_test else None,
         y_test=data.y_test if has_test else None,
         loss_path=trained.loss.path,
         history=history,
