@@ -126,3 +126,132 @@ def test_a_copied_preset_keeps_its_identity(tiny_preset, tmp_path):
     """The identity comes from the files' content, so a worker's copy of the preset shares the cache."""
     copy = shutil.copytree(tiny_preset, tmp_path / "copy")
     assert check_preset(str(copy)).identity == check_preset(str(tiny_preset)).identity
+
+
+# --- the family through the whole tool -------------------------------------------------------------
+
+HEADS = {
+    "head": {
+        "choice": {
+            "seed-mismatch-A": {"model.activation": "sigmoid", "model.loss": "sparse_categorical_crossentropy"},
+            "softmax+sparse": {"model.activation": "softmax", "model.loss": "sparse_categorical_crossentropy"},
+        }
+    }
+}
+
+
+def encoder_config(store, name, preset, *extra):
+    from omegaconf import OmegaConf
+
+    from conftest import TINY, compose_config
+
+    cfg = compose_config(
+        [
+            *TINY,
+            "model=encoder",
+            f"model.encoder.preset={preset}",
+            f"model.encoder.cache_dir={store['tmp'] / 'features'}",
+            "model.encoder.sequence_length=32",
+            "train.epochs=1",
+            "tuner=grid",
+            "tuner.max_trials=2",
+            "search.baseline=false",
+            f"sweep.dir={store['sweeps']}",
+            f"sweep.name={name}",
+            "train.verbose=0",
+            *extra,
+        ]
+    )
+    OmegaConf.update(cfg, "search.space", HEADS, merge=False)
+    return cfg
+
+
+def test_the_encoder_family_sweeps_serves_and_predicts_raw_strings(tiny_preset, store, monkeypatch):
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+    from omegaconf import OmegaConf
+
+    from probsweep import tracking
+    from probsweep.cli.best import best
+    from probsweep.cli.predict import predict
+    from probsweep.cli.sweep import sweep
+    from probsweep.config import validate
+    from probsweep.data.loading import load_dataset
+
+    F._MEMORY.clear()
+    parent = sweep(encoder_config(store, "enc", tiny_preset))
+    cached = list((store["tmp"] / "features").glob("*.npy"))
+    assert len(cached) == 1  # computed once for both trials
+    client = MlflowClient(store["uri"])
+    runs = client.search_runs(
+        [client.get_experiment_by_name("enc").experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'"
+    )
+    trials = {r.data.params["head"]: r for r in runs if r.data.tags.get("kind") == "trial"}
+    assert set(trials) == set(HEADS["head"]["choice"]) and all(r.info.status == "FINISHED" for r in trials.values())
+    for r in trials.values():
+        assert r.data.params["resolved.family"] == "encoder"
+        assert {"val_accuracy", "val_brier", "temperature", "threshold", "test_accuracy"} <= set(r.data.metrics)
+    mismatched, matched = trials["seed-mismatch-A"].data.tags, trials["softmax+sparse"].data.tags
+    assert "head_loss_mismatch" in mismatched["diagnosis_flags"] and mismatched["loss_path"] == "A"
+    assert "head_loss_mismatch" not in matched["diagnosis_flags"]
+
+    # make best reads the cache a new process would find (nothing is encoded again) ...
+    F._MEMORY.clear()
+    real_encode = F.encode
+    monkeypatch.setattr(F, "encode", lambda *a, **k: (_ for _ in ()).throw(AssertionError("encoded again")))
+    result = best("enc", store["sweeps"])
+    monkeypatch.setattr(F, "encode", real_encode)
+    assert result["served"] == "trial" and result["max_diff"] <= 1e-3
+    # ... and serves raw strings through the tokenizer and the backbone it carries: the same numbers as analysed.
+    best_cfg = validate(OmegaConf.load(str(store["sweeps"]) + "/enc/best.yaml"))
+    data = load_dataset(best_cfg.data, best_cfg.model.embed_dim, best_cfg.seed)
+    served = tracking.load_served_model(result["model_uri"]).predict(pd.DataFrame({"text": data.texts_test}))
+    np.testing.assert_allclose(served[data.class_names].to_numpy(), result["calibrated"]["test"], atol=1e-4)
+    shutil.rmtree(store["tmp"] / "features")  # the served model does not need the cache (nor models/)
+    out = predict(result["model_uri"], ["lorem ipsum dolor", "a text never seen"], top=1)
+    assert len(out) == 2 and set(out["prediction"]) <= set(data.class_names)
+
+
+def test_fine_tuning_trains_the_backbone_with_its_own_warm_up(tiny_preset, tiny):
+    from probsweep.config import validate
+    from probsweep.data.loading import load_dataset
+    from probsweep.encoder.family import learning_rate
+    from probsweep.train.fit import fit
+
+    cfg = validate(
+        tiny(
+            "model=encoder",
+            f"model.encoder.preset={tiny_preset}",
+            "model.encoder.trainable=true",
+            "model.encoder.learning_rate=1e-3",
+            "model.encoder.warmup=0.5",
+            "model.encoder.sequence_length=24",
+            "model.activation=softmax",
+            "train.epochs=1",
+        )
+    )
+    schedule = learning_rate(cfg.model, cfg.train.learning_rate, 10)
+    assert float(schedule(0)) == 0.0 and float(schedule(5)) == pytest.approx(1e-3) and float(schedule(10)) < 1e-4
+    data = load_dataset(cfg.data, cfg.model.embed_dim, cfg.seed)
+    trained = fit(cfg.model, cfg.train, data, cfg.seed)
+    assert trained.features.x_train.shape[1] == 24  # token ids, cut at model.encoder.sequence_length
+    backbone = next(layer for layer in trained.model._flatten_layers() if type(layer).__name__ == "BertBackbone")
+    from probsweep.encoder.preset import load_backbone
+
+    start = load_backbone(check_preset(str(tiny_preset)))
+    moved = [
+        not np.allclose(a, b)
+        for a, b in zip(backbone.get_weights(), start.get_weights(), strict=True)
+        if a.ndim == 2 and a.shape[0] > 1
+    ]
+    assert any(moved)  # the backbone's weights trained
+    assert len(trained.monitor.history) == 1
+
+
+def test_the_encoder_family_without_a_preset_is_one_clear_error(tiny):
+    from probsweep.config import validate
+
+    with pytest.raises(ConfigError, match="model.encoder.preset is not set.*make encoder"):
+        validate(tiny("model=encoder"))
+    with pytest.raises(ConfigError, match="model.encoder.preset=/no/such: no such folder"):
+        validate(tiny("model=encoder", "model.encoder.preset=/no/such"))

@@ -91,5 +91,8 @@ def trainable_body(
 ) -> keras.Model:
     """token ids (batch, sequence_length) -> backbone -> mean pooling -> the features the head reads."""
     backbone.trainable = True
+    for layer in backbone.layers:  # BERT's [CLS] pooler: mean pooling never reads it, so it gets no gradient
+        if layer.name == "pooled_dense":
+            layer.trainable = False
     encoder = pooled_encoder(backbone, pad_id, sequence_length)
     return keras.Model(encoder.inputs, top(encoder.outputs[0], normalize, dropout, hidden), name="encoder_finetuned")

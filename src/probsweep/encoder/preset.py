@@ -153,6 +153,14 @@ def lowercase(preset: Preset) -> bool:
     return True
 
 
+def max_positions(preset: Preset) -> int:
+    """The longest token sequence the backbone has position embeddings for (512 for BERT and MiniLM)."""
+    path = _file(preset, "config.json")
+    config = json.loads(Path(path).read_text()) if path else {}
+    inner = config.get("config", config)
+    return int(inner.get("max_sequence_length") or inner.get("max_position_embeddings") or 512)
+
+
 def load_tokenizer(preset: Preset, sequence_length: int) -> Any:
     """A `tokenizers.Tokenizer` that adds [CLS]/[SEP], truncates to `sequence_length` and pads to the
     longest text of each batch: from a Hugging Face tokenizer.json, else from a WordPiece vocabulary."""
@@ -170,7 +178,7 @@ def load_tokenizer(preset: Preset, sequence_length: int) -> Any:
         if vocab is None:
             raise ConfigError(f"model.encoder.preset={preset.handle}: no tokenizer vocabulary found; {INSTALL_HINT}")
         tokenizer = BertWordPieceTokenizer(vocab, lowercase=lowercase(preset))
-    tokenizer.enable_truncation(max_length=sequence_length)
+    tokenizer.enable_truncation(max_length=min(int(sequence_length), max_positions(preset)))
     pad_id = tokenizer.token_to_id("[PAD]")
     tokenizer.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token="[PAD]")
     return tokenizer
