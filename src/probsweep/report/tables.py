@@ -91,6 +91,8 @@ def trial_table(runs: pd.DataFrame, hp_names: list[str], objective: str, directi
             "activation": _col(runs, "params.model.activation"),
             "loss": _col(runs, "params.model.loss"),
             "epochs": pd.to_numeric(_col(runs, "params.train.epochs"), errors="coerce"),
+            # the model family: the `family` pick of a space that chooses it, else the run's resolved one
+            "family": _col(runs, "params.family").fillna(_col(runs, "params.resolved.family")),
             "flags": _col(runs, "tags.diagnosis_flags").fillna(""),
             "error": _col(runs, "tags.error").fillna(""),
         }

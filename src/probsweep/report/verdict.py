@@ -20,7 +20,16 @@ from probsweep.report.tables import BASELINE, FINISHED
 from probsweep.report.tables import fmt as _f
 from probsweep.report.tables import num as _num
 
-__all__ = ["is_seed", "seed_trials", "recommended", "baseline_row", "beats_baseline", "handed_over", "verdict_text"]
+__all__ = [
+    "family_paragraph",
+    "is_seed",
+    "seed_trials",
+    "recommended",
+    "baseline_row",
+    "beats_baseline",
+    "handed_over",
+    "verdict_text",
+]
 
 BASELINE_NAME = "TF-IDF (word 1-2-grams, character 2-5-grams) + logistic regression"
 
@@ -243,6 +252,40 @@ def _baseline_paragraph(table: pd.DataFrame, rec: pd.Series | None, objective: s
     )
 
 
+def family_paragraph(table: pd.DataFrame, objective: str, direction: str) -> str:
+    """Which model family won, by how much over the best of each other family, and against the baseline.
+    Empty when the finished trials are of one family only (the seed's question)."""
+    fin = _finished(table)
+    if "family" not in fin.columns or fin.empty:
+        return ""
+    fin = fin.assign(_score=pd.to_numeric(fin[objective], errors="coerce")).dropna(subset=["_score"])
+    if fin["family"].nunique() < 2:
+        return ""
+    best = fin.sort_values("_score", ascending=direction == "min", kind="stable").groupby("family", sort=False).head(1)
+    win, others = best.iloc[0], best.iloc[1:]
+    margin = ", ".join(
+        f"{r['family']} (trial {r['trial']}: {_f(r['_score'], '.4g')}, by {_f(abs(win['_score'] - r['_score']), '.3g')})"  # noqa: E501
+        for _, r in others.iterrows()
+    )
+    counts = ", ".join(f"{k} {v}" for k, v in fin["family"].value_counts().items())
+    text = (
+        f"The {win['family']} family won: trial {win['trial']} has the best {objective}, {_f(win['_score'], '.4g')} "
+        f"on validation, ahead of the best of each other family: {margin}. Finished trials per family: {counts}."
+    )
+    base = baseline_row(table)
+    b = _num(base.get(objective)) if base is not None and base.get("status") == FINISHED else None
+    if base is not None and b is not None:
+        side = "beats it by" if beats_baseline(win, base, objective, direction) else "falls short of it by"
+        text += f" Against the linear baseline ({_f(b, '.4g')}), the {win['family']} family {side} " + _f(
+            abs(float(win["_score"]) - float(b)), ".3g"
+        )
+        w_test, b_test = _num(win.get("test_accuracy")), _num(base.get("test_accuracy"))
+        if w_test is not None and b_test is not None:
+            text += f" (test accuracy {w_test:.1%} against {b_test:.1%})"
+        text += "."
+    return text
+
+
 def _oos_paragraph(chosen: pd.Series, other: pd.Series | None) -> str:
     """Out-of-scope rejection of the model `make best` hands over (and the other one, for comparison)."""
     if _num(chosen.get("oos_threshold")) is None:
@@ -401,6 +444,7 @@ def verdict_text(
             paras.append(
                 text + " Pick it again whenever the model is retrained: it belongs to this model's calibration."
             )
+    paras.append(family_paragraph(table, objective, direction))
     paras.append(_baseline_paragraph(table, rec, objective, direction))
     chosen = handed_over(table, objective, direction, best_run_id)
     if chosen is not None:

@@ -34,6 +34,13 @@ def checked(cfg: DictConfig) -> tuple[DictConfig, list[search.Entry]]:
     search.check_space(cfg, entries)
     check_declarable(entries)
     body_arguments(cfg.model)  # a model._target_ that cannot be built fails here, not in every trial
+    for e in entries:  # and so does every family a `choice` in the space can pick
+        for label, keys in (e.bundles or {}).items():
+            if "model._target_" in keys:
+                try:
+                    body_arguments(search.apply(cfg, {e.name: label}, [e], check=False).model)
+                except ConfigError as exc:
+                    raise ConfigError(f"search.space.{e.name}.choice.{label}: {exc}") from None
     objective = METRICS.get(cfg.search.objective)
     if objective is None or not objective.per_epoch:
         raise ConfigError(
