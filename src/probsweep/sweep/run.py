@@ -29,7 +29,7 @@ from probsweep.train.tracked import dataset_name, tracked_baseline
 
 def checked(cfg: DictConfig) -> tuple[DictConfig, list[search.Entry]]:
     """The validated config and its search space, or a ConfigError before anything starts."""
-    cfg = validate(cfg)
+    cfg = search.without_unavailable(validate(cfg))
     entries = search.parse(cfg.search.space)
     search.check_space(cfg, entries)
     check_declarable(entries)
