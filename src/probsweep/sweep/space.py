@@ -142,8 +142,9 @@ def without_unavailable(cfg: DictConfig) -> DictConfig:
     """The config with the options it cannot run left out of search.space: the encoder family (an option
     whose model._target_ is the encoder body) and the keys only it reads, when model.encoder.preset is
     not set. So one search=tune works before and after `make encoder`; the preset turns the family on."""
-    space = OmegaConf.to_container(cfg.search.space, resolve=True) if cfg.search.space else {}
-    if not isinstance(space, dict) or OmegaConf.select(cfg, "model.encoder.preset"):
+    found = OmegaConf.to_container(cfg.search.space, resolve=True) if cfg.search.space else {}
+    space: dict[str, Any] = {str(k): v for k, v in found.items()} if isinstance(found, dict) else {}
+    if not space or OmegaConf.select(cfg, "model.encoder.preset"):
         return cfg
     dropped: dict[str, list[str]] = {}
     for name, spec in space.items():
