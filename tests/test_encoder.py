@@ -255,3 +255,32 @@ def test_the_encoder_family_without_a_preset_is_one_clear_error(tiny):
         validate(tiny("model=encoder"))
     with pytest.raises(ConfigError, match="model.encoder.preset=/no/such: no such folder"):
         validate(tiny("model=encoder", "model.encoder.preset=/no/such"))
+
+
+def test_workers_racing_for_the_same_features_compute_them_once(tiny_preset, tmp_path, monkeypatch):
+    """Two at once (threads here; worker processes lock the same file): one encodes, the other waits and reads."""
+    import threading
+    import time
+
+    preset = check_preset(str(tiny_preset))
+    calls = []
+
+    def slow_encode(texts, *args, **kwargs):
+        calls.append(len(texts))
+        time.sleep(0.5)  # long enough for the other one to arrive while this one holds the lock
+        return np.arange(len(texts) * 4, dtype=np.float32).reshape(len(texts), 4)
+
+    monkeypatch.setattr(F, "encode", slow_encode)
+    F._MEMORY.clear()
+    results = []
+    workers = [
+        threading.Thread(target=lambda: results.append(F.cached_features(["a b", "c"], preset, 16, tmp_path)))
+        for _ in range(2)
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert calls == [2]
+    assert sorted(info["hit"] for _, info in results) == [False, True]
+    np.testing.assert_array_equal(results[0][0], results[1][0])

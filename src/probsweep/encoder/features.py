@@ -9,12 +9,13 @@ two workers racing write the same bytes and no reader ever sees half a file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -133,26 +134,62 @@ def cached_features(
     folder = Path(cache_dir) if cache_dir else default_cache_dir()
     path = folder / f"{key}.npy"
     info: dict[str, Any] = {"key": key, "path": str(path), "hit": True, "seconds": 0.0, "texts_per_s": None}
-    features = _MEMORY.get(key)
-    if features is None and path.is_file():
-        try:
-            loaded = np.load(path, allow_pickle=False)
-            if loaded.ndim == 2 and len(loaded) == len(unique):
-                features = loaded
-        except (OSError, ValueError):
-            features = None  # a damaged file is computed again and replaced
+    features = _MEMORY.get(key) if key in _MEMORY else _read(path, len(unique))
     if features is None:
-        start = time.perf_counter()
-        features = encode(unique, preset, sequence_length, progress)
-        seconds = time.perf_counter() - start
-        info.update(hit=False, seconds=round(seconds, 2), texts_per_s=round(len(unique) / max(seconds, 1e-9), 1))
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{key}.{os.getpid()}.tmp.npy"
-        np.save(tmp, features)
-        os.replace(tmp, path)
-        meta = {"preset": preset.handle, "identity": preset.identity, "sequence_length": sequence_length}
-        meta.update(texts=len(unique), dim=int(features.shape[1]), seconds=info["seconds"])
-        (folder / f"{key}.json").write_text(json.dumps(meta, indent=1) + "\n")
+        with _locked(folder / f".{key}.lock"):  # workers on one host: one computes, the others wait and read
+            features = _read(path, len(unique))
+            if features is None:
+                features = _compute(unique, preset, sequence_length, progress, folder, key, info)
     _MEMORY[key] = features
     index = {t: i for i, t in enumerate(unique)}
     return features[[index[t] for t in texts]], info
+
+
+def _read(path: Path, n: int) -> np.ndarray | None:
+    if not path.is_file():
+        return None
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None  # a damaged file is computed again and replaced
+    return loaded if loaded.ndim == 2 and len(loaded) == n else None
+
+
+@contextlib.contextmanager
+def _locked(lock: Path) -> Iterator[None]:
+    """An exclusive lock on `lock` (fcntl; where there is none, no lock: workers may then compute twice)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _compute(
+    unique: list[str],
+    preset: Preset,
+    sequence_length: int,
+    progress: IO[str] | None,
+    folder: Path,
+    key: str,
+    info: dict[str, Any],
+) -> np.ndarray:
+    """Encode, then write atomically (a temporary file, then a rename): no reader sees half a file."""
+    start = time.perf_counter()
+    features = encode(unique, preset, sequence_length, progress)
+    seconds = time.perf_counter() - start
+    info.update(hit=False, seconds=round(seconds, 2), texts_per_s=round(len(unique) / max(seconds, 1e-9), 1))
+    tmp = folder / f".{key}.{os.getpid()}.tmp.npy"
+    np.save(tmp, features)
+    os.replace(tmp, folder / f"{key}.npy")
+    meta = {"preset": preset.handle, "identity": preset.identity, "sequence_length": sequence_length}
+    meta.update(texts=len(unique), dim=int(features.shape[1]), seconds=info["seconds"])
+    (folder / f"{key}.json").write_text(json.dumps(meta, indent=1) + "\n")
+    return features
