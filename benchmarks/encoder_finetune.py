@@ -59,9 +59,8 @@ def main(argv: list[str]) -> None:
     cfg = OmegaConf.structured(ModelConfig(_target_="probsweep.encoder.family.encoder_body"))
     cfg.encoder.trainable, cfg.encoder.learning_rate = True, args.learning_rate
     steps = args.epochs * (len(x_train) // args.batch_size)
-    model.compile(
-        keras.optimizers.Adam(learning_rate(cfg, 1e-3, steps)), "sparse_categorical_crossentropy", ["accuracy"]
-    )
+    optimizer = keras.optimizers.Adam(learning_rate(cfg, 1e-3, steps))
+    model.compile(optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     cpu, wall = time.process_time(), time.perf_counter()
     model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, verbose=2)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
