@@ -76,9 +76,13 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--data", default=str(DEFAULT_DATA.resolve()))
     parser.add_argument("--trials", type=int, default=None, help="tuner.max_trials (default: search=tune's)")
     parser.add_argument("--families", default=None, help="comma-separated search.space.family choices to keep")
+    parser.add_argument("--summary", default=None, help="only print the figures of a (stopped) run's store folder")
     args, extra = parser.parse_known_args(argv)
+    if args.summary:
+        summarise(Path(args.summary), args.data if not extra else " ".join(extra), wall=None)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="probsweep-families-"))
-    os.environ["MLFLOW_TRACKING_URI"] = uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp / 'mlflow.db'}"
     started = time.perf_counter()
     register()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -101,18 +105,25 @@ def main(argv: list[str]) -> None:
         OmegaConf.update(cfg, "search.space.family.choice", {k: choice[k] for k in keep}, merge=False)
     from probsweep.cli.sweep import sweep
 
-    parent = sweep(cfg)
-    wall = time.perf_counter() - started
-    client = MlflowClient(uri)
+    sweep(cfg)
+    summarise(
+        tmp,
+        args.data if not any(o.startswith("data=") for o in extra) else " ".join(extra),
+        wall=time.perf_counter() - started,
+    )
+
+
+def summarise(tmp: Path, data: str, wall: float | None) -> None:
+    """Per family and the baseline, from the store folder of a run (finished or stopped)."""
     import mlflow
 
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
-    runs = mlflow.search_runs(
-        [client.get_experiment_by_name("families").experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'"
-    )
+    client = MlflowClient(uri)
+    runs = mlflow.search_runs([client.get_experiment_by_name("families").experiment_id])
     table = family_rows(runs)
-    base = runs[runs["tags.kind"] == "baseline"]
-    print(f"\ndata: {args.data if not any(o.startswith('data=') for o in extra) else extra}  store: {tmp}")
+    base = runs[(runs["tags.kind"] == "baseline") & (runs["status"] == "FINISHED")]
+    print(f"\ndata: {data}  store: {tmp}")
     with pd.option_context("display.width", 200, "display.float_format", "{:.4f}".format):
         print(table.to_string(index=False))
     if len(base):
@@ -122,15 +133,17 @@ def main(argv: list[str]) -> None:
             f"test_accuracy {b['metrics.test_accuracy']:.4f}  test_ece_calibrated "
             f"{b['metrics.test_ece_calibrated']:.4f}  fit {b['metrics.epoch_seconds']:.1f}s"
         )
-        best = table.iloc[0]
-        keras_wins = best["val_accuracy"] > b["metrics.val_accuracy"]
-        handed = f"trial {best['trial']} ({best['family']})" if keras_wins else "the baseline"
-        print(
-            f"make best hands over: {handed}"
-            f" (val_accuracy {best['val_accuracy']:.4f} vs {b['metrics.val_accuracy']:.4f}); best Keras test accuracy "
-            f"{best['test_accuracy']:.4f} vs baseline {b['metrics.test_accuracy']:.4f}"
-        )
-    print(f"sweep wall time {wall:.0f}s (start-up, featurising and the baseline included), {len(table)} families")
+        if len(table):
+            best = table.iloc[0]
+            keras_wins = best["val_accuracy"] > b["metrics.val_accuracy"]
+            handed = f"trial {best['trial']} ({best['family']})" if keras_wins else "the baseline"
+            print(
+                f"make best hands over: {handed} (val_accuracy {best['val_accuracy']:.4f} vs "
+                f"{b['metrics.val_accuracy']:.4f}); best Keras test accuracy {best['test_accuracy']:.4f} "
+                f"vs baseline {b['metrics.test_accuracy']:.4f}"
+            )
+    if wall is not None:
+        print(f"sweep wall time {wall:.0f}s (start-up, featurising and the baseline included), {len(table)} families")
 
 
 if __name__ == "__main__":

@@ -47,8 +47,8 @@ def test_a_bad_override_gets_the_same_one_line_whichever_entry_is_used(command):
         assert done.stdout == "" and done.stderr.count("\n") == 1, (name, done.stderr[-2000:])
         errors[name] = done.stderr
     assert len(set(errors.values())) == 1, errors
-    assert "Key 'activaton' not in 'ModelConfig'" in errors["module"]
-    assert errors["module"].startswith("error: ") and cli.WHERE_KEYS in errors["module"]
+    assert "unknown config key 'model.activaton': did you mean model.activation?" in errors["module"]
+    assert errors["module"].startswith("error: ")
 
 
 def test_argparse_entries_share_the_decorator_bad_input_is_one_line(tmp_path):
@@ -125,3 +125,47 @@ def test_a_wheel_carries_the_conf_yamls_and_finds_them_installed(tmp_path):
     assert where.stdout.split() == [str(site / "probsweep" / "conf"), str(work)]
     bad = run(["-m", "probsweep", "train", "search=nope"], cwd=work, pythonpath=site)
     assert bad.returncode == 2 and "Could not find 'search/nope'" in bad.stderr and bad.stderr.count("\n") == 1
+
+
+HEAVY = ("tensorflow", "keras", "mlflow", "keras_tuner")
+# Runs one command in-process, then prints its exit code and which heavy modules it had imported.
+IMPORTS_AT_EXIT = (
+    "import sys\n"
+    "from probsweep.cli import main\n"
+    "try:\n"
+    "    main()\n"
+    "except SystemExit as exc:\n"
+    "    print(exc.code, sorted(m for m in {heavy} if m in sys.modules))\n"
+)
+
+
+@pytest.mark.parametrize(
+    "args,named",
+    [
+        (["train", "+model.activaton=softmax"], "did you mean model.activation?"),
+        (["train", "train.epochs=0"], "train.epochs=0 must be at least 1"),
+        (["sweep", "data.max_len=-5"], "data.max_len=-5 must be at least 1"),
+        (["train", "model.dropout=2"], "model.dropout=2.0 must be in [0, 1)"),
+        (["train", "data=file", "data.path=/no/such/file.csv"], "data file not found: /no/such/file.csv"),
+        (["worker", "sweep.name=../x"], "must be a plain name"),
+        (["best", "no-such-sweep"], "no sweep 'no-such-sweep'"),
+    ],
+)
+def test_errors_that_need_no_data_come_before_tensorflow_keras_and_mlflow(args, named):
+    code = IMPORTS_AT_EXIT.format(heavy=HEAVY)
+    done = run(["-c", code, *args])
+    *err_lines, last = done.stderr.splitlines() or [""]
+    assert done.stdout.strip() == "2 []", (done.stdout, done.stderr[-2000:])  # exit 2, none of them imported
+    assert done.stderr.count("\n") == 1 and named in done.stderr, done.stderr
+
+
+def test_tensorflow_start_up_logging_stays_off_the_terminal_unless_asked():
+    code = "from probsweep.cli import import_tensorflow_quietly as q; q(); import tensorflow as tf; print(tf.add(1, 1))"
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", cli.TF_LOGS_ENV)}
+    env["PYTHONPATH"] = str(SRC)
+    quiet = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 0 and "tf.Tensor(2" in quiet.stdout, quiet.stderr
+    assert quiet.stderr == ""
+    env[cli.TF_LOGS_ENV] = "1"
+    loud = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert loud.returncode == 0 and "oneDNN" in loud.stderr  # TensorFlow's own start-up notice, when asked for

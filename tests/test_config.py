@@ -138,8 +138,17 @@ def test_flatten_gives_dotted_keys():
     "override,named",
     [
         ("model.activation=softmaxx", "expected one of [softmax, sigmoid, linear]"),
-        ("model.activaton=softmax", "Key 'activaton' not in 'ModelConfig'"),
+        ("model.activaton=softmax", "unknown config key 'model.activaton': did you mean model.activation?"),
+        ("+model.activaton=softmax", "unknown config key 'model.activaton': did you mean model.activation?"),
+        ("++train.epoch=3", "unknown config key 'train.epoch': did you mean train.epochs?"),
+        ("+activation=softmax", "unknown config key 'activation': did you mean model.activation?"),
+        ("+model.embed_dim.size=3", "unknown config key 'model.embed_dim.size'"),
         ("search=nope", "Could not find 'search/nope'"),
+        ("train.epochs=0", "train.epochs=0 must be at least 1"),
+        ("data.max_len=-5", "data.max_len=-5 must be at least 1"),
+        ("model.dropout=2", "model.dropout=2.0 must be in [0, 1)"),
+        ("model.label_smoothing=0.1", "model.label_smoothing needs one-hot targets"),
+        ("data=file", "data.path is not set"),
     ],
 )
 def test_bad_command_line_override_ends_in_one_line(override, named, capsys):
@@ -156,3 +165,42 @@ def test_recycling_workers_runs_the_trials_in_worker_processes():
 
     assert not is_distributed(compose_config([]).sweep)  # the default: one process
     assert is_distributed(compose_config(["sweep.trials_per_worker=1"]).sweep)  # the launcher and a worker
+
+
+def test_a_key_added_with_plus_is_checked_like_any_other_except_under_model_kwargs():
+    from probsweep.config import check_known_keys, unknown_key
+
+    assert unknown_key("model.activation") is None and unknown_key("data.synthetic.n_classes") is None
+    assert unknown_key("model.kwargs.anything") is None and unknown_key("search.space.model.dropout") is None
+    assert "did you mean data.synthetic.n_classes?" in unknown_key("data.synthetic.n_clases")
+    with pytest.raises(ConfigError, match="'model.activaton': did you mean model.activation"):
+        validate(compose_config(["+model.activaton=softmax"]))  # Hydra lets it in; the schema does not
+    check_known_keys(compose_config(["+model.kwargs.width=3"]))  # a custom body's own argument
+
+
+def test_a_missing_data_or_vectors_file_is_named_before_any_heavy_import(tmp_path, capsys):
+    from probsweep.cli import check_overrides
+
+    for args, named in [
+        (["data=file", f"data.path={tmp_path}/nope.csv"], "data file not found"),
+        (["data=file", f"data.path={tmp_path}"], "is a directory, not a file"),
+        ([f"data.vectors_path={tmp_path}/glove.txt"], "vectors file not found"),
+    ]:
+        with pytest.raises(SystemExit) as exit_:
+            check_overrides(args)
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and err.count("\n") == 1 and named in err, err
+
+
+@pytest.mark.parametrize("value", ["/tmp/my dir ü/dätä 文件.csv", "/tmp/données.csv", "/tmp/a (1).csv"])
+def test_an_unquoted_value_hydra_cannot_lex_gets_the_quoting_hint(value, capsys):
+    from probsweep.cli import check_overrides
+
+    with pytest.raises(SystemExit) as exit_:
+        check_overrides(["data=file", f"data.path={value}"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1, err
+    assert f"""'data.path="{value}"'""" in err  # the form that works, ready to paste
+    with pytest.raises(SystemExit) as exit_:  # and it does: the file is then looked for, by its real name
+        check_overrides(["data=file", f'data.path="{value}"'])
+    assert f"data file not found: {value}" in capsys.readouterr().err

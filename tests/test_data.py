@@ -203,7 +203,7 @@ BAD = {
     "no_split_col": ["'fold'", "data.split_column"],
     "all_empty": ["all 30 texts", "empty"],
     "nan_labels": ["2 rows", "no label", "drop", "fill"],
-    "too_few": ["'rare'", "2 example", "minimum 3", "split column"],
+    "too_few": ["1 of 4 classes has fewer than 3 examples", "'rare' has 2 examples", "split column"],
     "single_class": ["class", "at least two"],
     "encoding": ["decode", "data.encoding="],
     "suffix": ["format", "'.xlsx'"],

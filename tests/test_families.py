@@ -78,6 +78,7 @@ def test_family_is_the_builder_name_and_its_keys_are_typed(tiny):
         build_model(cfg.model, 50, 3, 30)
 
 
+@pytest.mark.slow  # a sweep and a retraining per family: about 4 min each on a loaded 2-core machine
 @pytest.mark.parametrize("family", list(TARGETS))
 def test_every_family_sweeps_serves_and_predicts_raw_strings(family, store):
     name = f"fam-{family}"

@@ -83,13 +83,21 @@ def test_tune_space_parses_declares_and_keeps_to_probability_heads():
         "model.embed_dim",
         "train.batch_size",
     } <= {p.name for p in hp.space}
-    heads = {label: (b["model.activation"], b["model.loss"]) for label, b in entries[0].bundles.items()}
+    by_name = {e.name: e for e in entries}
+    heads = {label: (b["model.activation"], b["model.loss"]) for label, b in by_name["head"].bundles.items()}
     assert set(heads.values()) == {("softmax", "categorical_crossentropy"), ("sigmoid", "binary_crossentropy")}
     for label in heads:  # every head with every smoothing is a valid trial
         search.apply(cfg, {"head": label, "model.label_smoothing": 0.2}, entries)
+    # The family is a choice; each family's own keys exist only in its trials.
+    families = by_name["family"].bundles
+    assert set(families) == {"ngram", "cnn", "seed"}
+    for family, bundle in families.items():
+        assert search.apply(cfg, {"family": family}, entries).model._target_ == bundle["model._target_"]
+    assert by_name["model.ngram.embed_dim"].when == {"family": ["ngram"]}
+    assert by_name["model.gru_units"].when == {"family": ["seed"]}
     # The search config brings its tuner, budget and early stopping; the command line still wins.
-    assert cfg.tuner.kind == "bayesian" and cfg.tuner.max_trials >= 10
-    assert cfg.train.early_stopping.enabled and cfg.train.epochs >= 50
+    assert cfg.tuner.kind == "bayesian" and cfg.tuner.max_trials >= 8
+    assert cfg.train.early_stopping.enabled and cfg.train.epochs >= 40
     assert cfg.search.objective in OBJECTIVES and cfg.train.early_stopping.monitor in OBJECTIVES
     assert validate(compose_config(["search=tune", "tuner=hyperband"])).tuner.kind == "hyperband"
 

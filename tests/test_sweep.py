@@ -19,10 +19,11 @@ from omegaconf import OmegaConf
 
 import probsweep.sweep.tuner
 from conftest import TINY, compose_config
-from probsweep.cli.best import TOLERANCE, best
+from probsweep.cli.best import best
 from probsweep.cli.predict import predict
 from probsweep.cli.sweep import sweep
 from probsweep.config import ConfigError, validate
+from probsweep.sweep.champion import TOLERANCE
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,12 @@ directly (DataConfig(), ModelConfig()) and get the same values as `make train`.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import functools
 import math
 import re
+import typing
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -285,6 +289,29 @@ def locate_sweep(name: str, sweeps_dir: str | None = None) -> tuple[Path, str]:
     return folder, found
 
 
+def check_best(name: str, sweeps_dir: str | None = None) -> Path:
+    """sweeps/<name>/best.yaml of a sweep that has finished; ConfigError naming the fix otherwise (with the
+    nearest existing sweep names). Plain files only: `make best SWEEP=nosuch` answers before TensorFlow or
+    MLflow load."""
+    folder = sweep_dir(SimpleNamespace(name=name, dir=sweeps_dir))
+    best_yaml = folder / "best.yaml"
+    if best_yaml.is_file():
+        return best_yaml
+    if not folder.is_dir():
+        there = sorted(p.parent.name for p in folder.parent.glob("*/parent_run_id"))
+        near = difflib.get_close_matches(name, there, n=3, cutoff=0.6)
+        listed = f"its sweeps: {', '.join(there[:8])}" if there else "it holds no sweep yet"
+        hint = f"did you mean SWEEP={' or SWEEP='.join(near)}? Or " if near else ""
+        raise ConfigError(
+            f"no sweep '{name}' in {folder.parent} ({listed}): {hint}run "
+            f'`make sweep ARGS="sweep.name={name}"` first, or pass SWEEP=<name> of a finished sweep'
+        )
+    raise ConfigError(
+        f"{best_yaml} does not exist: the sweep '{name}' has not finished; run `make sweep` "
+        f"(with sweep.name={name}) until it finishes, or pass SWEEP=<name>"
+    )
+
+
 @dataclass
 class Config:
     seed: int = 42  # data split, weight init and dropout: same seed, same numbers
@@ -304,6 +331,77 @@ def register() -> None:
     ConfigStore.instance().store(name="schema", node=Config)
 
 
+@functools.cache
+def schema_keys() -> dict[str, bool]:
+    """Every key of the schema, dotted (`model.activation`), and whether any key below it is allowed:
+    true for the free-form mappings (`model.kwargs`: a custom body's own arguments; `search.space`)
+    and loosely typed keys (Any), false for a section (its own keys only) or a typed value."""
+    keys: dict[str, bool] = {}
+
+    def walk(cls: Any, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            key, kind = f"{prefix}{f.name}", hints[f.name]
+            if dataclasses.is_dataclass(kind):
+                keys[key] = False
+                walk(kind, f"{key}.")
+            else:
+                keys[key] = kind is Any or typing.get_origin(kind) is dict
+
+    walk(Config, "")
+    return keys
+
+
+def suggest(key: str, n: int = 3) -> list[str]:
+    """The schema's keys nearest to `key` (difflib's ratio), on the whole dotted name or on its last part
+    alone (`+activation` -> model.activation); only those about as near as the nearest."""
+    scores: dict[str, float] = {}
+    for k in schema_keys():
+        whole = difflib.SequenceMatcher(None, key, k).ratio()
+        last = difflib.SequenceMatcher(None, key.rsplit(".", 1)[-1], k.rsplit(".", 1)[-1]).ratio()
+        scores[k] = max(whole, last - 0.05)  # a last part alone is weaker evidence than the whole name
+    ranked = sorted((k for k in scores if scores[k] >= 0.75), key=lambda k: -scores[k])
+    return [k for k in ranked if scores[k] >= scores[ranked[0]] - 0.05][:n]
+
+
+def unknown_key(key: str) -> str | None:
+    """None for a key the schema has (or a key under a free-form mapping such as `model.kwargs`), else
+    the one-line error with the nearest valid keys."""
+    keys, parts = schema_keys(), key.split(".")
+    for i in range(len(parts), 0, -1):
+        known = ".".join(parts[:i])
+        if known in keys:
+            if i == len(parts) or keys[known]:
+                return None
+            break
+    near = suggest(key)
+    hint = f"did you mean {' or '.join(near)}?" if near else "no key of the schema is close"
+    return (
+        f"unknown config key '{key}': {hint} (every key: src/probsweep/config.py; a custom body's own "
+        "arguments go under model.kwargs)"
+    )
+
+
+def check_known_keys(cfg: Any) -> None:
+    """Every key of a composed config is in the schema, also those added with `+` (Hydra lets them in)."""
+
+    def walk(node: Any, prefix: str) -> None:
+        for k in node.keys() if isinstance(node, DictConfig) else ():
+            key = f"{prefix}{k!s}"
+            problem = unknown_key(key)
+            if problem:
+                raise ConfigError(problem)
+            if not schema_keys().get(key, True):  # a section: its keys too
+                walk(node._get_node(k), f"{key}.")
+
+    walk(cfg, "")
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """ "1 row", "2,000 rows": a count and its noun, in the right number."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def one_line(exc: BaseException) -> str:
     """An exception's first line (or its type's name): the detail a one-line error quotes."""
     msg = str(exc).strip().splitlines()
@@ -315,6 +413,7 @@ def validate(cfg: Any) -> DictConfig:
     if not isinstance(cfg, DictConfig):
         cfg = OmegaConf.create(cfg)
     cfg = OmegaConf.masked_copy(cfg, [k for k in cfg.keys() if k != "hydra"]) if "hydra" in cfg else cfg
+    check_known_keys(cfg)
     try:
         merged = OmegaConf.merge(OmegaConf.structured(Config), cfg)
         assert isinstance(merged, DictConfig)  # merged onto the Config dataclass
@@ -462,6 +561,22 @@ def check_combinations(cfg: DictConfig) -> None:
         raise ConfigError(f"sweep.oracle_port={sw.oracle_port} must be a TCP port (0 picks a free one)")
     if cfg.search.direction not in ("min", "max"):
         raise ConfigError(f"search.direction={cfg.search.direction!r} must be 'min' or 'max'")
+
+
+def check_files(cfg: DictConfig) -> None:
+    """The files a config names exist (data.path, data.vectors_path): checked before any heavy import,
+    with the messages the loader would give (data/files.py)."""
+    d = cfg.data
+    if d.source == "file" and d.path:
+        path = Path(d.path).expanduser()
+        if path.is_dir():
+            raise ConfigError(
+                f"data.path {path} is a directory, not a file: point data.path at the data file inside it"
+            )
+        if not path.is_file():
+            raise ConfigError(f"data file not found: {path}; check data.path")
+    if d.vectors_path and not Path(d.vectors_path).expanduser().is_file():
+        raise ConfigError(f"vectors file not found: {Path(d.vectors_path).expanduser()}; check data.vectors_path")
 
 
 def flatten(cfg: DictConfig) -> dict[str, Any]:

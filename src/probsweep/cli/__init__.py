@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib.util
+import os
 import runpy
 import signal
 import sys
@@ -21,27 +22,89 @@ _DETAIL = ("full_key:", "reference_type=", "object_type=", "Set the environment 
 WHERE_KEYS = "Keys and allowed values: src/probsweep/config.py and src/probsweep/conf/"
 
 
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _parse(argv: list[str]) -> list[Any]:
+    """Hydra's own parse of the overrides; a value it cannot lex (spaces, non-ASCII) gets the quoting hint."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    parser = OverridesParser.create()
+    parsed = []
+    for arg in argv:
+        try:
+            parsed += parser.parse_overrides([arg])
+        except OverrideParseException:
+            key, eq, value = arg.partition("=")
+            if eq and value and not value.startswith(("'", '"', "[", "{")):
+                _fail(
+                    f"cannot read the override {arg!r}: a value with spaces, non-ASCII letters or other special "
+                    f"characters must be quoted for Hydra, inside the shell's quotes: '{key}=\"{value}\"'"
+                )
+            _fail(f"cannot read the override {arg!r}: write it as key=value (quote a value with spaces: key='a b')")
+    return parsed
+
+
 def check_overrides(argv: list[str]) -> None:
-    """Compose once before Hydra does, so a bad override ends in one line (exit 2), not Hydra's five."""
+    """Everything about the command line that needs no data, before TensorFlow, Keras or MLflow load:
+    each key (also one added with `+`) against the schema with the nearest valid names, Hydra's
+    composition, every range and pairing (config.validate), and that the data files exist. Each failure
+    is one line and exit code 2."""
     if any(a.startswith("-") for a in argv):  # --help, --cfg, -m: Hydra's own flags
         return
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from probsweep.config import CONF_DIR, register
+    from probsweep.config import CONF_DIR, ConfigError, check_files, register, unknown_key, validate
 
+    groups = {p.name for p in CONF_DIR.iterdir() if p.is_dir()}
+    for override in _parse(argv):
+        key = override.key_or_group
+        if key.split("/")[0] in groups | {"hydra"} or key.startswith("hydra."):
+            continue
+        problem = unknown_key(key)
+        if problem:
+            _fail(problem)
     register()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            compose(config_name="config", overrides=argv)
+            cfg = compose(config_name="config", overrides=argv)
     except (HydraException, OmegaConfBaseException) as exc:
         text = f"{exc}\n{exc.__cause__ or ''}".split("Config search path:")[0]
         lines = [
             ln.strip().rstrip(".:") for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(_DETAIL)
         ]
-        print(f"error: {'; '.join(dict.fromkeys(lines))}. {WHERE_KEYS}", file=sys.stderr)
-        sys.exit(2)
+        _fail(f"{'; '.join(dict.fromkeys(lines))}. {WHERE_KEYS}")
+    try:
+        check_files(validate(cfg))
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+TF_LOGS_ENV = "PROBSWEEP_TF_LOGS"  # =1: let TensorFlow's and absl's start-up logging reach the terminal
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its C++ start-up logging (absl's "All log messages before
+    absl::InitializeLog()", oneDNN's notice: written before TF_CPP_MIN_LOG_LEVEL is read) kept off the
+    terminal, unless PROBSWEEP_TF_LOGS=1. Python errors of the import still show: they are raised after
+    stderr is restored. Call it once the command line is known good."""
+    if os.environ.get(TF_LOGS_ENV) == "1" or "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # and TensorFlow's own INFO/WARNING lines after start-up
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def friendly_errors(job: Callable[[], Any]) -> None:
@@ -89,6 +152,7 @@ def command(parser: argparse.ArgumentParser | None = None) -> Callable[[Callable
 
             @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
             def composed(cfg: Any) -> None:
+                import_tensorflow_quietly()  # every composed command (train, sweep, worker) trains
                 friendly_errors(lambda: job(cfg))
 
             composed()

@@ -14,7 +14,8 @@ import os
 import sys
 
 from probsweep.config import ConfigError
-from probsweep.tracking import LOCAL, free_port, resolve_uri, server_command, server_env
+from probsweep.tracking.server import LOCAL, free_port, server_command, server_env
+from probsweep.tracking.store import resolve_uri
 
 from . import command
 

@@ -5,6 +5,7 @@ Every failure is a DataError with one line that names the problem and the fix, n
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -79,6 +80,24 @@ def _sep_advice(path: Path, encoding: str, sep: str) -> str:
     )
 
 
+def _bad_json_line(path: Path, encoding: str) -> str | None:
+    """Where a JSON Lines file breaks, by line number ("line 12: ..."), or None if every line is an object."""
+    try:
+        with path.open(encoding=encoding, errors="replace") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    value = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    return f"line {n:,} is not valid JSON ({exc.msg}, column {exc.colno})"
+                if not isinstance(value, dict):
+                    return f'line {n:,} is a JSON {type(value).__name__}, not an object ({{"text": ..., "label": ...}})'
+    except (OSError, LookupError, ValueError):  # ValueError: a UTF-16 stream without its BOM, say
+        return None
+    return None
+
+
 def read_table(cfg: DataConfig) -> pd.DataFrame:
     """The user's file as pandas reads it; the format comes from data.format or the path's suffix."""
     if not cfg.path:
@@ -119,6 +138,11 @@ def read_table(cfg: DataConfig) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DataError(f"data file {path} is empty: point data.path at a file with rows") from None
     except Exception as exc:  # parser errors of any reader: one line, not a traceback
+        where = _bad_json_line(path, cfg.encoding) if fmt == "jsonl" else None
+        if where:
+            raise DataError(
+                f"cannot read {path.name} as JSON Lines: {where}: fix or remove that line (one JSON object a line)"
+            ) from None
         advice = _sep_advice(path, cfg.encoding, sep) if fmt in ("csv", "tsv") else ""
         raise DataError(
             f"cannot read {path.name} as {fmt}: {one_line(exc)}{advice or '; check the file or data.format'}"

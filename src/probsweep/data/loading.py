@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from probsweep.config import SPLITS, DataConfig
+from probsweep.config import SPLITS, DataConfig, counted
 from probsweep.data import synthetic
 from probsweep.data.files import DataError, read_table, read_vectors
 
@@ -94,22 +94,85 @@ def _clean(df: pd.DataFrame, text: str, label: str, split: str | None) -> tuple[
                 f"set {keys[col]} to one of them"
             )
     out = pd.DataFrame({"text": df[text], "label": df[label]} | ({"split": df[split]} if split else {}))
+    out["text"] = _joined_lists(out.text, text)
+    if out.label.map(_is_container).any():
+        raise DataError(
+            f"column {label!r} holds lists or mappings, not one label per row (e.g. {_example(out.label)}): "
+            "give each row one label (multi-label data is not supported), or set data.label_column"
+        )
     empty = out.text.isna() | out.text.astype(str).str.strip().eq("")
     if empty.all():
         raise DataError(f"all {len(out)} texts in column {text!r} are empty: check data.text_column")
     if empty.any():
-        log.warning("dropped %d rows whose text in column %r is empty", int(empty.sum()), text)
+        log.warning("dropped %s whose text in column %r is empty", counted(int(empty.sum()), "row"), text)
     out = out[~empty].reset_index(drop=True)
     no_label = out.label.isna() | out.label.astype(str).str.strip().eq("")
     if no_label.any():
+        n = int(no_label.sum())
         raise DataError(
-            f"{int(no_label.sum())} rows have no label (NaN/empty) in column {label!r}: "
-            "drop those rows or fill their labels"
+            f"{counted(n, 'row')} {'has' if n == 1 else 'have'} no label (NaN/empty) in column {label!r}: "
+            f"drop {'that row' if n == 1 else 'those rows'} or fill {'its label' if n == 1 else 'their labels'}"
         )
+    _warn_if_not_text(out.text, text)
     if pd.api.types.is_float_dtype(out.label) and (out.label % 1 == 0).all():
         out["label"] = out.label.astype("int64")  # 3, not "3.0", when NaNs (now dropped) made pandas read floats
     out["text"], out["label"] = _utf8(out.text.astype(str)), _utf8(out.label.astype(str).str.strip())
     return out, int(empty.sum())
+
+
+def _is_container(value) -> bool:
+    return isinstance(value, (list, tuple, dict, set, np.ndarray))
+
+
+def _example(values: pd.Series) -> str:
+    found = values[values.map(_is_container)]
+    shown = found.iloc[0].tolist() if isinstance(found.iloc[0], np.ndarray) else found.iloc[0]
+    return repr(shown)[:60]
+
+
+def _joined_lists(texts: pd.Series, column: str) -> pd.Series:
+    """A column of lists of strings (Parquet, JSON Lines: pre-tokenised texts) becomes one text per row, the
+    items joined with spaces, said in a warning; lists of anything else, and mappings, are refused."""
+    lists = texts.map(_is_container)
+    if not lists.any():
+        return texts
+
+    def words(value) -> bool:
+        return not isinstance(value, (dict, set)) and all(isinstance(w, str) for w in value)
+
+    if not texts[lists].map(words).all():
+        raise DataError(
+            f"column {column!r} holds lists or mappings, not texts (e.g. {_example(texts)}): give one string per "
+            "row, or set data.text_column to the column of texts"
+        )
+    log.warning(
+        "column %r holds lists of words, not strings (%s of %s, e.g. %s): the items of each are joined with "
+        "spaces into one text; join them yourself to choose otherwise",
+        column,
+        f"{int(lists.sum()):,}",
+        counted(len(texts), "row"),
+        _example(texts),
+    )
+    return texts.map(lambda v: " ".join(v) if _is_container(v) else v)
+
+
+NOT_TEXT_SHARE = 0.5  # warn when more than this share of the texts have no letter in any script (numbers, IDs)
+
+
+def _warn_if_not_text(texts: pd.Series, column: str) -> None:
+    """Numbers or IDs in the text column train a model at chance without any error: say so."""
+    as_text = texts.astype(str).str.strip()
+    no_letter = as_text.str.fullmatch(r"[\W\d_]*")
+    if no_letter.mean() > NOT_TEXT_SHARE:
+        examples = ", ".join(repr(t[:20]) for t in as_text[no_letter].head(3))
+        log.warning(
+            "%s of %s in column %r contain no letters (e.g. %s): they look like numbers or IDs, not texts, "
+            "and a text model learns next to nothing from them; check data.text_column",
+            f"{int(no_letter.sum()):,}",
+            counted(len(texts), "text"),
+            column,
+            examples,
+        )
 
 
 def _given_split(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -139,9 +202,14 @@ def _stratified_split(frame: pd.DataFrame, cfg: DataConfig, oos: str | None, see
     counts = frame.label[frame.label != oos].value_counts()
     small = counts[counts < need].sort_values()
     if len(small):
+        n, first, seen = len(small), small.index[0], int(small.iloc[0])
+        one = n == 1
         raise DataError(
-            f"class {small.index[0]!r} has {small.iloc[0]} example(s), too few to stratify (minimum {need}): "
-            "merge or remove it, or give a split column (data.split_column)"
+            f"{n:,} of {counted(len(counts), 'class', 'classes')} {'has' if one else 'have'} fewer than {need} "
+            f"examples ({'' if one else 'e.g. '}{first!r} has {counted(seen, 'example')}), too few to stratify into "
+            f"train, val{' and test' if test > 0 else ''}: merge or remove {'it' if one else 'them'}, add examples"
+            + (", set data.test_size=0 (then 2 per class are enough)" if test > 0 else "")
+            + ", or give a split column (data.split_column)"
         )
     rng, split = np.random.default_rng(seed), np.empty(len(frame), dtype=object)
     for lab in sorted(frame.label.unique()):
@@ -178,8 +246,8 @@ def _duplicates(frame: pd.DataFrame, dedupe: bool) -> dict[str, int]:
     conflicting = n_labels[n_labels > 1].index
     if repeats:
         log.warning(
-            "%d rows repeat the exact text of an earlier row%s",
-            repeats,
+            "%s the exact text of an earlier row%s",
+            f"{counted(repeats, 'row')} {'repeats' if repeats == 1 else 'repeat'}",
             ": dropped (data.dedupe=true)" if dedupe else " (data.dedupe=true keeps only the first)",
         )
     if len(conflicting):
@@ -187,9 +255,8 @@ def _duplicates(frame: pd.DataFrame, dedupe: bool) -> dict[str, int]:
             f"{t[:40]!r} is {' and '.join(sorted(set(frame.label[frame.text == t]))[:3])}" for t in conflicting[:3]
         )
         log.warning(
-            "%d texts have different labels in different rows, e.g. %s: fix their labels (no model can get "
-            "them all right)",
-            len(conflicting),
+            "%s different labels in different rows, e.g. %s: fix their labels (no model can get them all right)",
+            f"{counted(len(conflicting), 'text')} {'has' if len(conflicting) == 1 else 'have'}",
             examples,
         )
     return {"duplicate_texts": repeats, "conflicting_label_texts": len(conflicting)}
@@ -234,7 +301,7 @@ def prepare(cfg: DataConfig, embed_dim: int, seed: int) -> Prepared:
     classes = sorted(set(frame.label) - {oos})
     if len(classes) < 2:
         raise DataError(
-            f"only {len(classes)} class ({classes}) in column {columns[1]!r}: "
+            f"only {counted(len(classes), 'class', 'classes')} ({classes}) in column {columns[1]!r}: "
             "a classifier needs at least two; check data.label_column"
         )
     split_column = columns[2]
@@ -254,9 +321,9 @@ def prepare(cfg: DataConfig, embed_dim: int, seed: int) -> Prepared:
     leaked = int((in_splits > 1).sum())
     if leaked:
         log.warning(
-            "%d texts are in more than one split (train/val/test), so validation and test scores are "
+            "%s in more than one split (train/val/test), so validation and test scores are "
             "inflated: set data.dedupe=true to keep only the first row of each text",
-            leaked,
+            f"{counted(leaked, 'text')} {'is' if leaked == 1 else 'are'}",
         )
     report = {
         "source": cfg.source,

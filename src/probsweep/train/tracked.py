@@ -18,8 +18,8 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from probsweep import tracking
-from probsweep.config import Activation, Loss, flatten
-from probsweep.data.features import family_of
+from probsweep.config import Activation, Loss, counted, flatten
+from probsweep.data.features import TOKENS, family_of, features_for
 from probsweep.data.loading import Dataset
 from probsweep.head import Head
 from probsweep.probs import analysis
@@ -84,12 +84,24 @@ def tracked_fit(
     """Log config, data and head tags; train with per-epoch MLflow logging; log the artifacts."""
     log_inputs(cfg, data, run_id)
     trainable = trains_embedding(cfg, data)
-    print(
-        f"{prefix}embedding {'trained' if trainable else 'frozen'} (model.trainable_embedding="
-        f"{str(cfg.model.trainable_embedding).lower()}, {'with' if data.embedding_matrix is not None else 'no'} "
-        f"pretrained vectors); max_len {data.x_train.shape[1]}",
-        flush=True,
-    )
+    feats = features_for(data, cfg.model)  # made once per data set and settings; fit reuses them
+    if feats.kind == TOKENS:
+        print(
+            f"{prefix}embedding {'trained' if trainable else 'frozen'} (model.trainable_embedding="
+            f"{str(cfg.model.trainable_embedding).lower()}, {'with' if data.embedding_matrix is not None else 'no'} "
+            f"pretrained vectors); max_len {data.x_train.shape[1]}",
+            flush=True,
+        )
+    else:
+        shown = ", ".join(f"{k} {v}" for k, v in feats.report.items())
+        print(f"{prefix}{family_of(cfg.model._target_)} family reads {feats.kind}: {shown}", flush=True)
+    rows = len(data.x_train)
+    if cfg.train.batch_size > rows:
+        print(
+            f"{prefix}note: train.batch_size={cfg.train.batch_size} is more than the {counted(rows, 'training row')}: "
+            f"each epoch is one batch of {rows:,} (one step); set train.batch_size<={rows} to silence this",
+            flush=True,
+        )
     head = Head.of(cfg.model)
     if head.mismatch:  # say it before training, not after
         message = head.explain()
@@ -117,8 +129,6 @@ def tracked_fit(
     # The monitor kept the last epoch's validation outputs; after early stopping restored an earlier
     # epoch, the model's own outputs are that epoch's (one more pass over validation).
     assert trained.monitor.last_raw is not None, "the monitor keeps the last epoch's outputs"
-    feats = trained.features
-    assert feats is not None, "fit records the inputs the body read"
     raw_val = trained.predict(feats.x_val) if trained.restored else trained.monitor.last_raw
     # Final values at one step past the last epoch when an earlier epoch was restored, as MLflow's
     # Keras autologging does: the run's latest metrics (the trial table, the objective) are the
