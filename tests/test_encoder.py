@@ -166,6 +166,7 @@ def encoder_config(store, name, preset, *extra):
     return cfg
 
 
+@pytest.mark.slow  # a sweep and a retraining, as the other families' serve tests (tests/test_families.py)
 def test_the_encoder_family_sweeps_serves_and_predicts_raw_strings(tiny_preset, store, monkeypatch):
     import pandas as pd
     from mlflow.tracking import MlflowClient
