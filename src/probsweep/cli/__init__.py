@@ -182,7 +182,7 @@ def command(
     return decorate
 
 
-COMMANDS = ("train", "sweep", "worker", "server", "best", "predict", "report", "ui", "diagnose")
+COMMANDS = ("train", "sweep", "worker", "server", "best", "predict", "report", "ui", "diagnose", "encoder")
 
 
 def main() -> None:

@@ -27,13 +27,14 @@ from probsweep.head import Head
 from probsweep.probs import calibration as cal
 
 META = "serving.json"
-FILES = {"keras": "model.keras", "sklearn": "model.joblib"}
+FILES = {"keras": "model.keras", "sklearn": "model.joblib", "encoder": "encoder"}  # encoder: a folder
 DECISION_COLUMNS = ("prediction", "confidence", "decision")
 
 
 @dataclass
 class CalibratedClassifier:
-    kind: str  # keras: strings in, the head's outputs out | sklearn: a pipeline with predict_proba
+    kind: str  # keras: strings in, the head's outputs out | sklearn: a pipeline with predict_proba | encoder: the
+    # encoder family's EncoderTextModel (tokenizer + backbone + head, probsweep.encoder.family)
     activation: str  # the head, so raw outputs become logits as the analysis made them
     loss: str
     temperature: float
@@ -48,6 +49,8 @@ class CalibratedClassifier:
         texts = [str(t) for t in texts]
         if self.kind == "sklearn":
             return self.model.predict_proba(texts)
+        if self.kind == "encoder":
+            return self.model.predict(texts)
         import tensorflow as tf  # Keras wants a string tensor, not a NumPy object array
 
         return self.model.predict(tf.constant([[t] for t in texts]), batch_size=256, verbose=0)
@@ -84,6 +87,8 @@ class CalibratedClassifier:
             import joblib
 
             joblib.dump(self.model, path)
+        elif self.kind == "encoder":
+            self.model.save(path)
         else:
             self.model.save(path)
         meta = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}
@@ -99,6 +104,10 @@ class CalibratedClassifier:
             import joblib
 
             model = joblib.load(path)
+        elif meta["kind"] == "encoder":
+            from probsweep.encoder.family import EncoderTextModel
+
+            model = EncoderTextModel.load(path)
         else:
             import keras
 

@@ -105,7 +105,11 @@ def best(sweep_name: str, sweeps_root: str | None = None) -> dict:
         else:
             outcome = fitted = tracked_fit(cfg, data, run_id, prefix="[best] ")
             featurizer = features_for(data, cfg.model).featurizer  # the family's input, made from raw strings
-            model, kind, head = text_model(featurizer, fitted.trained.model), "keras", Head.of(cfg.model)
+            if hasattr(featurizer, "text_model"):  # a Python featurizer (the encoder family's) builds the served model
+                model, kind = featurizer.text_model(fitted.trained.model), "encoder"
+            else:
+                model, kind = text_model(featurizer, fitted.trained.model), "keras"
+            head = Head.of(cfg.model)
         threshold, why = serving_threshold(outcome.final, cfg.train.target_precision)
         oos_label = (cfg.data.oos_label or OOS_LABEL) if "oos_threshold" in outcome.final else None
         classifier = CalibratedClassifier(

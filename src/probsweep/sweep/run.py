@@ -29,7 +29,7 @@ from probsweep.train.tracked import dataset_name, tracked_baseline
 
 def checked(cfg: DictConfig) -> tuple[DictConfig, list[search.Entry]]:
     """The validated config and its search space, or a ConfigError before anything starts."""
-    cfg = validate(cfg)
+    cfg = search.without_unavailable(validate(cfg))
     entries = search.check_search(cfg)
     check_declarable(entries)
     body_arguments(cfg.model)  # a model._target_ that cannot be built fails here, not in every trial

@@ -158,6 +158,48 @@ def apply(base: DictConfig, values: dict[str, Any], entries: list[Entry], check:
     return cfg
 
 
+NEEDS_PRESET = ".encoder_body"  # a family option whose model._target_ ends so needs model.encoder.preset
+
+
+def without_unavailable(cfg: DictConfig) -> DictConfig:
+    """The config with the options it cannot run left out of search.space: the encoder family (an option
+    whose model._target_ is the encoder body) and the keys only it reads, when model.encoder.preset is
+    not set. So one search=tune works before and after `make encoder`; the preset turns the family on."""
+    found = OmegaConf.to_container(cfg.search.space, resolve=True) if cfg.search.space else {}
+    space: dict[str, Any] = {str(k): v for k, v in found.items()} if isinstance(found, dict) else {}
+    if not space or OmegaConf.select(cfg, "model.encoder.preset"):
+        return cfg
+    dropped: dict[str, list[str]] = {}
+    for name, spec in space.items():
+        options = spec.get("choice") if isinstance(spec, dict) else None
+        if isinstance(options, dict):
+            gone = [k for k, v in options.items() if str((v or {}).get("model._target_", "")).endswith(NEEDS_PRESET)]
+            if gone and len(gone) < len(options):
+                dropped[name] = gone
+                spec["choice"] = {k: v for k, v in options.items() if k not in gone}
+    if not dropped:
+        return cfg
+    kept = {}
+    for name, spec in space.items():
+        when = spec.get("when") if isinstance(spec, dict) else None
+        if isinstance(when, dict):
+            when = {k: [v for v in vs if v not in dropped.get(k, [])] for k, vs in when.items()}
+            if any(not vs for vs in when.values()):
+                continue  # a key only the dropped options read
+            spec["when"] = when
+        kept[name] = spec
+    for name, gone in dropped.items():
+        print(
+            f"search.space.{name}: {', '.join(gone)} left out (model.encoder.preset is not set; "
+            "`make encoder` prints one)",
+            flush=True,
+        )
+    out = copy.deepcopy(cfg)
+    with open_dict(out):
+        out.search.space = kept
+    return out
+
+
 def check_space(base: DictConfig, entries: list[Entry]) -> None:
     """Before the first trial: every key exists and every value has the right type."""
     for e in entries:

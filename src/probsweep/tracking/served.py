@@ -54,7 +54,12 @@ def log_served_model(
     Returns the run's model URI, the version and the alias URI."""
     from mlflow.models import infer_signature
 
-    deps = {"keras": ["tensorflow-cpu", "keras"], "sklearn": ["scikit-learn"]}[classifier.kind]
+    deps = {
+        "keras": ["tensorflow-cpu", "keras"],
+        "sklearn": ["scikit-learn"],
+        # keras-hub's own requirement pulls tensorflow-text (and the full tensorflow): docs/encoder.md
+        "encoder": ["tensorflow-cpu", "keras", "keras-hub", "tokenizers", "regex", "sentencepiece", "safetensors"],
+    }[classifier.kind]
     requirements = [f"{d}=={_version(d)}" for d in ["mlflow", "numpy", "scipy", "pandas", "omegaconf", *deps]]
     example = pd.DataFrame({"text": [str(t) for t in example_texts]})
     client = MlflowClient()

@@ -200,10 +200,13 @@ def fit(
     jit_compile = train_cfg.jit_compile and feats.jit_compile
     if train_cfg.one_loop_bidirectional:
         fuse_bidirectional(model)
+    from probsweep.encoder.family import learning_rate
+
+    steps = len(data.y_train) // train_cfg.batch_size if train_cfg.drop_remainder else n_batches_of(data, train_cfg)
     loss = compile_model(
         model,
         model_cfg,
-        train_cfg.learning_rate,
+        learning_rate(model_cfg, train_cfg.learning_rate, max(1, steps) * train_cfg.epochs),
         jit_compile,
         steps_per_execution=train_cfg.steps_per_execution,
     )
@@ -272,6 +275,10 @@ def fit(
     )
     best = stopper.best_epoch + 1 if stopper and stopper.best_weights is not None else len(monitor.rows)
     return Trained(model=model, loss=loss, monitor=monitor, best_epoch=best, scorer=scorer, features=feats)
+
+
+def n_batches_of(data: Dataset, train_cfg: TrainConfig) -> int:
+    return -(-len(data.y_train) // train_cfg.batch_size)
 
 
 def batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, drop_remainder: bool, fixed_prefetch: bool):
