@@ -174,10 +174,10 @@ def test_the_encoder_family_sweeps_serves_and_predicts_raw_strings(tiny_preset, 
 
     from probsweep import tracking
     from probsweep.cli.best import best
-    from probsweep.cli.predict import predict
     from probsweep.cli.sweep import sweep
     from probsweep.config import validate
     from probsweep.data.loading import load_dataset
+    from probsweep.sweep.champion import predict
 
     F._MEMORY.clear()
     parent = sweep(encoder_config(store, "enc", tiny_preset))

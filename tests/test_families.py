@@ -15,12 +15,12 @@ from omegaconf import OmegaConf
 from conftest import TINY, compose_config
 from probsweep import tracking
 from probsweep.cli.best import best
-from probsweep.cli.predict import predict
 from probsweep.cli.sweep import sweep
 from probsweep.config import ConfigError, validate
 from probsweep.data.features import family_of, features_for, input_kind, model_input
 from probsweep.data.loading import load_dataset
 from probsweep.report.verdict import family_paragraph
+from probsweep.sweep.champion import predict
 from probsweep.train import families
 from probsweep.train.model import build_model, seed_body
 
