@@ -44,7 +44,24 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 HYDRA_COMMANDS = ("train", "sweep", "worker")  # the entry points that compose conf/ with overrides
 TOP_KEYS = tuple(Config.__dataclass_fields__)  # seed, data, model, train, tracking, tuner, search, sweep
 GROUPS = tuple(sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir()))  # data=file, search=tune, ...
-FILE_SUFFIXES = {"yaml", "py", "csv", "tsv", "json", "jsonl", "parquet", "md", "png", "txt", "db", "html", "log"}
+FILE_SUFFIXES = {
+    "yaml",
+    "py",
+    "csv",
+    "tsv",
+    "json",
+    "jsonl",
+    "parquet",
+    "md",
+    "png",
+    "txt",
+    "db",
+    "html",
+    "log",
+    "zip",
+    "keras",
+    "npy",
+}
 REPO_DIRS = ("src/", "tests/", "benchmarks/", "docs/", ".ci/")
 # Written in the docs on purpose as examples of what is refused: each must still be refused.
 REFUSED = {"data.max_len=-5", "+model.activaton=softmax"}
