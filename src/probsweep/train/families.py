@@ -14,6 +14,7 @@ from keras import layers
 
 from probsweep.config import ConfigError
 from probsweep.data.features import reads
+from probsweep.train.model import load_vectors
 
 
 @reads("ngrams")
@@ -63,11 +64,5 @@ def cnn_body(
     ]
     x = layers.Concatenate(name="concatenate")(pooled) if len(pooled) > 1 else pooled[0]
     x = layers.Dropout(dropout, name="dropout")(x)
-    if embedding_matrix is not None:
-        if embedding_matrix.shape != (vocab_size, embed_dim):
-            raise ValueError(
-                f"embedding matrix is {embedding_matrix.shape}, expected ({vocab_size}, {embed_dim}): "
-                "set model.embed_dim to the vectors' dimension"
-            )
-        embedding.set_weights([embedding_matrix.astype("float32")])
+    load_vectors(embedding, embedding_matrix, vocab_size, embed_dim)
     return keras.Model(tokens, x, name="cnn_classifier")

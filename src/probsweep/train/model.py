@@ -184,14 +184,20 @@ def seed_body(
     x = layers.Concatenate(name="concatenate")(
         [layers.GlobalAveragePooling1D(name="avg_pool")(x), layers.GlobalMaxPooling1D(name="max_pool")(x)]
     )
-    if embedding_matrix is not None:
-        if embedding_matrix.shape != (vocab_size, embed_dim):
-            raise ValueError(
-                f"embedding matrix is {embedding_matrix.shape}, expected ({vocab_size}, {embed_dim}): "
-                "set model.embed_dim to the vectors' dimension"
-            )
-        embedding.set_weights([embedding_matrix.astype("float32")])
+    load_vectors(embedding, embedding_matrix, vocab_size, embed_dim)
     return keras.Model(tokens, x, name="seed_classifier")
+
+
+def load_vectors(embedding, embedding_matrix, vocab_size: int, embed_dim: int) -> None:
+    """Pretrained vectors (data.vectors_path) into a body's Embedding layer; None leaves its random init."""
+    if embedding_matrix is None:
+        return
+    if embedding_matrix.shape != (vocab_size, embed_dim):
+        raise ValueError(
+            f"embedding matrix is {embedding_matrix.shape}, expected ({vocab_size}, {embed_dim}): "
+            "set model.embed_dim to the vectors' dimension"
+        )
+    embedding.set_weights([embedding_matrix.astype("float32")])
 
 
 class CachedLogits(layers.Layer):
