@@ -17,7 +17,10 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "seed_script.py"
 @pytest.mark.slow
 def test_seed_script_with_the_monitor_flags_the_mismatch_at_start_and_records_path_a(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    # A fresh user's shell: no MLFLOW_* from this process (mlflow.set_experiment in earlier tests exports
+    # MLFLOW_EXPERIMENT_ID, an experiment the script's new store does not have).
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env = {**clean, "MLFLOW_TRACKING_URI": uri, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--epochs", "2", "--monitor"],
         cwd=tmp_path,

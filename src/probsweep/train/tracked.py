@@ -66,6 +66,8 @@ def log_inputs(cfg: DictConfig, data: Dataset, run_id: str) -> None:
             **{f"data_report.{k}": v for k, v in data.report.items()},
             "resolved.trainable_embedding": trains_embedding(cfg, data),
             "resolved.family": family_of(cfg.model._target_),  # the builder's name without _body
+            # What featurising the data for this body found (sizes): made once per data set, fit reuses it.
+            **{f"features.{k}": v for k, v in features_for(data, cfg.model).report.items()},
         },
     )
 
@@ -120,8 +122,6 @@ def tracked_fit(
                 *([ProgressLine(prefix, cfg.train.epochs)] if cfg.train.verbose else []),
             ],
         )
-    if trained.features is not None:  # what featurising the data for this body found (sizes)
-        tracking.log_params(run_id, {f"features.{k}": v for k, v in trained.features.report.items()})
     # Which code path the loss took is only known once Keras has traced it.
     tracking.set_tags(run_id, {"loss_path": trained.loss.path or "unknown"})
     history, probes = trained.monitor.history, trained.monitor.probe_frame()
