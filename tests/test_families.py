@@ -38,7 +38,7 @@ HEADS = {
         }
     }
 }
-SMALL = ["model.ngram.embed_dim=8", "model.ngram.max_words=200", "model.ngram.max_chars=200", "model.cnn.filters=4"]
+SMALL = ["model.ngram.hidden=8", "model.cnn.filters=4"]
 
 
 def test_each_family_reads_its_own_input_made_once_per_data_set(tiny):
@@ -54,23 +54,27 @@ def test_each_family_reads_its_own_input_made_once_per_data_set(tiny):
     cfg.model._target_ = TARGETS["ngram"]
     bag = features_for(data, cfg.model)
     assert model_input(data, "ngrams", cfg.model) is bag  # cached on the data: a sweep featurises once
-    assert bag.x_train.shape[0] == len(data.y_train) and bag.x_val.shape[0] == len(data.y_val)
-    assert bag.x_train.max() < bag.arguments["vocab_size"] and (bag.x_train > 0).any(axis=1).all()
+    assert bag.x_train.shape == (len(data.y_train), bag.arguments["n_features"]) and bag.x_val.shape[0] == len(
+        data.y_val
+    )
+    assert bag.x_train.getnnz(axis=1).min() > 0 and not bag.jit_compile  # sparse TF-IDF rows, none empty
+    norms = np.sqrt(np.asarray(bag.x_train.multiply(bag.x_train).sum(axis=1))).ravel()  # word and char part: 1 each
+    assert np.all(np.isclose(norms, 1, atol=1e-5) | np.isclose(norms, np.sqrt(2), atol=1e-5)) and np.median(norms) > 1.4
     # The featurizer maps raw strings to exactly the training inputs (so serving sees what training saw).
     texts = data.frame.text[data.frame.split == "train"].tolist()[:5]
-    import tensorflow as tf
-
-    np.testing.assert_array_equal(np.asarray(bag.featurizer(tf.constant([[t] for t in texts]))), bag.x_train[:5])
-    cfg.model.ngram.max_words = 100  # another vocabulary: other features
+    np.testing.assert_array_equal(bag.featurizer.transform(texts).toarray(), bag.x_train[:5].toarray())
+    cfg.model.ngram.min_df = 1  # another vocabulary: other features
     assert model_input(data, "ngrams", cfg.model) is not bag
     model = build_model(cfg.model, arguments=bag.arguments)
-    assert model.output.shape[-1] == data.n_classes and model.inputs[0].shape[-1] == bag.arguments["max_len"]
+    assert model.output.shape[-1] == data.n_classes and model.inputs[0].shape[-1] == bag.arguments["n_features"]
 
 
 def test_family_is_the_builder_name_and_its_keys_are_typed(tiny):
     assert [family_of(t) for t in TARGETS.values()] == list(TARGETS)
-    with pytest.raises(ConfigError, match=r"model.ngram.char_ngrams=\[\] must be a non-empty list"):
-        validate(tiny("model=ngram", "model.ngram.char_ngrams=[]"))
+    with pytest.raises(ConfigError, match=r"model.ngram.char_ngrams=\[5, 2\] must be \[lowest, highest\]"):
+        validate(tiny("model=ngram", "model.ngram.char_ngrams=[5,2]"))
+    with pytest.raises(ConfigError, match=r"model.cnn.widths=\[\] must be a non-empty list"):
+        validate(tiny("model=cnn", "model.cnn.widths=[]"))
     with pytest.raises(ConfigError, match="model.ngram.dropout=1.5 must be in"):
         validate(tiny("model=ngram", "model.ngram.dropout=1.5"))
     with pytest.raises(ConfigError, match="model.cnn.widths=.*above the texts' length 30"):

@@ -94,7 +94,7 @@ def test_tune_space_parses_declares_and_keeps_to_probability_heads():
     assert set(families) == {"ngram", "cnn", "seed"}
     for family, bundle in families.items():
         assert search.apply(cfg, {"family": family}, entries).model._target_ == bundle["model._target_"]
-    assert by_name["model.ngram.embed_dim"].when == {"family": ["ngram"]}
+    assert by_name["model.ngram.hidden"].when == {"family": ["ngram"]}
     assert by_name["model.gru_units"].when == {"family": ["seed"]}
     # The search config brings its tuner, budget and early stopping; the command line still wins.
     assert cfg.tuner.kind == "bayesian" and cfg.tuner.max_trials >= 8

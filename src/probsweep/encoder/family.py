@@ -183,6 +183,7 @@ class EncoderFeaturizer:
     preset: Preset
     sequence_length: int
     trainable: bool
+    served_kind = "encoder"  # probs.serving.CalibratedClassifier.kind
 
     def text_model(self, model: Any) -> EncoderTextModel:
         """The served model: strings -> WordPiece ids -> (frozen: backbone + pooling ->) `model`."""

@@ -27,14 +27,20 @@ from probsweep.head import Head
 from probsweep.probs import calibration as cal
 
 META = "serving.json"
-FILES = {"keras": "model.keras", "sklearn": "model.joblib", "encoder": "encoder"}  # encoder: a folder
+FILES = {
+    "keras": "model.keras",
+    "sklearn": "model.joblib",
+    "encoder": "encoder",
+    "ngram": "ngram",
+}  # the last two: folders
 DECISION_COLUMNS = ("prediction", "confidence", "decision")
 
 
 @dataclass
 class CalibratedClassifier:
     kind: str  # keras: strings in, the head's outputs out | sklearn: a pipeline with predict_proba | encoder: the
-    # encoder family's EncoderTextModel (tokenizer + backbone + head, probsweep.encoder.family)
+    # encoder family's EncoderTextModel (tokenizer + backbone + head, probsweep.encoder.family) | ngram: the ngram
+    # family's NgramTextModel (the TF-IDF vectorizer + the Keras model, probsweep.train.families)
     activation: str  # the head, so raw outputs become logits as the analysis made them
     loss: str
     temperature: float
@@ -49,7 +55,7 @@ class CalibratedClassifier:
         texts = [str(t) for t in texts]
         if self.kind == "sklearn":
             return self.model.predict_proba(texts)
-        if self.kind == "encoder":
+        if self.kind in ("encoder", "ngram"):
             return self.model.predict(texts)
         import tensorflow as tf  # Keras wants a string tensor, not a NumPy object array
 
@@ -87,8 +93,6 @@ class CalibratedClassifier:
             import joblib
 
             joblib.dump(self.model, path)
-        elif self.kind == "encoder":
-            self.model.save(path)
         else:
             self.model.save(path)
         meta = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}
@@ -108,6 +112,10 @@ class CalibratedClassifier:
             from probsweep.encoder.family import EncoderTextModel
 
             model = EncoderTextModel.load(path)
+        elif meta["kind"] == "ngram":
+            from probsweep.train.families import NgramTextModel
+
+            model = NgramTextModel.load(path)
         else:
             import keras
 

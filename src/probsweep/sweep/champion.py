@@ -105,8 +105,10 @@ def best(sweep_name: str, sweeps_root: str | None = None) -> dict:
         else:
             outcome = fitted = tracked_fit(cfg, data, run_id, prefix="[best] ")
             featurizer = features_for(data, cfg.model).featurizer  # the family's input, made from raw strings
-            if hasattr(featurizer, "text_model"):  # a Python featurizer (the encoder family's) builds the served model
-                model, kind = featurizer.text_model(fitted.trained.model), "encoder"
+            if hasattr(
+                featurizer, "text_model"
+            ):  # a Python featurizer (ngram's, the encoder's) builds the served model
+                model, kind = featurizer.text_model(fitted.trained.model), featurizer.served_kind
             else:
                 model, kind = text_model(featurizer, fitted.trained.model), "keras"
             head = Head.of(cfg.model)

@@ -57,6 +57,7 @@ def log_served_model(
     deps = {
         "keras": ["tensorflow-cpu", "keras"],
         "sklearn": ["scikit-learn"],
+        "ngram": ["tensorflow-cpu", "keras", "scikit-learn"],
         # keras-hub's own requirement pulls tensorflow-text (and the full tensorflow): docs/encoder.md
         "encoder": ["tensorflow-cpu", "keras", "keras-hub", "tokenizers", "regex", "sentencepiece", "safetensors"],
     }[classifier.kind]

@@ -38,24 +38,27 @@ class Baseline:
         return self.pipeline.predict_proba(list(texts))
 
 
+def tfidf_features(
+    word_ngrams: tuple[int, int] = PARAMS["word_ngrams"],  # type: ignore[assignment]
+    char_ngrams: tuple[int, int] = PARAMS["char_ngrams"],  # type: ignore[assignment]
+    min_df: int = PARAMS["min_df"],  # type: ignore[assignment]
+) -> FeatureUnion:
+    """The baseline's evidence: word and char_wb n-grams, each TF-IDF weighted (sublinear tf) and
+    L2-normalised, side by side. The `ngram` family reads the same vectors (data/features.py)."""
+
+    def tfidf(analyzer: str, ngram_range: tuple[int, int]) -> TfidfVectorizer:
+        return TfidfVectorizer(analyzer=analyzer, ngram_range=tuple(ngram_range), min_df=min_df, sublinear_tf=True)
+
+    return FeatureUnion([("word", tfidf("word", word_ngrams)), ("char", tfidf("char_wb", char_ngrams))])
+
+
 def make_pipeline(seed: int) -> Pipeline:
     p = PARAMS
-    features = FeatureUnion(
-        [
-            (
-                "word",
-                TfidfVectorizer(analyzer="word", ngram_range=p["word_ngrams"], min_df=p["min_df"], sublinear_tf=True),
-            ),
-            (
-                "char",
-                TfidfVectorizer(
-                    analyzer="char_wb", ngram_range=p["char_ngrams"], min_df=p["min_df"], sublinear_tf=True
-                ),
-            ),
-        ]
-    )
     return Pipeline(
-        [("tfidf", features), ("logreg", LogisticRegression(C=p["C"], max_iter=p["max_iter"], random_state=seed))]
+        [
+            ("tfidf", tfidf_features()),
+            ("logreg", LogisticRegression(C=p["C"], max_iter=p["max_iter"], random_state=seed)),
+        ]
     )
 
 

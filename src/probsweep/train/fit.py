@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
 
 from probsweep.config import ModelConfig, TrainConfig
-from probsweep.data.features import Features, features_for
+from probsweep.data.features import Features, features_for, rows
 from probsweep.data.loading import Dataset
 from probsweep.head import Head
 from probsweep.probs.metrics import stopping_direction
@@ -50,7 +51,7 @@ class ValidationScorer:
         )  # as compile_model's metric
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        logits, raw = self.inference.predict(x, batch_size=eval_batch(len(x)), verbose=0)
+        logits, raw = self.inference.predict(x, batch_size=eval_batch(rows(x)), verbose=0)
         return logits, raw
 
     def seed_states(self) -> list:
@@ -73,7 +74,7 @@ class ValidationScorer:
 
         import tensorflow as tf
 
-        if eval_batch(len(x)) < len(x):
+        if eval_batch(rows(x)) < len(x):
             return
         self.inference.make_predict_function()
         batch = [tf.convert_to_tensor(x)]  # what Keras's predict passes for one batch of inputs alone
@@ -111,7 +112,7 @@ class ValidationScorer:
         # Keras's GRU draws its dropout seeds on every forward pass, inference included, so the evaluate
         # pass this one replaces moved the dropout random stream on. Move it on by as much (per batch,
         # as the predict just did), so the next epoch's dropout masks, hence every number, stay the same.
-        eval_batches, predict_batches = n_batches(int(in_scope.sum())), n_batches(len(x))
+        eval_batches, predict_batches = n_batches(int(in_scope.sum())), n_batches(rows(x))
         for v, b in zip(states, before, strict=True):
             after = v.numpy()
             v.assign(after + (after - b) // predict_batches * eval_batches)
@@ -292,14 +293,39 @@ def batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, drop_remai
     their order and the shuffle's seeds are the same: prefetching only buffers them."""
     import tensorflow as tf
 
-    drop = drop_remainder and len(x) >= batch_size
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop)
+    drop = drop_remainder and rows(x) >= batch_size
+    if hasattr(x, "tocsr"):  # scipy sparse (the ngram family's TF-IDF rows)
+        ds, gather_batch = sparse_rows(x.tocsr(), y)
+        ds = ds.shuffle(rows(x), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size, drop_remainder=drop).map(gather_batch)
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(rows(x), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size, drop_remainder=drop)
     if not fixed_prefetch:
         return ds.prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.autotune.enabled = False
     return ds.prefetch(2).with_options(options)
+
+
+def sparse_rows(x: Any, y: np.ndarray) -> tuple[Any, Any]:
+    """Row numbers and targets as a tf.data set, and `gather_batch`, which turns a batch of row numbers into
+    the tf.SparseTensor of those CSR rows: the shuffle moves integers (the same order as shuffling the rows
+    themselves), and each batch is gathered at once instead of slicing a SparseTensor row by row."""
+    import tensorflow as tf
+
+    x.sort_indices()
+    splits = x.indptr.astype(np.int64)
+    cols = tf.RaggedTensor.from_row_splits(x.indices.astype(np.int64), splits)
+    vals = tf.RaggedTensor.from_row_splits(x.data.astype(np.float32), splits)
+    width = tf.constant(x.shape[1], tf.int64)
+
+    def gather_batch(index: Any, target: Any) -> tuple[Any, Any]:
+        c, v = tf.gather(cols, index), tf.gather(vals, index)
+        shape = tf.stack([tf.shape(index, out_type=tf.int64)[0], width])
+        return tf.SparseTensor(tf.stack([c.value_rowids(), c.flat_values], axis=1), v.flat_values, shape), target
+
+    return tf.data.Dataset.from_tensor_slices((np.arange(x.shape[0], dtype=np.int64), y)), gather_batch
 
 
 def eval_batch(n: int) -> int:
@@ -313,4 +339,4 @@ def n_batches(n: int) -> int:
 
 
 def predict_raw(model: keras.Model, x: np.ndarray) -> np.ndarray:
-    return model.predict(x, batch_size=eval_batch(len(x)), verbose=0)
+    return model.predict(x, batch_size=eval_batch(rows(x)), verbose=0)
