@@ -65,7 +65,7 @@ def family_rows(runs: pd.DataFrame) -> pd.DataFrame:
                 "test_ece_calibrated": top.get("metrics.test_ece_calibrated"),
                 "epochs": epochs,  # best epoch / epochs trained, of the family's best trial
                 "wall_s": group["wall_s"].sum(),  # all of the family's trials
-                "trial": top["tags.trial_id"],
+                "trial": top["tags.trial"],  # 1-based, as the trial table and the decision number trials
             }
         )
     return pd.DataFrame(rows).sort_values("val_accuracy", ascending=False)
@@ -133,14 +133,21 @@ def summarise(tmp: Path, data: str, wall: float | None) -> None:
             f"test_accuracy {b['metrics.test_accuracy']:.4f}  test_ece_calibrated "
             f"{b['metrics.test_ece_calibrated']:.4f}  fit {b['metrics.epoch_seconds']:.1f}s"
         )
-        if len(table):
-            best = table.iloc[0]
-            keras_wins = best["val_accuracy"] > b["metrics.val_accuracy"]
-            handed = f"trial {best['trial']} ({best['family']})" if keras_wins else "the baseline"
+    sweep_runs = runs[runs["tags.kind"] == "sweep"]
+    if len(sweep_runs):  # the sweep's one recorded decision (report/decision.py), not recomputed here
+        tags = sweep_runs.iloc[0]
+        kind = tags.get("tags.handed_over_kind")
+        trial = tags.get("tags.handed_over_trial")
+        handed = "the baseline" if kind == "baseline" else f"trial {trial}"
+        if kind == "trial" and len(table):
+            found = table[table["trial"].astype(str) == str(trial)]
+            handed += f" ({found.iloc[0]['family']})" if len(found) else ""
+        print(f"the sweep hands over: {handed}: {tags.get('tags.handed_over_reason')}")
+        if len(table) and len(base):
+            keras_test = table["test_accuracy"].iloc[0]
             print(
-                f"make best hands over: {handed} (val_accuracy {best['val_accuracy']:.4f} vs "
-                f"{b['metrics.val_accuracy']:.4f}); best Keras test accuracy {best['test_accuracy']:.4f} "
-                f"vs baseline {b['metrics.test_accuracy']:.4f}"
+                f"the best Keras trial on validation has test accuracy {keras_test:.4f}, "
+                f"the baseline {base.iloc[0]['metrics.test_accuracy']:.4f}"
             )
     if wall is not None:
         print(f"sweep wall time {wall:.0f}s (start-up, featurising and the baseline included), {len(table)} families")

@@ -119,3 +119,29 @@ def test_early_stopping_direction_comes_from_the_monitored_metric_unless_set():
         stopping_direction({**es, "monitor": "val_max_prob"})  # a level: neither side is better
     with pytest.raises(ConfigError, match="train.early_stopping.monitor='val_acc'"):
         stopping_direction({**es, "monitor": "val_acc"})
+
+
+def test_another_familys_keys_are_inactive_and_left_blank_in_the_trial_table():
+    import pandas as pd
+
+    from probsweep.report.tables import comparison_table
+
+    entries = search.parse(validate(compose_config(["search=tune"])).search.space)
+    off = search.inactive(entries, {"family": "ngram", "head": "sigmoid+binary"})
+    assert "model.cnn.filters" in off and "model.gru_units" in off
+    assert "model.ngram.hidden" not in off and "train.learning_rate" not in off and "family" not in off
+    runs = pd.DataFrame(
+        {
+            "run_id": ["a", "b"],
+            "status": ["FINISHED", "FINISHED"],
+            "tags.kind": ["trial", "trial"],
+            "tags.trial": ["1", "2"],
+            "tags.inactive_keys": [",".join(off), ""],
+            "params.model.cnn.filters": ["128", "64"],
+            "params.model.ngram.hidden": ["256", "256"],
+            "metrics.val_accuracy": [0.9, 0.8],
+        }
+    )
+    table = comparison_table(runs, ["model.cnn.filters", "model.ngram.hidden"], "val_accuracy", "max")
+    assert pd.isna(table.loc[0, "model.cnn.filters"]) and table.loc[1, "model.cnn.filters"] == "64"
+    assert list(table["model.ngram.hidden"]) == ["256", "256"]

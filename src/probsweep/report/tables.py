@@ -64,6 +64,10 @@ def comparison_table(runs: pd.DataFrame, hp_names: list[str], objective: str, di
     for name in hp_names:
         col = f"params.{name}"
         table[name] = runs[col] if col in runs else None
+    if "tags.inactive_keys" in runs:  # another family's keys: left blank, not shown at their unsampled defaults
+        for i, keys in enumerate(runs["tags.inactive_keys"].fillna("")):
+            for name in (k for k in str(keys).split(",") if k in table.columns):
+                table.iloc[i, table.columns.get_loc(name)] = None
     for name in dict.fromkeys([objective, *SHOWN_METRICS]):
         col = f"metrics.{name}"
         table[name] = pd.to_numeric(runs[col], errors="coerce") if col in runs else np.nan

@@ -144,6 +144,11 @@ def _set(cfg: DictConfig, name: str, key: str, value: Any) -> None:
         ) from None
 
 
+def inactive(entries: list[Entry], values: dict[str, Any]) -> list[str]:
+    """The entries whose `when:` conditions the sampled `values` do not meet (another family's keys)."""
+    return [e.name for e in entries if e.when and any(values.get(k) not in opts for k, opts in e.when.items())]
+
+
 def apply(base: DictConfig, values: dict[str, Any], entries: list[Entry], check: bool = True) -> DictConfig:
     """The trial's config: `base` with the sampled keys overridden, checked by the same schema."""
     cfg = copy.deepcopy(base)

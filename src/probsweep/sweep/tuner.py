@@ -221,6 +221,9 @@ class SweepTuner(BaseTuner):
             "sweep": self.base.sweep.name,
             "kind": "trial",
             **({"worker": self.worker} if self.worker else {}),
+            # keys whose `when:` this trial does not meet: their config values are defaults nobody sampled,
+            # so the trial table and the effects panel leave them blank
+            "inactive_keys": ",".join(search.inactive(self.entries, values)),
         }
         with tracking.run(
             self.experiment_id, name=f"trial-{number}", tags=tags, parent_run_id=self.parent_run_id
