@@ -9,7 +9,8 @@ data object, so a sweep featurises each kind once, not once per trial. A kind is
 - x_train / x_val / x_test: what the body's inputs take (NumPy arrays, or a scipy sparse matrix);
 - featurizer: a Keras layer (or model) from a string tensor of shape (batch, 1) to those inputs, so
   the served model is `featurizer -> body -> head` and takes raw strings (probs/serving.py), or None
-  when the inputs are the strings themselves;
+  when the inputs are the strings themselves; or a Python object with `text_model(model)` and
+  `served_kind` that builds the served model itself (ngram's TF-IDF vectorizer, the encoder's tokenizer);
 - arguments: the data's own arguments the builder receives (for "tokens": vocab_size, n_classes,
   max_len, embedding_matrix), besides its config keys;
 - report: what featurising found (sizes), logged as `features.*` params;
