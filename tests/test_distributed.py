@@ -113,6 +113,27 @@ def server(tmp_path_factory):
         tracking.stop_server(proc)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def recycling(request, tmp_path_factory):
+    """The recycled-worker sweep (one worker, so one core of two, and three process starts one after the
+    other) starts with this module, beside the tests before its own: that test waits for it and checks it."""
+    if not any(
+        item.name == test_a_worker_recycled_after_each_trial_runs_every_trial_once_in_its_own_process.__name__
+        for item in request.session.items
+    ):
+        yield None
+        return
+    recycled = ("sweep.trials_per_worker=1", "search.baseline=false")
+    tmp = tmp_path_factory.mktemp("recycle")
+    run = Launch(tmp, "recycle", *recycled, uri=request.getfixturevalue("server"), trials=2, epochs=1, workers=1)
+    try:
+        yield run
+    finally:
+        if run.proc.poll() is None:  # its test did not run to the end: the launcher takes its workers with it
+            run.proc.terminate()
+            run.finish()
+
+
 @pytest.mark.slow
 def test_two_workers_on_a_server_over_postgresql(tmp_path, postgres_uri):
     from probsweep import tracking
@@ -179,17 +200,8 @@ def test_sqlite_store_behind_the_launchers_server_and_a_killed_worker_restarted(
 
 
 @pytest.mark.slow
-def test_a_worker_recycled_after_each_trial_runs_every_trial_once_in_its_own_process(tmp_path, server):
-    run = Launch(
-        tmp_path,
-        "recycle",
-        "sweep.trials_per_worker=1",
-        "search.baseline=false",
-        uri=server,
-        trials=2,
-        epochs=1,
-        workers=1,
-    )
+def test_a_worker_recycled_after_each_trial_runs_every_trial_once_in_its_own_process(recycling, server):
+    run = recycling
     assert run.finish() == 0, run.output[-3000:]
     assert run.output.count("[worker-0] 1 trial(s) run: this process ends, a fresh one takes the next trial") == 2
     pids = re.findall(r"\[launcher\] worker-0 started \(pid (\d+)\)", run.output)
