@@ -101,7 +101,7 @@ def check_each_trial_finished_once(client, parent, children, trials):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """One tracking server over one SQLite store for the tests whose subject is not the launcher's own
-    server (each its own sweep.name, so its own experiment): ~10 s of server start and stop saved a launch.
+    server (each its own sweep.name, so its own experiment): each launch saves the ~10 s of starting and stopping one.
     Given an http:// store, the launcher starts no server of its own (test_two_workers_on_a_server_...)."""
     from probsweep import tracking
 
@@ -366,8 +366,7 @@ def test_a_launcher_killed_during_the_baseline_fit_leaves_no_run_running_without
 
 @pytest.mark.slow
 def test_a_worker_killed_during_the_baseline_fit_is_restarted_at_once(tmp_path, server):
-    uri = server
-    run = Launch(tmp_path, "early", *SLOW_BASELINE, uri=uri, trials=2, epochs=1)
+    run = Launch(tmp_path, "early", *SLOW_BASELINE, uri=server, trials=2, epochs=1)
     run.wait_for(r"\[baseline\] fitting TF-IDF")
     pid = int(run.wait_for(r"\[launcher\] worker-0 started \(pid (\d+)\)").group(1))
     os.kill(pid, signal.SIGKILL)
@@ -378,9 +377,9 @@ def test_a_worker_killed_during_the_baseline_fit_is_restarted_at_once(tmp_path, 
     done_at = next((i for i, ln in enumerate(lines) if re.search(BASELINE_DONE, ln)), len(lines))
     assert restart_at < done_at, run.output[-3000:]  # restarted while the baseline was still being fitted
     assert run.finish() == 0, run.output[-3000:]
-    client, parent, children = trial_runs(uri, "early")
+    client, parent, children = trial_runs(server, "early")
     check_each_trial_finished_once(client, parent, children, trials=2)
-    assert statuses_by_kind(uri, "early")["baseline"] == {"FINISHED"}
+    assert statuses_by_kind(server, "early")["baseline"] == {"FINISHED"}
 
 
 @pytest.mark.slow
