@@ -98,6 +98,42 @@ def check_each_trial_finished_once(client, parent, children, trials):
     return finished
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One tracking server over one SQLite store for the tests whose subject is not the launcher's own
+    server (each its own sweep.name, so its own experiment): each launch saves the ~10 s of starting and stopping one.
+    Given an http:// store, the launcher starts no server of its own (test_two_workers_on_a_server_...)."""
+    from probsweep import tracking
+
+    tmp = tmp_path_factory.mktemp("shared-server")
+    proc, url = tracking.start_server(f"sqlite:///{tmp / 'mlflow.db'}", tmp / "server.log")
+    try:
+        yield url
+    finally:
+        tracking.stop_server(proc)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def recycling(request, tmp_path_factory):
+    """The recycled-worker sweep (one worker, so one core of two, and three process starts one after the
+    other) starts with this module, beside the tests before its own: that test waits for it and checks it."""
+    if not any(
+        item.name == test_a_worker_recycled_after_each_trial_runs_every_trial_once_in_its_own_process.__name__
+        for item in request.session.items
+    ):
+        yield None
+        return
+    recycled = ("sweep.trials_per_worker=1", "search.baseline=false")
+    tmp = tmp_path_factory.mktemp("recycle")
+    run = Launch(tmp, "recycle", *recycled, uri=request.getfixturevalue("server"), trials=2, epochs=1, workers=1)
+    try:
+        yield run
+    finally:
+        if run.proc.poll() is None:  # its test did not run to the end: the launcher takes its workers with it
+            run.proc.terminate()
+            run.finish()
+
+
 @pytest.mark.slow
 def test_two_workers_on_a_server_over_postgresql(tmp_path, postgres_uri):
     from probsweep import tracking
@@ -164,31 +200,28 @@ def test_sqlite_store_behind_the_launchers_server_and_a_killed_worker_restarted(
 
 
 @pytest.mark.slow
-def test_a_worker_recycled_after_each_trial_runs_every_trial_once_in_its_own_process(tmp_path):
-    db = tmp_path / "mlflow.db"
-    run = Launch(tmp_path, "recycle", "sweep.trials_per_worker=1", uri=f"sqlite:///{db}", trials=2, epochs=1, workers=1)
+def test_a_worker_recycled_after_each_trial_runs_every_trial_once_in_its_own_process(recycling, server):
+    run = recycling
     assert run.finish() == 0, run.output[-3000:]
     assert run.output.count("[worker-0] 1 trial(s) run: this process ends, a fresh one takes the next trial") == 2
     pids = re.findall(r"\[launcher\] worker-0 started \(pid (\d+)\)", run.output)
     assert len(set(pids)) == 3  # one process per trial, then one that is told no trials are left
     assert "died" not in run.output and "[worker-0] no trials left: done" in run.output
-    client, parent, children = trial_runs(f"sqlite:///{db}", "recycle")
+    client, parent, children = trial_runs(server, "recycle")
     finished = check_each_trial_finished_once(client, parent, children, trials=2)
     for r in finished:  # the memory of the process that ran the trial, logged after it
         assert 50 < r.data.metrics["process_rss_mb"] <= r.data.metrics["process_peak_rss_mb"]
 
 
 @pytest.mark.slow
-def test_without_restarts_an_expired_lease_sends_the_trial_to_another_worker(tmp_path):
-    db = tmp_path / "mlflow.db"
-    run = Launch(
-        tmp_path, "lease", "sweep.max_restarts=0", "sweep.trial_lease=40", uri=f"sqlite:///{db}", trials=2, epochs=2
-    )
+def test_without_restarts_an_expired_lease_sends_the_trial_to_another_worker(tmp_path, server):
+    lease = ("sweep.max_restarts=0", "sweep.trial_lease=10", "search.baseline=false")
+    run = Launch(tmp_path, "lease", *lease, uri=server, trials=2, epochs=2)
     worker, killed_trial = run.kill_worker_mid_trial()
     assert run.finish() == 0, run.output[-3000:]
     assert "not restarted (sweep.max_restarts=0)" in run.output
-    assert "reported no epoch for 40s (sweep.trial_lease): back to the queue" in run.output
-    client, parent, children = trial_runs(f"sqlite:///{db}", "lease")
+    assert "reported no epoch for 10s (sweep.trial_lease): back to the queue" in run.output
+    client, parent, children = trial_runs(server, "lease")
     check_each_trial_finished_once(client, parent, children, trials=2)
     again = {r.info.status: r.data.tags["worker"] for r in children if r.data.tags["trial_id"] == killed_trial}
     other = {"worker-0": "worker-1", "worker-1": "worker-0"}[worker]
@@ -196,45 +229,27 @@ def test_without_restarts_an_expired_lease_sends_the_trial_to_another_worker(tmp
 
 
 @pytest.mark.slow
-def test_a_worker_paused_past_its_lease_stops_its_attempt_when_another_worker_runs_the_trial(tmp_path):
-    db = tmp_path / "mlflow.db"
-    run = Launch(tmp_path, "late", "sweep.trial_lease=10", uri=f"sqlite:///{db}", trials=2, epochs=30)
-    worker, trial = run.wait_for(r"\[(worker-\d) trial #(\d+)\] epoch 1/30").groups()
+def test_a_worker_paused_past_its_lease_stops_its_attempt_when_another_worker_runs_the_trial(tmp_path, server):
+    # 10 epochs: paused at the end of epoch 1, its worker is surely still mid-trial; 2 would race the SIGSTOP.
+    run = Launch(tmp_path, "late", "sweep.trial_lease=10", "search.baseline=false", uri=server, trials=2, epochs=10)
+    worker, trial = run.wait_for(r"\[(worker-\d) trial #(\d+)\] epoch 1/10").groups()
     pid = int(run.wait_for(rf"\[launcher\] {worker} started \(pid (\d+)\)").group(1))
     os.kill(pid, signal.SIGSTOP)  # paused, not dead: no epoch is reported, and the launcher sees no exit
     other = {"worker-0": "worker-1", "worker-1": "worker-0"}[worker]
     try:
         run.wait_for(rf"\[chief\] trial #{trial} \({worker}\) reported no epoch for 10s")
-        run.wait_for(rf"\[{other} trial #{trial}\] epoch 1/30")  # the other worker runs it now
+        run.wait_for(rf"\[{other} trial #{trial}\] epoch 1/10")  # the other worker runs it now
     finally:
         os.kill(pid, signal.SIGCONT)
     assert run.finish() == 0, run.output[-3000:]
     assert f"[chief] trial #{trial}: {worker}'s lease had expired: told to stop" in run.output
     assert f"[{worker} trial #{trial}] {worker}'s lease on trial #{trial} expired" in run.output
-    client, parent, children = trial_runs(f"sqlite:///{db}", "late")
+    client, parent, children = trial_runs(server, "late")
     check_each_trial_finished_once(client, parent, children, trials=2)
     again = [r for r in children if r.data.tags["trial_id"] == str(int(trial) - 1)]
     assert {r.info.status: r.data.tags["worker"] for r in again} == {"KILLED": worker, "FINISHED": other}
     killed = next(r for r in again if r.info.status == "KILLED")
     assert "another worker runs it now" in killed.data.tags["killed_because"]
-
-
-@pytest.mark.slow
-def test_interrupted_launcher_resumes_without_duplicate_runs(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    first = Launch(tmp_path, "resume", uri=uri, trials=2, epochs=2)
-    first.wait_for(r"\[worker-\d trial #\d\] epoch 1/2")
-    first.proc.send_signal(signal.SIGTERM)
-    assert first.finish() == 130, first.output[-3000:]
-    client = MlflowClient(uri)
-    runs = client.search_runs([client.get_experiment_by_name("resume").experiment_id])
-    assert "RUNNING" not in {r.info.status for r in runs}  # the parent and the open trials ended KILLED
-    assert {r.info.status for r in runs if r.data.tags.get("kind") in ("sweep", "trial")} == {"KILLED"}
-    second = Launch(tmp_path, "resume", uri=uri, trials=2, epochs=2)
-    assert second.finish() == 0, second.output[-3000:]
-    assert "resuming sweep 'resume'" in second.output
-    client, parent, children = trial_runs(uri, "resume")
-    check_each_trial_finished_once(client, parent, children, trials=2)
 
 
 def alive(pid: int) -> bool:
@@ -262,36 +277,53 @@ def group(pgid: int) -> list[int]:
 
 
 @pytest.mark.slow
-def test_a_launcher_killed_outright_takes_its_workers_and_server_with_it_and_the_sweep_resumes(tmp_path):
+def test_a_sweep_stopped_by_sigterm_then_its_launcher_killed_outright_resumes_without_duplicate_runs(tmp_path):
+    """One sweep, three launches (one shared setup for both faults): SIGTERM ends every open run KILLED and
+    exits 130; the resumed launch, SIGKILLed, takes its workers and server with it; the third resumes and
+    runs each trial once."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)  # the launchers' servers come and go: read the SQLite file itself
     first = Launch(tmp_path, "orphans", uri=uri, trials=3, epochs=2)
     first.wait_for(r"\[worker-\d trial #\d\] epoch 1/2")
-    server = int(first.wait_for(r"\[launcher\] tracking server http://\S+ \(pid (\d+)").group(1))
-    workers = [int(p) for p in re.findall(r"\[launcher\] worker-\d started \(pid (\d+)\)", first.output)]
+    first.proc.send_signal(signal.SIGTERM)
+    assert first.finish() == 130, first.output[-3000:]
+    experiment_id = client.get_experiment_by_name("orphans").experiment_id
+    runs = client.search_runs([experiment_id])
+    assert "RUNNING" not in {r.info.status for r in runs}  # the parent and the open trials ended KILLED
+    assert {r.info.status for r in runs if r.data.tags.get("kind") in ("sweep", "trial")} == {"KILLED"}
+    before = {r.info.run_id for r in runs}
+    second = Launch(tmp_path, "orphans", uri=uri, trials=3, epochs=2)
+    second.wait_for(r"\[worker-\d trial #\d\] epoch 1/2")
+    assert "resuming sweep 'orphans'" in second.output
+    server = int(second.wait_for(r"\[launcher\] tracking server http://\S+ \(pid (\d+)").group(1))
+    workers = [int(p) for p in re.findall(r"\[launcher\] worker-\d started \(pid (\d+)\)", second.output)]
     assert len(workers) == 2 and all(map(alive, workers)) and len(group(server)) >= 3
-    first.proc.kill()  # SIGKILL: the launcher runs no cleanup of its own
-    assert first.finish() == -signal.SIGKILL
+    second.proc.kill()  # SIGKILL: the launcher runs no cleanup of its own
+    assert second.finish() == -signal.SIGKILL
     deadline = time.monotonic() + 90
     while (any(map(alive, workers)) or group(server)) and time.monotonic() < deadline:
         time.sleep(0.2)
     left = [p for p in workers if alive(p)] + group(server)
-    assert not left, f"still running after the launcher's SIGKILL: {left}\n{first.output[-3000:]}"
-    assert first.output.count("the launcher is gone: this worker stops") == 2
-    client = MlflowClient(uri)  # the server is gone: read the SQLite file itself
-    runs = client.search_runs([client.get_experiment_by_name("orphans").experiment_id])
-    statuses = {r.data.tags.get("kind"): set() for r in runs}
-    for r in runs:
-        statuses[r.data.tags.get("kind")].add(r.info.status)
+    assert not left, f"still running after the launcher's SIGKILL: {left}\n{second.output[-3000:]}"
+    assert second.output.count("the launcher is gone: this worker stops") == 2
+    runs = client.search_runs([experiment_id])
+    statuses: dict = {}
+    for r in runs:  # the reopened parent, and the trial runs this launch opened
+        if r.info.run_id not in before or r.data.tags.get("kind") == "sweep":
+            statuses.setdefault(r.data.tags.get("kind"), set()).add(r.info.status)
     assert statuses["sweep"] == {"KILLED"} and "KILLED" in statuses["trial"], statuses
-    assert "RUNNING" not in set().union(*statuses.values()), statuses  # every interrupted run ended KILLED
-    second = Launch(tmp_path, "orphans", uri=uri, trials=3, epochs=2)
-    assert second.finish() == 0, second.output[-3000:]
-    assert "resuming sweep 'orphans'" in second.output
+    assert "RUNNING" not in {r.info.status for r in runs}, statuses  # every interrupted run ended KILLED
+    third = Launch(tmp_path, "orphans", uri=uri, trials=3, epochs=2)
+    assert third.finish() == 0, third.output[-3000:]
+    assert "resuming sweep 'orphans'" in third.output
     client, parent, children = trial_runs(uri, "orphans")
     try:
         check_each_trial_finished_once(client, parent, children, trials=3)
     except AssertionError as exc:
-        raise AssertionError(f"{exc}\nfirst launch:\n{first.output[-4000:]}\nsecond:\n{second.output[-6000:]}") from exc
+        raise AssertionError(
+            f"{exc}\nfirst launch:\n{first.output[-3000:]}\nsecond:\n{second.output[-4000:]}\n"
+            f"third:\n{third.output[-6000:]}"
+        ) from exc
 
 
 # Issue 22, items 1 and 2: the launcher fits the baseline; 60 training texts a class make that fit take
@@ -333,9 +365,8 @@ def test_a_launcher_killed_during_the_baseline_fit_leaves_no_run_running_without
 
 
 @pytest.mark.slow
-def test_a_worker_killed_during_the_baseline_fit_is_restarted_at_once(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    run = Launch(tmp_path, "early", *SLOW_BASELINE, uri=uri, trials=2, epochs=1)
+def test_a_worker_killed_during_the_baseline_fit_is_restarted_at_once(tmp_path, server):
+    run = Launch(tmp_path, "early", *SLOW_BASELINE, uri=server, trials=2, epochs=1)
     run.wait_for(r"\[baseline\] fitting TF-IDF")
     pid = int(run.wait_for(r"\[launcher\] worker-0 started \(pid (\d+)\)").group(1))
     os.kill(pid, signal.SIGKILL)
@@ -346,9 +377,9 @@ def test_a_worker_killed_during_the_baseline_fit_is_restarted_at_once(tmp_path):
     done_at = next((i for i, ln in enumerate(lines) if re.search(BASELINE_DONE, ln)), len(lines))
     assert restart_at < done_at, run.output[-3000:]  # restarted while the baseline was still being fitted
     assert run.finish() == 0, run.output[-3000:]
-    client, parent, children = trial_runs(uri, "early")
+    client, parent, children = trial_runs(server, "early")
     check_each_trial_finished_once(client, parent, children, trials=2)
-    assert statuses_by_kind(uri, "early")["baseline"] == {"FINISHED"}
+    assert statuses_by_kind(server, "early")["baseline"] == {"FINISHED"}
 
 
 @pytest.mark.slow

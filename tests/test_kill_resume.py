@@ -109,11 +109,33 @@ def trial_statuses(uri, name):
     return parents, {k: sorted(v) for k, v in by_trial.items()}
 
 
-@pytest.mark.parametrize("kind", ["random", "bayesian", "hyperband"])
-def test_kill_9_mid_trial_then_resume(store, kind):
+def kill_then_resume(store, kind):
     cmd = command(store, f"kill-{kind}", kind)
     killed_at = kill_mid_trial(cmd, store)
-    out = run_to_end(cmd, store)
+    return killed_at, run_to_end(cmd, store)
+
+
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory):
+    """The three kill -9 and resume cycles, started together, each on its own store: the sweeps are
+    single-process, so on 2 cores they take about half the time one after the other does. Each test
+    below waits for its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(len(TUNER))
+    jobs = {}
+    for kind in TUNER:
+        tmp = tmp_path_factory.mktemp(f"kill-{kind}")
+        store = {"uri": f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}", "sweeps": str(tmp / "sweeps"), "tmp": tmp}
+        jobs[kind] = (store, pool.submit(kill_then_resume, store, kind))
+    yield jobs
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.mark.parametrize("kind", list(TUNER))
+def test_kill_9_mid_trial_then_resume(resumed, kind, monkeypatch):
+    store, job = resumed[kind]
+    killed_at, out = job.result()
     assert "resuming sweep" in out
     parents, by_trial = trial_statuses(store["uri"], f"kill-{kind}")
     assert parents == ["FINISHED"]
@@ -122,6 +144,7 @@ def test_kill_9_mid_trial_then_resume(store, kind):
     assert len(killed) == 1 and by_trial[killed[0]] == ["FINISHED", "KILLED"], (killed_at, by_trial)
     assert len(by_trial) == 2  # trial ids: "0", "1" (Hyperband: "0000", "0001")
     if kind == "random":  # the same sweep with an edited search refuses to resume, before loading anything
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", store["uri"])
         base = [*TINY, f"sweep.dir={store['sweeps']}", f"sweep.name=kill-{kind}", "tuner=random", "tuner.max_trials=2"]
         with pytest.raises(ConfigError, match=r"started with search\.space\.train\.epochs=.*sweep\.restart=true"):
             sweep(compose_config([*base, "search=quick"]))  # the same heads, epochs [1, 5]
