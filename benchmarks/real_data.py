@@ -139,16 +139,15 @@ def summarise(tmp: Path, data: str, wall: float | None) -> None:
         kind = tags.get("tags.handed_over_kind")
         trial = tags.get("tags.handed_over_trial")
         handed = "the baseline" if kind == "baseline" else f"trial {trial}"
-        if kind == "trial" and len(table):
-            found = table[table["trial"].astype(str) == str(trial)]
-            handed += f" ({found.iloc[0]['family']})" if len(found) else ""
-        print(f"the sweep hands over: {handed}: {tags.get('tags.handed_over_reason')}")
-        if len(table) and len(base):
-            keras_test = table["test_accuracy"].iloc[0]
-            print(
-                f"the best Keras trial on validation has test accuracy {keras_test:.4f}, "
-                f"the baseline {base.iloc[0]['metrics.test_accuracy']:.4f}"
+        found = runs[(runs["tags.kind"] == "trial") & (runs["tags.trial"].astype(str) == str(trial))]
+        if kind == "trial" and len(found):
+            row = found.iloc[0]
+            family = row.get("params.family") or row.get("params.resolved.family")
+            handed += f" ({family}: val_accuracy {row['metrics.val_accuracy']:.4f}, test_accuracy "
+            handed += (
+                f"{row['metrics.test_accuracy']:.4f}, calibrated test ECE {row['metrics.test_ece_calibrated']:.4f})"
             )
+        print(f"the sweep hands over: {handed}: {tags.get('tags.handed_over_reason')}")
     if wall is not None:
         print(f"sweep wall time {wall:.0f}s (start-up, featurising and the baseline included), {len(table)} families")
 
