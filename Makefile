@@ -60,7 +60,7 @@ diagnose: $(STAMP) ## Diagnose a model you have: ARGS="--model my.keras data=fil
 ui: $(STAMP) ## MLflow UI on http://127.0.0.1:$(PORT) over mlruns/
 	$(PROBSWEEP) ui --port $(PORT)
 
-test: $(STAMP) lint ## Lint, then run the test suite (offline, about 12 minutes on 2 cores)
+test: $(STAMP) lint ## Lint, then run the test suite (offline, about 18 minutes on 2 idle cores)
 	$(PY) -m pytest $(ARGS)
 
 lint: $(STAMP) ## ruff check and ruff format --check (src, tests, benchmarks) and mypy (src), as configured in pyproject.toml
