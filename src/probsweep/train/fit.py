@@ -74,7 +74,7 @@ class ValidationScorer:
 
         import tensorflow as tf
 
-        if eval_batch(rows(x)) < len(x):
+        if eval_batch(rows(x)) < rows(x):
             return
         self.inference.make_predict_function()
         batch = [tf.convert_to_tensor(x)]  # what Keras's predict passes for one batch of inputs alone
@@ -282,7 +282,7 @@ def n_batches_of(data: Dataset, train_cfg: TrainConfig) -> int:
     return -(-len(data.y_train) // train_cfg.batch_size)
 
 
-def batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, drop_remainder: bool, fixed_prefetch: bool):
+def batches(x: Any, y: np.ndarray, batch_size: int, seed: int, drop_remainder: bool, fixed_prefetch: bool):
     """Reshuffled every epoch, like `fit(x, y, shuffle=True)`. With `drop_remainder`, each epoch leaves
     out the last partial batch (different rows each time): one batch shape is one XLA compilation
     instead of three (the partial batch, then a relaxed retrace at epoch 3), about 10 s per training.
@@ -294,13 +294,11 @@ def batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, drop_remai
     import tensorflow as tf
 
     drop = drop_remainder and rows(x) >= batch_size
-    if hasattr(x, "tocsr"):  # scipy sparse (the ngram family's TF-IDF rows)
-        ds, gather_batch = sparse_rows(x.tocsr(), y)
-        ds = ds.shuffle(rows(x), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size, drop_remainder=drop).map(gather_batch)
-    else:
-        ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(rows(x), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size, drop_remainder=drop)
+    sparse = hasattr(x, "tocsr")  # scipy sparse (the ngram family's TF-IDF rows)
+    ds, gather_batch = sparse_rows(x.tocsr(), y) if sparse else (tf.data.Dataset.from_tensor_slices((x, y)), None)
+    ds = ds.shuffle(rows(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size, drop_remainder=drop)
+    if gather_batch is not None:
+        ds = ds.map(gather_batch)
     if not fixed_prefetch:
         return ds.prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
